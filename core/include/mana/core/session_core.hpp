@@ -1,0 +1,206 @@
+// SessionCore: the machinery ClientSession and ServerSession share — channel
+// table, credit in both directions, replay buffers, heartbeats, the outbound
+// message queue and the event queue.
+//
+// Invariants (checked by tests and the simulation harness)
+//   I1  Output is pulled: nothing is written anywhere; poll_output() hands out
+//       whole WebSocket messages in the order they must be sent.
+//   I2  A fatal error queues the close message first, then reports Closed.
+//       After Closed{resumable=false} the session emits no further output.
+//   I3  Per channel and direction: send.sent() == replay.end_offset(); the
+//       sender never sends past send.limit(); replay.size() <= replay.capacity().
+//   I4  Receive side: consumed <= received <= limit; credit is granted only for
+//       consumed bytes and never while a pause reason is set.
+//   I5  While no transport is attached (reconnecting / detached) no message is
+//       queued; data written meanwhile goes to the replay buffer and is sent,
+//       together with everything the peer has not acknowledged, after resume.
+//   I6  The core never reads a clock: every time-dependent call takes `now`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "mana/core/error.hpp"
+#include "mana/core/events.hpp"
+#include "mana/core/flow.hpp"
+#include "mana/core/messages.hpp"
+#include "mana/core/replay_buffer.hpp"
+#include "mana/core/result.hpp"
+#include "mana/core/types.hpp"
+#include "mana/core/wire_profile.hpp"
+
+namespace mana::core {
+
+struct SessionLimits {
+  FrameLimits frame;               // what we accept
+  ParseLimits parse;               // control JSON limits
+  std::size_t max_events = 65536;  // event queue bound (overflow is an internal error)
+};
+
+class SessionCore {
+ public:
+  SessionCore(const SessionCore&) = delete;
+  SessionCore& operator=(const SessionCore&) = delete;
+  virtual ~SessionCore() = default;
+
+  [[nodiscard]] SessionState state() const noexcept { return state_; }
+
+  // ---- inputs ---------------------------------------------------------------
+
+  // One WebSocket message from the peer (text or binary). Protocol violations
+  // close the connection (close message queued, then event::Closed).
+  void receive(MessageType type, ByteView message, Timestamp now);
+  // The peer's close frame arrived.
+  void receive_close(std::uint16_t code, std::string_view reason, Timestamp now);
+  // The transport failed without a close frame (TCP reset, network gone).
+  void transport_lost(Timestamp now);
+  // Timers: call handle_timeout(now) when now >= next_timeout().
+  [[nodiscard]] std::optional<Timestamp> next_timeout() const;
+  void handle_timeout(Timestamp now);
+
+  // ---- outputs --------------------------------------------------------------
+
+  std::optional<OutMessage> poll_output();
+  [[nodiscard]] bool has_output() const noexcept { return !out_.empty(); }
+  [[nodiscard]] std::size_t output_bytes() const noexcept { return out_bytes_; }
+  std::optional<Event> poll_event();
+  [[nodiscard]] bool has_event() const noexcept { return !events_.empty(); }
+
+  // ---- channels (both sides) ------------------------------------------------
+
+  // Queue up to available(id) bytes of `data`; returns how many were accepted
+  // (0 when out of credit: wait for event::ChannelWritable). Errors:
+  // unknown_channel / invalid_state (local).
+  Result<std::size_t> write(ChannelId id, Stream stream, ByteView data, Timestamp now);
+  // Bytes write() would accept now.
+  [[nodiscard]] std::uint64_t available(ChannelId id) const noexcept;
+  // The application consumed `n` bytes delivered by event::ChannelData;
+  // credit is granted (batched) unless paused. Errors: unknown_channel,
+  // invalid_argument (local).
+  Result<void> consume(ChannelId id, std::uint64_t n, Timestamp now);
+  // Close a channel (sends close once; the id is freed when the peer's close
+  // arrives). Errors: unknown_channel (local).
+  Result<void> close_channel(ChannelId id, std::string_view reason, Timestamp now);
+  // Connection-wide pause reasons: withhold credit grants while any is set.
+  void set_paused(PauseReason reason, bool on, Timestamp now);
+  [[nodiscard]] std::uint8_t pause_bits() const noexcept { return pause_.bits(); }
+
+  // Close the connection for good (final, not resumable).
+  void close(CloseCode code, std::string_view reason, Timestamp now);
+
+  // ---- observation ----------------------------------------------------------
+
+  [[nodiscard]] std::optional<Duration> rtt() const noexcept { return srtt_; }
+  [[nodiscard]] std::size_t channel_count() const noexcept { return channels_.size(); }
+  [[nodiscard]] bool has_channel(ChannelId id) const noexcept { return channels_.count(id) != 0; }
+  // Bytes held for a channel: replay buffer (sent, unacknowledged).
+  [[nodiscard]] std::size_t replay_bytes(ChannelId id) const noexcept;
+  [[nodiscard]] std::size_t total_replay_bytes() const noexcept;
+  struct ChannelStats {
+    std::uint64_t sent = 0, send_limit = 0, acked = 0;
+    std::uint64_t received = 0, consumed = 0, recv_limit = 0;
+    std::uint64_t window = 0;
+  };
+  [[nodiscard]] std::optional<ChannelStats> channel_stats(ChannelId id) const noexcept;
+  [[nodiscard]] const WireProfile& profile() const noexcept { return *profile_; }
+
+ protected:
+  struct Channel {
+    explicit Channel(ChannelId cid, WindowConfig wc, std::size_t replay_cap)
+        : id(cid), recv(wc), replay(replay_cap) {}
+    ChannelId id;
+    bool acked = false;  // open_ok exchanged
+    bool local_close_sent = false;
+    bool remote_close_received = false;
+    bool exit_received = false;
+    std::optional<Exit> exit_sent;
+    std::string close_reason_sent;
+    bool send_unlimited = false;  // legacy peer without bidi credit
+    bool want_writable = false;   // a write was cut short by credit
+    SendWindow send;
+    ReceiveWindow recv;
+    ReplayBuffer replay;
+    std::optional<Resize> last_resize;
+    std::optional<Open> open_request;  // client: kept to re-send after resume
+  };
+
+  SessionCore(bool is_server, SessionLimits limits, Timestamp now);
+
+  // Hooks for the two roles.
+  virtual void on_control(ControlMessage&& m, Timestamp now) = 0;
+  virtual void on_transport_gone(CloseCode code, Origin origin, std::string_view reason,
+                                 Timestamp now) = 0;
+  virtual void on_role_timeout(Timestamp now) = 0;
+  [[nodiscard]] virtual std::optional<Timestamp> role_deadline() const = 0;
+  // A frame arrived while ready (used by the server to retire the previous token).
+  virtual void on_peer_activity() {}
+
+  // Helpers for derived classes.
+  void set_state(SessionState s, Timestamp now);
+  void emit(Event e);
+  void diag(DiagCode c, Timestamp now, std::string detail = {});
+  void send_control(const ControlMessage& m);
+  void send_bootstrap(const ControlMessage& m);  // hello / hello_ok: plain JSON text
+  void queue_data(Channel& ch, Stream stream, ByteView data);
+  // Fatal protocol error: queue close, release channels, report Closed.
+  void fail(Error e, Timestamp now);
+  // Shut the connection down (close message queued if `send_frame`).
+  void finish(CloseCode code, Origin origin, Errc err, std::string_view reason, bool send_frame,
+              Timestamp now);
+  void release_all_channels(std::string_view reason, Origin origin);
+  Channel* find(ChannelId id) noexcept;
+  const Channel* find(ChannelId id) const noexcept;
+  Channel& add_channel(ChannelId id);
+  void free_channel(ChannelId id, std::string_view reason, Origin origin);
+  void maybe_grant(Channel& ch, Timestamp now, bool force);
+  void grant_all(Timestamp now, bool force);
+
+  // Message handlers shared by both roles.
+  void handle_data(DataFrame&& f, Timestamp now);
+  void handle_flow(const Flow& f, Timestamp now);
+  void handle_close(const Close& c, Timestamp now);
+  void handle_ping(const Ping& p, Timestamp now);
+  void handle_pong(const Pong& p, Timestamp now);
+
+  // Resume helpers.
+  [[nodiscard]] ResumeChannel resume_entry(const Channel& ch) const;
+  // Validate the peer's position for `ch` (replay range, credit covers replay).
+  [[nodiscard]] Result<void> check_resume_entry(const Channel& ch, const ResumeChannel& e) const;
+  // Apply the peer's position: trim, reset send window, retransmit, re-send exit/close.
+  void apply_resume_entry(Channel& ch, const ResumeChannel& e, Timestamp now);
+  void drop_output() noexcept;
+  void attach_transport(Timestamp now);
+
+  const bool is_server_;
+  SessionLimits limits_;
+  const WireProfile* profile_;
+  bool profile_active_ = false;  // false: bootstrap (hello / hello_ok as JSON text)
+  bool attached_ = false;        // a transport is attached
+  SessionState state_;
+  std::map<ChannelId, Channel> channels_;
+  PauseSet pause_;
+  WindowConfig window_cfg_;
+  std::size_t replay_capacity_ = 2 * 1024 * 1024;
+  std::uint32_t peer_max_frame_ = 1 << 20;
+  bool peer_bidi_ = true;
+
+  // Heartbeats.
+  Duration heartbeat_ = Duration::from_s(20);
+  std::uint32_t heartbeat_misses_ = 3;
+  Timestamp last_rx_;
+  Timestamp last_tx_;
+  std::optional<Duration> srtt_;
+  std::uint64_t pings_outstanding_ = 0;
+
+ private:
+  void dispatch_frame(Frame&& f, Timestamp now);
+  std::deque<OutMessage> out_;
+  std::size_t out_bytes_ = 0;
+  std::deque<Event> events_;
+};
+
+}  // namespace mana::core
