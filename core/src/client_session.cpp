@@ -219,7 +219,7 @@ void ClientSession::on_hello_ok(HelloOk&& h, Timestamp now) {
       auto it = theirs.find(id);
       if (it == theirs.end()) continue;
       if (auto r = check_resume_entry(ch, *it->second); !r) {
-        fail(std::move(r).error(), now);
+        fail(r.error(), now);
         return;
       }
     }

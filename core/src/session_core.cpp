@@ -97,18 +97,20 @@ SessionCore::SessionCore(bool is_server, SessionLimits limits, Timestamp now)
 // ---- events and output --------------------------------------------------------
 
 void SessionCore::emit(Event e) {
-  if (events_.size() >= limits_.max_events) {
-    // The host stopped draining events; never grow without bound. Drop the
-    // oldest diagnostic-class event if possible, otherwise the newest.
-    for (auto it = events_.begin(); it != events_.end(); ++it) {
-      if (std::holds_alternative<event::Diagnostic>(*it)) {
-        events_.erase(it);
-        events_.push_back(std::move(e));
-        return;
-      }
-    }
+  // Only advisory events (diagnostics, policy notices) are ever dropped, and
+  // only when the host stopped draining: they are then bounded by max_events.
+  // Everything else is bounded by the protocol itself (data by the credit
+  // window, channel events by the channel cap) and is never dropped, so a slow
+  // host cannot lose acknowledged bytes.
+  const auto advisory = [](const Event& ev) {
+    return std::holds_alternative<event::Diagnostic>(ev) ||
+           std::holds_alternative<event::Policy>(ev);
+  };
+  if (advisory(e) && advisory_events_ >= limits_.max_events) {
+    ++dropped_events_;
     return;
   }
+  if (advisory(e)) ++advisory_events_;
   events_.push_back(std::move(e));
 }
 
@@ -135,6 +137,8 @@ std::optional<Event> SessionCore::poll_event() {
   if (events_.empty()) return std::nullopt;
   Event e = std::move(events_.front());
   events_.pop_front();
+  if (std::holds_alternative<event::Diagnostic>(e) || std::holds_alternative<event::Policy>(e))
+    --advisory_events_;
   return e;
 }
 
@@ -195,7 +199,7 @@ void SessionCore::finish(CloseCode code, Origin origin, Errc err, std::string_vi
   emit(event::Closed{code, origin, err, std::string(reason), false});
 }
 
-void SessionCore::fail(Error e, Timestamp now) {
+void SessionCore::fail(const Error& e, Timestamp now) {
   if (state_ == SessionState::closed) return;
   const CloseCode code = e.close_code();
   if (is_resumable(code) && attached_) {
@@ -305,7 +309,7 @@ void SessionCore::receive(MessageType type, ByteView message, Timestamp now) {
   }
   Result<Frame> f = profile_->decode(type, message, limits_.frame);
   if (!f) {
-    fail(std::move(f).error(), now);
+    fail(f.error(), now);
     return;
   }
   dispatch_frame(std::move(f).value(), now);
@@ -331,7 +335,7 @@ void SessionCore::dispatch_frame(Frame&& f, Timestamp now) {
     if (is_server_ && state_ == SessionState::awaiting_hello && e.code != Errc::control_too_large) {
       e.code = (e.code == Errc::unknown_message_type) ? Errc::expected_hello : Errc::bad_hello;
     }
-    fail(std::move(e), now);
+    fail(e, now);
     return;
   }
   on_control(std::move(m).value(), now);
@@ -361,7 +365,7 @@ void SessionCore::handle_data(DataFrame&& f, Timestamp now) {
   if (auto r = ch->recv.on_data(f.payload.size()); !r) {
     Error e = std::move(r).error();
     e.detail = channel_detail(f.id, e.detail);
-    fail(std::move(e), now);
+    fail(e, now);
     return;
   }
   if (ch->local_close_sent || f.payload.empty()) {
@@ -393,7 +397,7 @@ void SessionCore::handle_flow(const Flow& f, Timestamp now) {
   if (auto r = ch->send.add_credit(f.credit); !r) {
     Error e = std::move(r).error();
     e.detail = channel_detail(f.id, e.detail);
-    fail(std::move(e), now);
+    fail(e, now);
     return;
   }
   if (ch->want_writable && available(f.id) > 0) {

@@ -661,6 +661,7 @@ TEST_CASE("client: against a real server, many channels and bytes", "[session]")
   SessionPair p(profile);
   REQUIRE(p.handshake(t0));
   std::vector<ChannelId> ids;
+  ids.reserve(4);
   for (int i = 0; i < 4; ++i)
     ids.push_back(p.open(t0));
   for (ChannelId id : ids)

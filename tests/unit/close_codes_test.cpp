@@ -89,8 +89,8 @@ std::map<int, std::function<std::optional<int>()>> scenarios() {
       return wire_close(s);
     };
   };
-  auto after_hello = [](std::string text) {
-    return [text]() -> std::optional<int> {
+  auto after_hello = [](std::string_view json) {
+    return [text = std::string(json)]() -> std::optional<int> {
       Pair p;
       feed_control(p.server, text, at_ms(3));
       return wire_close(p.server);

@@ -36,9 +36,9 @@
 namespace mana::core {
 
 struct SessionLimits {
-  FrameLimits frame;               // what we accept
-  ParseLimits parse;               // control JSON limits
-  std::size_t max_events = 65536;  // event queue bound (overflow is an internal error)
+  FrameLimits frame;              // what we accept
+  ParseLimits parse;              // control JSON limits
+  std::size_t max_events = 4096;  // bound on queued advisory events (diagnostic, policy)
 };
 
 class SessionCore {
@@ -69,6 +69,8 @@ class SessionCore {
   [[nodiscard]] std::size_t output_bytes() const noexcept { return out_bytes_; }
   std::optional<Event> poll_event();
   [[nodiscard]] bool has_event() const noexcept { return !events_.empty(); }
+  // Advisory events dropped because the host did not drain them in time.
+  [[nodiscard]] std::uint64_t dropped_events() const noexcept { return dropped_events_; }
 
   // ---- channels (both sides) ------------------------------------------------
 
@@ -147,7 +149,7 @@ class SessionCore {
   void send_bootstrap(const ControlMessage& m);  // hello / hello_ok: plain JSON text
   void queue_data(Channel& ch, Stream stream, ByteView data);
   // Fatal protocol error: queue close, release channels, report Closed.
-  void fail(Error e, Timestamp now);
+  void fail(const Error& e, Timestamp now);
   // Shut the connection down (close message queued if `send_frame`).
   void finish(CloseCode code, Origin origin, Errc err, std::string_view reason, bool send_frame,
               Timestamp now);
@@ -201,6 +203,8 @@ class SessionCore {
   std::deque<OutMessage> out_;
   std::size_t out_bytes_ = 0;
   std::deque<Event> events_;
+  std::size_t advisory_events_ = 0;
+  std::uint64_t dropped_events_ = 0;
 };
 
 }  // namespace mana::core
