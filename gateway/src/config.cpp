@@ -1,0 +1,305 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <limits>
+#include <set>
+#include <stdexcept>
+
+#include <toml++/toml.h>
+
+namespace mana::gateway {
+
+namespace {
+
+namespace ip = boost::asio::ip;
+
+[[noreturn]] void fail(const std::string& msg) {
+  throw std::runtime_error(msg);
+}
+
+void check_keys(const toml::table& t, const std::string& where,
+                const std::set<std::string>& allowed) {
+  for (const auto& [k, v] : t) {
+    (void)v;
+    const std::string key(k.str());
+    if (allowed.count(key) == 0) {
+      std::string msg = "unknown key '";
+      msg += where;
+      msg += key;
+      msg += "'";
+      fail(msg);
+    }
+  }
+}
+
+const toml::table* table_of(const toml::table& root, const char* name) {
+  const toml::node* n = root.get(name);
+  if (n == nullptr) return nullptr;
+  const toml::table* t = n->as_table();
+  if (t == nullptr) fail(std::string("'") + name + "' must be a table");
+  return t;
+}
+
+template <class T>
+void get_uint(const toml::table& t, const std::string& where, const char* key, T& out,
+              std::uint64_t min = 0, std::uint64_t max = std::numeric_limits<T>::max()) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return;
+  auto v = n->value<std::int64_t>();
+  if (!n->is_integer() || !v) fail(where + key + " must be an integer");
+  if (*v < 0 || static_cast<std::uint64_t>(*v) < min || static_cast<std::uint64_t>(*v) > max)
+    fail(where + key + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  out = static_cast<T>(*v);
+}
+
+void get_bool(const toml::table& t, const std::string& where, const char* key, bool& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return;
+  if (!n->is_boolean()) fail(where + key + " must be a boolean");
+  out = *n->value<bool>();
+}
+
+void get_string(const toml::table& t, const std::string& where, const char* key, std::string& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return;
+  if (!n->is_string()) fail(where + key + " must be a string");
+  out = *n->value<std::string>();
+}
+
+std::vector<std::string> get_strings(const toml::table& t, const std::string& where,
+                                     const char* key) {
+  std::vector<std::string> out;
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return out;
+  const toml::array* a = n->as_array();
+  if (a == nullptr) fail(where + key + " must be an array of strings");
+  for (const toml::node& e : *a) {
+    if (!e.is_string()) fail(where + key + " must be an array of strings");
+    out.push_back(*e.value<std::string>());
+  }
+  return out;
+}
+
+bool valid_origin(const std::string& o) {
+  // scheme://host[:port], lower-case scheme and host, no path, no trailing slash.
+  const auto p = o.find("://");
+  if (p == std::string::npos || p == 0) return false;
+  const std::string scheme = o.substr(0, p);
+  const std::string rest = o.substr(p + 3);
+  if (rest.empty() || rest.find('/') != std::string::npos) return false;
+  for (char c : o)
+    if (std::isupper(static_cast<unsigned char>(c)) || std::isspace(static_cast<unsigned char>(c)))
+      return false;
+  return scheme == "http" || scheme == "https";
+}
+
+}  // namespace
+
+bool parse_host_port(const std::string& text, std::string& host, std::uint16_t& port) {
+  std::string h;
+  std::string p;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) return false;
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+    if (h.find(':') != std::string::npos) return false;  // bare IPv6 needs brackets
+  }
+  if (h.empty() || p.empty() || p.size() > 5) return false;
+  unsigned v = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v == 0 || v > 65535) return false;
+  host = h;
+  port = static_cast<std::uint16_t>(v);
+  return true;
+}
+
+bool parse_cidr(const std::string& text, ip::address& net, unsigned& prefix) {
+  const auto slash = text.find('/');
+  const std::string addr = text.substr(0, slash);
+  boost::system::error_code ec;
+  ip::address a = ip::make_address(addr, ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = ip::make_address_v4(ip::v4_mapped, a.to_v6());
+  const unsigned bits = a.is_v4() ? 32U : 128U;
+  unsigned p = bits;
+  if (slash != std::string::npos) {
+    const std::string ps = text.substr(slash + 1);
+    if (ps.empty() || ps.size() > 3) return false;
+    p = 0;
+    for (char c : ps) {
+      if (c < '0' || c > '9') return false;
+      p = p * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (p > bits) return false;
+  }
+  net = a;
+  prefix = p;
+  return true;
+}
+
+Config load_config(const std::string& path) {
+  Config c;
+  c.source = path;
+  toml::parse_result res = toml::parse_file(path);
+  if (!res) {
+    const auto& err = res.error();
+    fail(path + ":" + std::to_string(err.source().begin.line) + ": " +
+         std::string(err.description()));
+  }
+  const toml::table& root = res.table();
+  check_keys(root, "", {"server", "origins", "auth", "targets", "session", "limits", "relay"});
+  const std::filesystem::path base = std::filesystem::path(path).parent_path();
+
+  if (const toml::table* t = table_of(root, "server")) {
+    const std::string w = "server.";
+    check_keys(*t, w,
+               {"listen", "path", "max_header_bytes", "max_header_count", "healthz", "metrics",
+                "log_level", "shutdown_grace_ms"});
+    std::string listen;
+    get_string(*t, w, "listen", listen);
+    if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
+      fail("server.listen must be HOST:PORT");
+    get_string(*t, w, "path", c.path);
+    get_uint(*t, w, "max_header_bytes", c.max_header_bytes, 512, 1 << 20);
+    get_uint(*t, w, "max_header_count", c.max_header_count, 8, 1000);
+    get_bool(*t, w, "healthz", c.healthz);
+    get_bool(*t, w, "metrics", c.metrics);
+    get_string(*t, w, "log_level", c.log_level);
+    get_uint(*t, w, "shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
+  }
+  if (const toml::table* t = table_of(root, "origins")) {
+    const std::string w = "origins.";
+    check_keys(*t, w, {"allow", "allow_missing"});
+    c.origins = get_strings(*t, w, "allow");
+    get_bool(*t, w, "allow_missing", c.allow_missing_origin);
+  }
+  if (const toml::table* t = table_of(root, "auth")) {
+    const std::string w = "auth.";
+    check_keys(*t, w, {"jwt_secret_file", "allow_none", "clock_skew_s"});
+    get_string(*t, w, "jwt_secret_file", c.jwt_secret_file);
+    if (!c.jwt_secret_file.empty() && std::filesystem::path(c.jwt_secret_file).is_relative())
+      c.jwt_secret_file = (base / c.jwt_secret_file).string();
+    get_bool(*t, w, "allow_none", c.allow_none);
+    get_uint(*t, w, "clock_skew_s", c.clock_skew_s, 0, 3600);
+  }
+  if (const toml::node* n = root.get("targets")) {
+    const toml::array* a = n->as_array();
+    if (a == nullptr) fail("targets must be an array of tables ([[targets]])");
+    for (const toml::node& e : *a) {
+      const toml::table* t = e.as_table();
+      if (t == nullptr) fail("targets must be an array of tables ([[targets]])");
+      const std::string w = "targets.";
+      check_keys(*t, w, {"host", "cidr", "ports"});
+      TargetRule r;
+      std::string host;
+      std::string cidr;
+      get_string(*t, w, "host", host);
+      get_string(*t, w, "cidr", cidr);
+      if (host.empty() == cidr.empty()) fail("each [[targets]] needs exactly one of host, cidr");
+      if (!cidr.empty()) {
+        if (!parse_cidr(cidr, r.network, r.prefix)) fail("targets.cidr '" + cidr + "' invalid");
+        r.kind = TargetRule::Kind::cidr;
+        r.text = cidr;
+      } else if (parse_cidr(host, r.network, r.prefix) && host.find('/') == std::string::npos) {
+        r.kind = TargetRule::Kind::cidr;  // an address literal is a one-address CIDR
+        r.text = host;
+      } else {
+        std::string n2 = host;
+        std::transform(n2.begin(), n2.end(), n2.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        if (!n2.empty() && n2.back() == '.') n2.pop_back();
+        if (n2.empty() || n2.size() > 253) fail("targets.host '" + host + "' invalid");
+        for (char ch : n2)
+          if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.'))
+            fail("targets.host '" + host + "' is not a host name or address");
+        r.kind = TargetRule::Kind::name;
+        r.name = n2;
+        r.text = host;
+      }
+      const toml::node* pn = t->get("ports");
+      const toml::array* pa = pn != nullptr ? pn->as_array() : nullptr;
+      if (pa == nullptr || pa->empty()) fail("targets.ports must be a non-empty array");
+      for (const toml::node& p : *pa) {
+        auto v = p.value<std::int64_t>();
+        if (!p.is_integer() || !v || *v < 1 || *v > 65535)
+          fail("targets.ports entries must be 1..65535");
+        r.ports.push_back(static_cast<std::uint16_t>(*v));
+      }
+      c.targets.push_back(std::move(r));
+    }
+  }
+  if (const toml::table* t = table_of(root, "session")) {
+    const std::string w = "session.";
+    check_keys(*t, w,
+               {"max_frame", "window", "max_window", "max_channels", "control_rate",
+                "control_burst", "heartbeat_ms", "heartbeat_misses", "idle_timeout_ms",
+                "handshake_timeout_ms", "resume", "resume_ttl_ms"});
+    get_uint(*t, w, "max_frame", c.max_frame, 65545, 16777216);
+    get_uint(*t, w, "window", c.window, 1024, 1 << 30);
+    get_uint(*t, w, "max_window", c.max_window, 1024, 1 << 30);
+    get_uint(*t, w, "max_channels", c.max_channels, 1, 1024);
+    get_uint(*t, w, "control_rate", c.control_rate, 1, 1000000);
+    get_uint(*t, w, "control_burst", c.control_burst, 1, 1000000);
+    get_uint(*t, w, "heartbeat_ms", c.heartbeat_ms, 100, 3600000);
+    get_uint(*t, w, "heartbeat_misses", c.heartbeat_misses, 1, 100);
+    get_uint(*t, w, "idle_timeout_ms", c.idle_timeout_ms, 100, 86400000);
+    get_uint(*t, w, "handshake_timeout_ms", c.handshake_timeout_ms, 100, 600000);
+    get_bool(*t, w, "resume", c.resume);
+    get_uint(*t, w, "resume_ttl_ms", c.resume_ttl_ms, 100, 86400000);
+  }
+  if (const toml::table* t = table_of(root, "limits")) {
+    const std::string w = "limits.";
+    check_keys(*t, w,
+               {"max_connections", "max_connections_per_ip", "max_sessions_per_principal",
+                "outbound_high_water", "outbound_low_water", "outbound_max"});
+    get_uint(*t, w, "max_connections", c.max_connections, 1, 1000000);
+    get_uint(*t, w, "max_connections_per_ip", c.max_connections_per_ip, 1, 1000000);
+    get_uint(*t, w, "max_sessions_per_principal", c.max_sessions_per_principal, 1, 1000000);
+    get_uint(*t, w, "outbound_high_water", c.outbound_high_water, 1024, 1ULL << 32);
+    get_uint(*t, w, "outbound_low_water", c.outbound_low_water, 0, 1ULL << 32);
+    get_uint(*t, w, "outbound_max", c.outbound_max, 1024, 1ULL << 34);
+  }
+  if (const toml::table* t = table_of(root, "relay")) {
+    const std::string w = "relay.";
+    check_keys(*t, w,
+               {"connect_timeout_ms", "banner_timeout_ms", "banner_max_bytes", "read_chunk"});
+    get_uint(*t, w, "connect_timeout_ms", c.connect_timeout_ms, 10, 600000);
+    get_uint(*t, w, "banner_timeout_ms", c.banner_timeout_ms, 10, 600000);
+    get_uint(*t, w, "banner_max_bytes", c.banner_max_bytes, 256, 1 << 20);
+    get_uint(*t, w, "read_chunk", c.read_chunk, 1024, 16 << 20);
+  }
+  return c;
+}
+
+bool origin_allowed(const Config& c, std::string_view origin) {
+  return std::any_of(c.origins.begin(), c.origins.end(),
+                     [&](const std::string& o) { return o == origin; });
+}
+
+void validate_config(const Config& c) {
+  for (const auto& o : c.origins)
+    if (!valid_origin(o))
+      throw std::runtime_error("origins.allow entry '" + o +
+                               "' must be an exact lower-case scheme://host[:port]");
+  if (c.path.empty() || c.path.front() != '/')
+    throw std::runtime_error("server.path must start with /");
+  if (c.max_window < c.window) throw std::runtime_error("session.max_window < session.window");
+  if (c.outbound_low_water >= c.outbound_high_water)
+    throw std::runtime_error("limits.outbound_low_water must be below outbound_high_water");
+  if (c.outbound_max < c.outbound_high_water + c.max_frame)
+    throw std::runtime_error("limits.outbound_max must exceed outbound_high_water + max_frame");
+}
+
+}  // namespace mana::gateway

@@ -1,0 +1,99 @@
+// Gateway configuration: TOML file (toml++) plus CLI overrides.
+//
+// Secure defaults: an empty file (or no file) allows no Origin, no missing Origin, no target and
+// no unauthenticated client. Every knob, its default and its meaning are listed in
+// gateway/examples/dev.toml and in --help. Unknown keys are errors (a typo must not silently
+// weaken policy).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+
+namespace mana::gateway {
+
+// One target allowlist entry: a host name (matched on the name the client asked for, then every
+// resolved address must be public) or an address / CIDR (matched on the resolved address; this
+// is how loopback, private and link-local addresses are allowed explicitly).
+struct TargetRule {
+  enum class Kind : std::uint8_t { name, cidr };
+  Kind kind = Kind::cidr;
+  std::string name;                  // Kind::name: lower case, no trailing dot
+  boost::asio::ip::address network;  // Kind::cidr (IPv4-mapped IPv6 stored as IPv4)
+  unsigned prefix = 0;
+  std::vector<std::uint16_t> ports;  // at least one
+  std::string text;                  // as written in the config (for logs)
+};
+
+struct Config {
+  // [server]
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8022;
+  std::string path = "/";               // WebSocket endpoint path
+  std::size_t max_header_bytes = 8192;  // request line + headers
+  std::size_t max_header_count = 64;
+  bool healthz = true;  // GET /healthz -> 200
+  bool metrics = true;  // GET /metrics -> Prometheus text
+  std::string log_level = "info";
+  std::uint32_t shutdown_grace_ms = 5000;  // SIGTERM: time allowed for draining
+
+  // [origins]
+  std::vector<std::string> origins;  // exact "scheme://host[:port]"
+  bool allow_missing_origin = false;
+
+  // [auth]
+  std::string jwt_secret_file;  // HS256 key; relative paths are relative to the config file
+  bool allow_none = false;      // accept hello.auth scheme "none" (principal "anonymous")
+  std::uint32_t clock_skew_s = 30;
+
+  // [[targets]]
+  std::vector<TargetRule> targets;
+
+  // [session] (ServerSession)
+  std::uint32_t max_frame = 1 << 20;
+  std::uint64_t window = 256 * 1024;
+  std::uint64_t max_window = 2 * 1024 * 1024;
+  std::uint32_t max_channels = 4;
+  std::uint32_t control_rate = 50;
+  std::uint32_t control_burst = 100;
+  std::uint32_t heartbeat_ms = 20000;
+  std::uint32_t heartbeat_misses = 3;
+  std::uint32_t idle_timeout_ms = 60000;
+  std::uint32_t handshake_timeout_ms = 10000;
+  bool resume = true;
+  std::uint32_t resume_ttl_ms = 60000;
+
+  // [limits]
+  std::uint32_t max_connections = 1024;               // WebSockets open at once
+  std::uint32_t max_connections_per_ip = 64;          // WebSockets open at once per client address
+  std::uint32_t max_sessions_per_principal = 16;      // live sessions (attached or detached)
+  std::size_t outbound_high_water = 4 * 1024 * 1024;  // set pause reason "transport"
+  std::size_t outbound_low_water = 1024 * 1024;       // clear it
+  std::size_t outbound_max = 32 * 1024 * 1024;        // hard cap: close the connection (4015)
+
+  // [relay]
+  std::uint32_t connect_timeout_ms = 10000;
+  std::uint32_t banner_timeout_ms = 10000;
+  std::size_t banner_max_bytes = 8192;  // bytes read while looking for "SSH-"
+  std::size_t read_chunk = 64 * 1024;   // target read size (further limited by credit)
+
+  std::string source;  // the file read (empty: built-in defaults)
+};
+
+// Loads `path` (throws std::runtime_error with a readable message on any error).
+Config load_config(const std::string& path);
+// Validates cross-field constraints (throws std::runtime_error).
+void validate_config(const Config& c);
+// Parses "HOST:PORT" or "[V6]:PORT". Returns false on error.
+bool parse_host_port(const std::string& text, std::string& host, std::uint16_t& port);
+// Parses an address or CIDR ("10.0.0.0/8", "::1", "127.0.0.1"). Strict (inet_pton) syntax.
+bool parse_cidr(const std::string& text, boost::asio::ip::address& net, unsigned& prefix);
+// Exact-match Origin allowlist check (never compared with Host). A missing Origin header is
+// decided by Config::allow_missing_origin, not here.
+[[nodiscard]] bool origin_allowed(const Config& c, std::string_view origin);
+
+}  // namespace mana::gateway

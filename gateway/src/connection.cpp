@@ -1,0 +1,220 @@
+#include "connection.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/websocket/error.hpp>
+
+#include "log.hpp"
+#include "server.hpp"
+#include "session.hpp"
+
+namespace mana::gateway {
+
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+
+Connection::Connection(Context& ctx, Ws&& ws, std::string client_ip, std::string origin)
+    : ctx_(ctx),
+      ws_(std::move(ws)),
+      id_(ctx.next_id++),
+      ip_(std::move(client_ip)),
+      origin_(std::move(origin)),
+      linger_(ctx.io) {}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  ws_.read_message_max(ctx_.cfg.max_frame);
+  ws_.auto_fragment(false);
+  do_read();
+}
+
+void Connection::set_session(std::shared_ptr<Session> s) {
+  session_ = std::move(s);
+}
+
+void Connection::do_read() {
+  if (read_done_ || finished_) return;
+  ws_.async_read(rbuf_, [self = shared_from_this()](const boost::system::error_code& ec,
+                                                    std::size_t n) { self->on_read(ec, n); });
+}
+
+void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
+  auto s = session_;  // keep alive: a resume may rebind session_ during the call
+  try {
+    if (ec) {
+      read_done_ = true;
+      session_.reset();
+      if (s) {
+        if (ec == websocket::error::closed) {
+          const auto& r = ws_.reason();
+          s->on_close_frame(static_cast<std::uint16_t>(r.code),
+                            std::string(r.reason.data(), r.reason.size()));
+        } else if (ec == websocket::error::message_too_big) {
+          s->on_close_frame(1009, "message too big");
+        } else {
+          s->on_transport_lost();
+        }
+      }
+      if (!writing_) finish();
+      return;
+    }
+    ctx_.metrics.frames_in++;
+    ctx_.metrics.ws_bytes_in += n;
+    if (s) {
+      const auto data = rbuf_.cdata();
+      const core::ByteView view(static_cast<const std::uint8_t*>(data.data()), data.size());
+      s->on_message(ws_.got_text() ? core::MessageType::text : core::MessageType::binary, view);
+    }
+    rbuf_.consume(rbuf_.size());
+  } catch (const std::exception& ex) {
+    log_event(LogLevel::error, "internal", {{"conn", id_}, {"what", ex.what()}});
+    read_done_ = true;
+    finish();
+    return;
+  }
+  do_read();
+}
+
+void Connection::send(core::OutMessage&& m) {
+  if (close_queued_ || finished_) return;
+  if (m.type == core::MessageType::close) close_queued_ = true;
+  queued_bytes_ += m.data.size();
+  queue_.push_back(std::move(m));
+  if (queued_bytes_ > ctx_.cfg.outbound_max) {
+    // A peer that never reads cannot make us hold more than this.
+    auto s = session_;
+    if (s) s->on_outbound_overflow();
+    return;
+  }
+  update_pause();
+  if (!writing_) do_write();
+}
+
+void Connection::update_pause() {
+  if (!paused_ && queued_bytes_ > ctx_.cfg.outbound_high_water) {
+    paused_ = true;
+    ctx_.metrics.transport_pauses++;
+    log_debug("flow_pause", {{"conn", id_}, {"reason", "transport"}, {"queued", queued_bytes_}});
+    if (auto s = session_) s->set_transport_paused(true);
+  } else if (paused_ && queued_bytes_ < ctx_.cfg.outbound_low_water) {
+    paused_ = false;
+    log_debug("flow_resume", {{"conn", id_}, {"reason", "transport"}, {"queued", queued_bytes_}});
+    if (auto s = session_) s->set_transport_paused(false);
+  }
+}
+
+void Connection::do_write() {
+  if (queue_.empty() || finished_) {
+    writing_ = false;
+    if (finished_ || (read_done_ && !session_) || (!session_ && close_queued_)) finish();
+    return;
+  }
+  writing_ = true;
+  core::OutMessage& m = queue_.front();
+  if (m.type == core::MessageType::close) {
+    websocket::close_reason cr(static_cast<std::uint16_t>(m.close_code));
+    cr.reason = m.close_reason.substr(0, 120);
+    ctx_.metrics.frames_out++;
+    ws_.async_close(cr, [self = shared_from_this()](const boost::system::error_code&) {
+      self->writing_ = false;
+      self->queue_.clear();
+      self->queued_bytes_ = 0;
+      self->finish();
+    });
+    return;
+  }
+  ws_.text(m.type == core::MessageType::text);
+  ws_.async_write(
+      boost::asio::buffer(m.data),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        if (self->queue_.empty()) {
+          self->writing_ = false;
+          return;
+        }
+        const std::size_t sz = self->queue_.front().data.size();
+        self->queued_bytes_ -= sz;
+        self->queue_.pop_front();
+        self->ctx_.metrics.frames_out++;
+        self->ctx_.metrics.ws_bytes_out += sz;
+        if (ec) {
+          self->writing_ = false;
+          self->queue_.clear();
+          self->queued_bytes_ = 0;
+          auto s = self->session_;
+          self->session_.reset();
+          if (s) s->on_transport_lost();
+          self->finish();
+          return;
+        }
+        try {
+          self->update_pause();
+        } catch (const std::exception& ex) {
+          log_event(LogLevel::error, "internal", {{"conn", self->id_}, {"what", ex.what()}});
+        }
+        self->do_write();
+      });
+}
+
+void Connection::release_session() {
+  session_.reset();
+  if (!close_queued_ && !read_done_) {
+    // Nothing to say (e.g. transport lost on our side): close the socket.
+    finish();
+    return;
+  }
+  start_linger();
+  if (!writing_ && queue_.empty()) finish();
+}
+
+void Connection::supersede() {
+  session_.reset();
+  // Keep only the message being written (if any); the rest belongs to the old transport.
+  while (queue_.size() > (writing_ ? 1U : 0U)) {
+    queued_bytes_ -= queue_.back().data.size();
+    queue_.pop_back();
+  }
+  close_queued_ = false;
+  core::OutMessage m;
+  m.type = core::MessageType::close;
+  m.close_code = core::CloseCode::resume_failed;
+  m.close_reason = "superseded";
+  send(std::move(m));
+  start_linger();
+}
+
+void Connection::close_now(std::uint16_t code, const std::string& reason) {
+  core::OutMessage m;
+  m.type = core::MessageType::close;
+  m.close_code = static_cast<core::CloseCode>(code);
+  m.close_reason = reason;
+  send(std::move(m));
+  start_linger();
+}
+
+void Connection::start_linger() {
+  // Bound the time a closing transport may keep its socket (a peer that never reads would
+  // otherwise hold a write forever).
+  linger_.expires_after(std::chrono::milliseconds(ctx_.cfg.handshake_timeout_ms));
+  linger_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = w.lock()) self->finish();
+  });
+}
+
+void Connection::finish() {
+  if (finished_) return;
+  finished_ = true;
+  linger_.cancel();
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both,
+                                                 ignored);
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+  if (auto s = session_) {
+    session_.reset();
+    s->on_transport_lost();
+  }
+  ctx_.server.connection_closed(ip_);
+  log_debug("conn_end", {{"conn", id_}});
+}
+
+}  // namespace mana::gateway

@@ -1,0 +1,51 @@
+// Shared state of one gateway process (single-threaded: one io_context, one thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include <boost/asio/io_context.hpp>
+
+#include "auth.hpp"
+#include "config.hpp"
+#include "metrics.hpp"
+#include "mana/core/types.hpp"
+#include "policy.hpp"
+#include "resume.hpp"
+
+namespace mana::gateway {
+
+class Server;
+
+struct Context {
+  boost::asio::io_context& io;
+  const Config& cfg;
+  Metrics& metrics;
+  const Authenticator& auth;
+  const Policy& policy;
+  ResumeTable& resume;
+  Server& server;
+  std::uint64_t next_id = 1;
+};
+
+// Monotonic time for the core (steady_clock, nanoseconds).
+inline core::Timestamp mono_now() {
+  return core::Timestamp{
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count())};
+}
+
+inline std::chrono::steady_clock::time_point to_steady(core::Timestamp t) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(t.ns)));
+}
+
+inline std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace mana::gateway

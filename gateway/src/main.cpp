@@ -1,0 +1,110 @@
+// mana-gateway: SSH-in-the-browser WebSocket gateway. See --help and gateway/examples/dev.toml.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "config.hpp"
+#include "log.hpp"
+#include "server.hpp"
+
+namespace {
+
+constexpr const char* help_text = R"(Usage: mana-gateway [--config FILE] [--listen HOST:PORT]
+       mana-gateway --help | --version
+
+Relays the channels of mana.ssh.v1 WebSocket sessions to SSH servers over TCP and enforces
+policy (Origin allowlist, JWT authentication, target allowlist, SSH banner gate, caps).
+
+Options:
+  --config FILE        TOML configuration (see gateway/examples/dev.toml for every knob).
+                       Without it the built-in defaults apply, which deny everything.
+  --listen HOST:PORT   Listen address, overrides [server] listen (default 127.0.0.1:8022;
+                       port 0 picks a free port, logged in the "listening" line).
+  --help               Show this help.
+  --version            Show the version.
+
+Defaults deny: no Origin is allowed, a missing Origin is refused, no target is allowed, and
+clients must present a bearer JWT (HS256) unless [auth] allow_none = true.
+
+Configuration ([section] key = default):
+  [server]   listen = "127.0.0.1:8022", path = "/", max_header_bytes = 8192,
+             max_header_count = 64, healthz = true, metrics = true, log_level = "info",
+             shutdown_grace_ms = 5000
+  [origins]  allow = [] (exact "scheme://host[:port]"), allow_missing = false
+  [auth]     jwt_secret_file = "" (>= 32 bytes; relative to the config file),
+             allow_none = false, clock_skew_s = 30
+  [[targets]] host = "name or address" | cidr = "10.0.0.0/8", ports = [22]
+             (loopback, link-local, private and unspecified addresses are reachable only
+             through an address/CIDR rule, never through a host-name rule)
+  [session]  max_frame = 1048576, window = 262144, max_window = 2097152, max_channels = 4,
+             control_rate = 50, control_burst = 100, heartbeat_ms = 20000,
+             heartbeat_misses = 3, idle_timeout_ms = 60000, handshake_timeout_ms = 10000,
+             resume = true, resume_ttl_ms = 60000
+  [limits]   max_connections = 1024, max_connections_per_ip = 64,
+             max_sessions_per_principal = 16, outbound_high_water = 4194304,
+             outbound_low_water = 1048576, outbound_max = 33554432
+  [relay]    connect_timeout_ms = 10000, banner_timeout_ms = 10000, banner_max_bytes = 8192,
+             read_chunk = 65536
+
+Endpoints: GET <path> with a WebSocket upgrade (subprotocol mana.ssh.v1), GET /healthz,
+GET /metrics (Prometheus text). Logs: JSON lines on stderr. SIGTERM/SIGINT: stop accepting,
+close clients with 1001, exit 0 once drained.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace mana::gateway;  // NOLINT(google-build-using-namespace)
+  std::string config_path;
+  std::string listen;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(help_text, stdout);
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("mana-gateway %s\n", MANA_GATEWAY_VERSION);
+      return 0;
+    }
+    if ((a == "--config" || a == "--listen") && i + 1 < argc) {
+      (a == "--config" ? config_path : listen) = argv[++i];
+      continue;
+    }
+    std::fprintf(stderr, "mana-gateway: unknown or incomplete option '%s' (try --help)\n",
+                 a.c_str());
+    return 2;
+  }
+  try {
+    Config cfg = config_path.empty() ? Config{} : load_config(config_path);
+    if (!listen.empty() && !parse_host_port(listen, cfg.listen_host, cfg.listen_port)) {
+      // Port 0 is allowed on the command line (tests pick a free port).
+      if (listen.size() > 2 && listen.substr(listen.size() - 2) == ":0") {
+        std::uint16_t dummy = 0;
+        if (!parse_host_port(listen.substr(0, listen.size() - 1) + "1", cfg.listen_host, dummy))
+          throw std::runtime_error("--listen must be HOST:PORT");
+        cfg.listen_port = 0;
+      } else {
+        throw std::runtime_error("--listen must be HOST:PORT");
+      }
+    }
+    validate_config(cfg);
+    LogLevel level = LogLevel::info;
+    if (!parse_log_level(cfg.log_level, level))
+      throw std::runtime_error("server.log_level must be debug, info, warn or error");
+    set_log_level(level);
+
+    boost::asio::io_context io;
+    Server server(io, cfg);
+    server.start();
+    io.run();
+    log_info("exit", {{"status", 0}});
+    return 0;
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "mana-gateway: %s\n", ex.what());
+    return 1;
+  }
+}

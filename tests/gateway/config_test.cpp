@@ -1,0 +1,235 @@
+// Gateway configuration: secure defaults, strict parsing (unknown keys are errors), validation.
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <string>
+
+#include "auth.hpp"
+#include "config.hpp"
+#include "test_util.hpp"
+
+using mana::gateway::Config;
+using mana::gateway::load_config;
+using mana::gateway::origin_allowed;
+using mana::gateway::parse_cidr;
+using mana::gateway::parse_host_port;
+using mana::gateway::TargetRule;
+using mana::gateway::validate_config;
+using mana::gateway::test::config_from;
+using mana::gateway::test::TempDir;
+namespace ip = boost::asio::ip;
+
+namespace {
+
+// Expects load_config to throw a message containing `needle`.
+void require_load_error(const std::string& toml, const std::string& needle) {
+  try {
+    (void)config_from(toml);
+    FAIL("load_config accepted: " << toml);
+  } catch (const std::runtime_error& ex) {
+    INFO("message: " << ex.what());
+    CHECK(std::string(ex.what()).find(needle) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("config: an empty file keeps the deny-everything defaults", "[gateway][config]") {
+  for (const Config& c : {Config{}, config_from("")}) {
+    CHECK(c.origins.empty());
+    CHECK_FALSE(c.allow_missing_origin);
+    CHECK(c.jwt_secret_file.empty());
+    CHECK_FALSE(c.allow_none);
+    CHECK(c.targets.empty());
+    CHECK(c.listen_host == "127.0.0.1");
+    CHECK(c.listen_port == 8022);
+    CHECK(c.path == "/");
+    CHECK(c.clock_skew_s == 30);
+    CHECK(c.max_connections == 1024);
+    CHECK(c.max_connections_per_ip == 64);
+    CHECK(c.max_sessions_per_principal == 16);
+    CHECK(c.outbound_max == 32U * 1024 * 1024);
+    CHECK(c.banner_max_bytes == 8192);
+    CHECK_NOTHROW(validate_config(c));
+  }
+}
+
+TEST_CASE("config: an empty config denies every Origin", "[gateway][config]") {
+  const Config c = config_from("");
+  for (const char* o : {"http://localhost:8080", "https://example.com", "null", "", "file://"})
+    CHECK_FALSE(origin_allowed(c, o));
+  CHECK_FALSE(c.allow_missing_origin);  // a request without Origin is refused too
+}
+
+TEST_CASE("config: the Origin allowlist is an exact match", "[gateway][config]") {
+  const Config c = config_from(R"([origins]
+allow = ["http://localhost:8080", "https://app.example.com"]
+)");
+  CHECK(origin_allowed(c, "http://localhost:8080"));
+  CHECK(origin_allowed(c, "https://app.example.com"));
+  CHECK_FALSE(origin_allowed(c, "http://localhost:8080/"));
+  CHECK_FALSE(origin_allowed(c, "HTTP://localhost:8080"));
+  CHECK_FALSE(origin_allowed(c, "http://localhost:8081"));
+  CHECK_FALSE(origin_allowed(c, "http://localhost"));
+  CHECK_FALSE(origin_allowed(c, "http://localhost:8080.evil.com"));
+  CHECK_FALSE(origin_allowed(c, "http://app.example.com"));  // scheme matters
+  CHECK_FALSE(origin_allowed(c, "https://evil-app.example.com"));
+  CHECK_FALSE(origin_allowed(c, "null"));
+  CHECK_FALSE(c.allow_missing_origin);
+}
+
+TEST_CASE("config: unknown keys are errors", "[gateway][config]") {
+  require_load_error("bogus = 1\n", "unknown key 'bogus'");
+  require_load_error("[serverr]\nlisten = \"127.0.0.1:1\"\n", "unknown key 'serverr'");
+  require_load_error("[server]\nlisen = \"127.0.0.1:1\"\n", "unknown key 'server.lisen'");
+  require_load_error("[origins]\nallowed = []\n", "unknown key 'origins.allowed'");
+  require_load_error("[auth]\nallow_anonymous = true\n", "unknown key 'auth.allow_anonymous'");
+  require_load_error("[[targets]]\nhost = \"a.example\"\nport = [22]\n",
+                     "unknown key 'targets.port'");
+  require_load_error("[session]\nmax_frames = 70000\n", "unknown key 'session.max_frames'");
+  require_load_error("[limits]\nmax_conn = 1\n", "unknown key 'limits.max_conn'");
+  require_load_error("[relay]\nbanner_bytes = 1000\n", "unknown key 'relay.banner_bytes'");
+}
+
+TEST_CASE("config: syntax, type and range errors", "[gateway][config]") {
+  require_load_error("[server\n", "gateway.toml:");
+  require_load_error("server = 1\n", "'server' must be a table");
+  require_load_error("[server]\nhealthz = \"yes\"\n", "server.healthz must be a boolean");
+  require_load_error("[server]\nlisten = \"nohostport\"\n", "server.listen must be HOST:PORT");
+  require_load_error("[server]\nmax_header_bytes = 10\n", "server.max_header_bytes out of range");
+  require_load_error("[session]\nmax_frame = 1024\n", "session.max_frame out of range");
+  require_load_error("[session]\nmax_channels = -1\n", "session.max_channels out of range");
+  require_load_error("[session]\nwindow = 1.5\n", "session.window must be an integer");
+  require_load_error("[origins]\nallow = \"http://a\"\n", "must be an array of strings");
+  require_load_error("[auth]\nclock_skew_s = 4000\n", "auth.clock_skew_s out of range");
+  require_load_error("targets = 1\n", "targets must be an array of tables");
+}
+
+TEST_CASE("config: [[targets]] rules", "[gateway][config]") {
+  require_load_error("[[targets]]\nports = [22]\n", "exactly one of host, cidr");
+  require_load_error("[[targets]]\nhost = \"a.example\"\ncidr = \"10.0.0.0/8\"\nports = [22]\n",
+                     "exactly one of host, cidr");
+  require_load_error("[[targets]]\ncidr = \"10.0.0.0/33\"\nports = [22]\n", "invalid");
+  require_load_error("[[targets]]\ncidr = \"127.1/32\"\nports = [22]\n", "invalid");
+  require_load_error("[[targets]]\nhost = \"a.example\"\n", "ports must be a non-empty array");
+  require_load_error("[[targets]]\nhost = \"a.example\"\nports = []\n", "non-empty array");
+  require_load_error("[[targets]]\nhost = \"a.example\"\nports = [0]\n", "1..65535");
+  require_load_error("[[targets]]\nhost = \"a.example\"\nports = [65536]\n", "1..65535");
+  require_load_error("[[targets]]\nhost = \"a_b/c\"\nports = [22]\n", "not a host name");
+
+  const Config c = config_from(R"([[targets]]
+host = "SSH.Example.COM."
+ports = [22, 2222]
+
+[[targets]]
+host = "127.0.0.1"
+ports = [2222]
+
+[[targets]]
+cidr = "10.1.0.0/16"
+ports = [22]
+
+[[targets]]
+cidr = "::ffff:192.168.1.7"
+ports = [22]
+)");
+  REQUIRE(c.targets.size() == 4);
+  CHECK(c.targets[0].kind == TargetRule::Kind::name);
+  CHECK(c.targets[0].name == "ssh.example.com");
+  CHECK(c.targets[0].ports == std::vector<std::uint16_t>{22, 2222});
+  CHECK(c.targets[1].kind == TargetRule::Kind::cidr);  // an address is a one-address CIDR
+  CHECK(c.targets[1].network == ip::make_address("127.0.0.1"));
+  CHECK(c.targets[1].prefix == 32);
+  CHECK(c.targets[2].network == ip::make_address("10.1.0.0"));
+  CHECK(c.targets[2].prefix == 16);
+  CHECK(c.targets[3].network.is_v4());  // IPv4-mapped stored as IPv4
+}
+
+TEST_CASE("config: auth.jwt_secret_file is relative to the config file", "[gateway][config]") {
+  TempDir dir;
+  const std::string path = dir.write("gw.toml", "[auth]\njwt_secret_file = \"key\"\n");
+  const Config c = load_config(path);
+  CHECK(c.jwt_secret_file == (dir.path() / "key").string());
+  const Config abs = config_from("[auth]\njwt_secret_file = \"/etc/mana/key\"\n");
+  CHECK(abs.jwt_secret_file == "/etc/mana/key");
+}
+
+TEST_CASE("config: an empty config denies unauthenticated clients", "[gateway][config][auth]") {
+  const mana::gateway::Authenticator auth(config_from(""));
+  CHECK_FALSE(auth.jwt_enabled());
+  CHECK_FALSE(auth.check(std::nullopt, 1'700'000'000).ok);
+  mana::core::Auth none;
+  CHECK_FALSE(auth.check(none, 1'700'000'000).ok);
+  mana::core::Auth bearer;
+  bearer.scheme = mana::core::Auth::Scheme::bearer;
+  bearer.token = "eyJhbGciOiJIUzI1NiJ9.e30.x";
+  CHECK_FALSE(auth.check(bearer, 1'700'000'000).ok);
+}
+
+TEST_CASE("config: validate_config cross-field checks", "[gateway][config]") {
+  Config c;
+  c.origins = {"http://localhost:8080"};
+  CHECK_NOTHROW(validate_config(c));
+  for (const char* bad : {"http://localhost:8080/", "HTTP://localhost", "localhost:8080",
+                          "ftp://localhost", "http://", "http://a b"}) {
+    Config b;
+    b.origins = {bad};
+    CHECK_THROWS_WITH(validate_config(b), Catch::Contains("origins.allow"));
+  }
+  Config p;
+  p.path = "ws";
+  CHECK_THROWS_WITH(validate_config(p), Catch::Contains("server.path"));
+  Config w;
+  w.window = w.max_window + 1;
+  CHECK_THROWS_WITH(validate_config(w), Catch::Contains("max_window"));
+  Config lw;
+  lw.outbound_low_water = lw.outbound_high_water;
+  CHECK_THROWS_WITH(validate_config(lw), Catch::Contains("outbound_low_water"));
+  Config om;
+  om.outbound_max = om.outbound_high_water;
+  CHECK_THROWS_WITH(validate_config(om), Catch::Contains("outbound_max"));
+}
+
+TEST_CASE("config: gateway/examples/dev.toml loads and validates", "[gateway][config]") {
+  // ctest runs the binary from the source root (catch_discover_tests WORKING_DIRECTORY).
+  const std::string path = "gateway/examples/dev.toml";
+  REQUIRE(std::filesystem::exists(path));
+  const Config c = load_config(path);
+  CHECK_NOTHROW(validate_config(c));
+  CHECK(c.listen_port == 8022);
+  CHECK(c.allow_missing_origin);
+  CHECK_FALSE(c.allow_none);
+  REQUIRE(c.targets.size() == 1);
+  CHECK(c.targets[0].ports == std::vector<std::uint16_t>{2222});
+  // The development key is generated locally and never committed: it names a
+  // file next to dev.toml.
+  CHECK(std::filesystem::path(c.jwt_secret_file).filename() == "dev-jwt-secret");
+  CHECK(std::filesystem::path(c.jwt_secret_file).parent_path().filename() == "examples");
+}
+
+TEST_CASE("config: parse_host_port", "[gateway][config]") {
+  std::string h;
+  std::uint16_t p = 0;
+  CHECK(parse_host_port("127.0.0.1:22", h, p));
+  CHECK((h == "127.0.0.1" && p == 22));
+  CHECK(parse_host_port("[::1]:2222", h, p));
+  CHECK((h == "::1" && p == 2222));
+  CHECK(parse_host_port("ssh.example.com:65535", h, p));
+  for (const char* bad : {"", "host", "host:", ":22", "host:0", "host:65536", "host:22x", "::1:22",
+                          "[::1]22", "[::1]", "host:123456"})
+    CHECK_FALSE(parse_host_port(bad, h, p));
+}
+
+TEST_CASE("config: parse_cidr is strict", "[gateway][config]") {
+  ip::address a;
+  unsigned prefix = 0;
+  CHECK(parse_cidr("10.0.0.0/8", a, prefix));
+  CHECK((a == ip::make_address("10.0.0.0") && prefix == 8));
+  CHECK(parse_cidr("::1", a, prefix));
+  CHECK(prefix == 128);
+  CHECK(parse_cidr("::ffff:127.0.0.1", a, prefix));
+  CHECK((a.is_v4() && prefix == 32));
+  for (const char* bad : {"127.1", "2130706433", "0x7f.0.0.1", "10.0.0.0/33", "::/129", "10.0.0.0/",
+                          "10.0.0.0/a", "localhost", ""})
+    CHECK_FALSE(parse_cidr(bad, a, prefix));
+}

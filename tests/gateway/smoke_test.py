@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""Smoke test of mana-gateway against a real OpenSSH server.
+
+Starts its own sshd (own config and host key, loopback, random port, no PAM) and mana-gateway
+(random port, own config and JWT secret) in a temporary directory, then checks over raw
+WebSockets (python3-websockets):
+  /healthz and /metrics; Origin refused (403) and subprotocol missing (400) before any 101;
+  bad JWT -> 4003; hello with a JWT -> hello_ok; a channel to sshd relays the SSH banner and
+  the client's bytes reach sshd (its KEXINIT comes back); denied targets -> open_err
+  policy_denied (metadata address, private address, odd spellings); resume after an abrupt
+  transport loss; SIGTERM -> exit 0.
+Usage: smoke_test.py --gateway PATH [--sshd PATH]
+"""
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import jwt
+import websockets
+
+SECRET = "smoke-test-secret-0123456789abcdefghij"
+ORIGIN = "http://localhost:8080"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def token(sub="alice", exp_in=300, **extra):
+    claims = {"sub": sub, "exp": int(time.time()) + exp_in}
+    claims.update(extra)
+    t = jwt.encode(claims, SECRET, algorithm="HS256")
+    return t if isinstance(t, str) else t.decode()
+
+
+def hello(tok, resume=None):
+    h = {"t": "hello", "proto": 1, "auth": {"scheme": "bearer", "token": tok},
+         "caps": {"profile": "mana.v1", "bidi": True, "resume": True}}
+    if resume is not None:
+        h["resume"] = resume
+    return json.dumps(h)
+
+
+def data_frame(cid, payload):
+    return struct.pack(">BI", 1, cid) + payload
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+    print("ok -", what)
+
+
+async def recv_json(ws, timeout=5, skip=("close", "flow", "ping", "pong")):
+    """Next control message, skipping channel data and the housekeeping types in `skip`."""
+    while True:
+        m = await asyncio.wait_for(ws.recv(), timeout)
+        if isinstance(m, str):
+            j = json.loads(m)
+            if j.get("t") in skip:
+                continue
+            return j
+
+
+async def connect(url, origin=ORIGIN, subprotocols=("mana.ssh.v1",)):
+    return await websockets.connect(url, origin=origin, subprotocols=list(subprotocols),
+                                    compression=None, max_size=2**21)
+
+
+async def read_channel(ws, cid, want, timeout=10):
+    """Collect data of channel `cid` until `want(buf)` is true; returns (buf, control msgs)."""
+    buf = b""
+    ctl = []
+    end = time.time() + timeout
+    while not want(buf):
+        left = end - time.time()
+        if left <= 0:
+            raise Failure("timeout waiting for channel data (got %r)" % buf[:80])
+        m = await asyncio.wait_for(ws.recv(), left)
+        if isinstance(m, bytes):
+            stream, mid = struct.unpack(">BI", m[:5])
+            if mid == cid:
+                buf += m[5:]
+        else:
+            ctl.append(json.loads(m))
+    return buf, ctl
+
+
+async def scenarios(gw_port, ssh_port, metrics_url):
+    url = "ws://127.0.0.1:%d/" % gw_port
+
+    # Health and metrics.
+    with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % gw_port, timeout=5) as r:
+        check(r.status == 200, "/healthz answers 200")
+
+    # Origin refused before any 101.
+    try:
+        await connect(url, origin="http://evil.example")
+        raise Failure("disallowed origin was upgraded")
+    except websockets.exceptions.InvalidStatusCode as e:
+        check(e.status_code == 403, "disallowed Origin -> HTTP 403")
+
+    # Subprotocol required.
+    try:
+        await connect(url, subprotocols=())
+        raise Failure("upgrade without subprotocol succeeded")
+    except websockets.exceptions.InvalidStatusCode as e:
+        check(e.status_code == 400, "missing subprotocol -> HTTP 400")
+
+    # Bad JWT -> 4003.
+    ws = await connect(url)
+    check(ws.subprotocol == "mana.ssh.v1", "server selects mana.ssh.v1")
+    await ws.send(hello(jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, "wrong-key" * 4,
+                                   algorithm="HS256")))
+    try:
+        await asyncio.wait_for(ws.recv(), 5)
+        raise Failure("bad token got an answer")
+    except websockets.exceptions.ConnectionClosed as e:
+        check(e.code == 4003, "bad JWT signature -> close 4003 (got %s)" % e.code)
+
+    # Expired JWT -> 4003.
+    ws = await connect(url)
+    await ws.send(hello(token(exp_in=-3600)))
+    try:
+        await asyncio.wait_for(ws.recv(), 5)
+        raise Failure("expired token got an answer")
+    except websockets.exceptions.ConnectionClosed as e:
+        check(e.code == 4003, "expired JWT -> close 4003")
+
+    # Good session.
+    ws = await connect(url)
+    await ws.send(hello(token()))
+    ok = await recv_json(ws)
+    check(ok.get("t") == "hello_ok" and "resume" in ok, "hello with JWT -> hello_ok with token")
+    resume_token = ok["resume"]["token"]
+
+    await ws.send(json.dumps({"t": "open", "id": 1, "target": {"host": "127.0.0.1",
+                                                                "port": ssh_port}}))
+    m = await recv_json(ws)
+    check(m.get("t") == "open_ok" and m.get("id") == 1, "open to the test sshd -> open_ok")
+    banner, _ = await read_channel(ws, 1, lambda b: b"\n" in b)
+    check(banner.startswith(b"SSH-2.0-"), "SSH banner relayed: %r" % banner.split(b"\r")[0])
+    rx = len(banner)
+
+    # Client bytes reach sshd: send our identification, sshd answers with KEXINIT (msg 20).
+    await ws.send(data_frame(1, b"SSH-2.0-mana_smoke\r\n"))
+    more, _ = await read_channel(ws, 1, lambda b: len(b) >= 6)
+    check(len(more) >= 6 and more[5] == 20, "client bytes reached sshd (KEXINIT came back)")
+    rx += len(more)
+
+    # Denied targets: open_err policy_denied, the session stays up.
+    denied = [("169.254.169.254", ssh_port), ("10.0.0.1", ssh_port), ("127.0.0.1", 22),
+              ("0.0.0.0", ssh_port), ("[::ffff:169.254.169.254]", ssh_port),
+              ("2852039166", ssh_port)]
+    cid = 10
+    for host, port in denied:
+        await ws.send(json.dumps({"t": "open", "id": cid, "target": {"host": host, "port": port}}))
+        m = await recv_json(ws)
+        check(m.get("t") == "open_err" and m.get("code") == "policy_denied",
+              "target %s:%d -> open_err policy_denied" % (host, port))
+        cid += 1
+    # A name no rule allows and that does not resolve (offline): refused, no connection.
+    await ws.send(json.dumps({"t": "open", "id": cid, "target": {"host": "evil.invalid",
+                                                                  "port": ssh_port}}))
+    m = await recv_json(ws)
+    check(m.get("t") == "open_err" and m.get("code") in ("policy_denied", "target_unreachable"),
+          "unresolvable evil.invalid -> open_err %s" % m.get("code"))
+    cid += 1
+    # Odd spellings of an allowed address resolve to what they are (127.0.0.1): allowed.
+    for host in ["127.1", "2130706433", "0x7f.1", "[::ffff:127.0.0.1]"]:
+        await ws.send(json.dumps({"t": "open", "id": cid, "target": {"host": host,
+                                                                      "port": ssh_port}}))
+        m = await recv_json(ws)
+        check(m.get("t") == "open_ok", "odd spelling %s resolves to 127.0.0.1 -> allowed" % host)
+        await ws.send(json.dumps({"t": "close", "id": cid}))
+        cid += 1
+
+    # Resume after an abrupt loss (no close frame).
+    ws.transport.abort()
+    await asyncio.sleep(0.3)
+    ws2 = await connect(url)
+    await ws2.send(hello(token(), resume={"token": resume_token, "channels": [
+        {"id": 1, "rx": rx, "credit": 262144 - rx}]}))
+    ok2 = await recv_json(ws2)
+    check(ok2.get("t") == "hello_ok" and ok2["resume"]["token"] != resume_token,
+          "resume accepted, token rotated")
+    check(any(c["id"] == 1 for c in ok2["resume"]["channels"]), "channel 1 survived the resume")
+
+    # The spent token cannot be reused once the new transport was used.
+    await ws2.send(json.dumps({"t": "ping", "ts": 1}))
+    ws3 = await connect(url)
+    await ws3.send(hello(token(), resume={"token": resume_token, "channels": []}))
+    try:
+        while True:
+            await asyncio.wait_for(ws3.recv(), 5)
+    except websockets.exceptions.ConnectionClosed as e:
+        check(e.code == 4011 and e.reason == "resume rejected", "reused token -> 4011")
+    ws4 = await connect(url)
+    await ws4.send(hello(token(), resume={"token": "A" * 22, "channels": []}))
+    try:
+        while True:
+            await asyncio.wait_for(ws4.recv(), 5)
+    except websockets.exceptions.ConnectionClosed as e:
+        check(e.code == 4011 and e.reason == "resume rejected", "unknown token -> same 4011")
+
+    with urllib.request.urlopen(metrics_url, timeout=5) as r:
+        text = r.read().decode()
+    check("mana_connections_total" in text and 'mana_resumes_total{outcome="accepted"} 1' in text,
+          "/metrics reports connections and resumes")
+    await ws2.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gateway", required=True)
+    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="mana-smoke-")
+    procs = []
+    rc = 1
+    try:
+        if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd privilege separation
+        key = os.path.join(tmp, "host_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        ssh_port = free_port()
+        with open(os.path.join(tmp, "sshd_config"), "w") as f:
+            f.write("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s/sshd.pid\n"
+                    "UsePAM no\nStrictModes no\nPasswordAuthentication no\n"
+                    "KbdInteractiveAuthentication no\nAuthorizedKeysFile none\n"
+                    % (ssh_port, key, tmp))
+        sshd = subprocess.Popen([args.sshd, "-D", "-e", "-f", os.path.join(tmp, "sshd_config")],
+                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "sshd.log"), "w"))
+        procs.append(sshd)
+        if not wait_port(ssh_port):
+            raise Failure("sshd did not start: " + open(os.path.join(tmp, "sshd.log")).read())
+
+        with open(os.path.join(tmp, "secret"), "w") as f:
+            f.write(SECRET + "\n")
+        gw_port = free_port()
+        with open(os.path.join(tmp, "gw.toml"), "w") as f:
+            f.write('[server]\nlisten = "127.0.0.1:%d"\n[origins]\nallow = ["%s"]\n'
+                    '[auth]\njwt_secret_file = "secret"\n'
+                    '[[targets]]\nhost = "127.0.0.1"\nports = [%d]\n'
+                    '[session]\nresume_ttl_ms = 10000\n' % (gw_port, ORIGIN, ssh_port))
+        gw_log = open(os.path.join(tmp, "gateway.log"), "w")
+        gw = subprocess.Popen([args.gateway, "--config", os.path.join(tmp, "gw.toml")],
+                              stdout=subprocess.DEVNULL, stderr=gw_log)
+        procs.append(gw)
+        if not wait_port(gw_port):
+            raise Failure("gateway did not start")
+        asyncio.run(scenarios(gw_port, ssh_port, "http://127.0.0.1:%d/metrics" % gw_port))
+
+        gw.send_signal(signal.SIGTERM)
+        code = gw.wait(timeout=10)
+        check(code == 0, "SIGTERM -> gateway exits 0 (got %s)" % code)
+        log = open(os.path.join(tmp, "gateway.log")).read()
+        check(token() not in log and SECRET not in log and "SSH-2.0" not in log,
+              "gateway log holds no token, secret or payload")
+        for line in log.splitlines():
+            json.loads(line)
+        check(True, "every gateway log line is JSON")
+        rc = 0
+    except Exception as e:  # noqa: BLE001 - report any failure
+        print("FAIL -", e)
+        try:
+            print(open(os.path.join(tmp, "gateway.log")).read()[-4000:])
+        except OSError:
+            pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
