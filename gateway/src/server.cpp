@@ -147,7 +147,7 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler> {
                         }
                         auto conn = std::make_shared<Connection>(self->ctx_, std::move(*self->ws_),
                                                                  self->ip_, self->origin_);
-                        self->server_.on_upgraded(std::move(conn), self->origin_);
+                        self->server_.on_upgraded(conn, self->origin_);
                       });
   }
 
@@ -281,7 +281,7 @@ void Server::connection_closed(const std::string& ip) {
   if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
 }
 
-void Server::on_upgraded(std::shared_ptr<Connection> c, const std::string& origin) {
+void Server::on_upgraded(const std::shared_ptr<Connection>& c, const std::string& origin) {
   const std::string refusal = admit(c->client_ip());
   count_connection(c->client_ip());
   log_info("connect", {{"conn", c->id()},

@@ -41,7 +41,7 @@ class Server {
   void remove_session(std::uint64_t id);
   void connection_closed(const std::string& ip);
   // Upgrade finished: create the Connection (and its handshake Session) or refuse with 4010.
-  void on_upgraded(std::shared_ptr<Connection> c, const std::string& origin);
+  void on_upgraded(const std::shared_ptr<Connection>& c, const std::string& origin);
 
   [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_; }
   [[nodiscard]] Context& context() noexcept { return ctx_; }

@@ -28,9 +28,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::int64_t kNow = 1'700'000'000;
-const std::string kKey = "0123456789abcdef0123456789abcdef-test-key";  // 41 bytes
-const std::string kOtherKey = "fedcba9876543210fedcba9876543210-other-key";
+constexpr std::int64_t now_s = 1'700'000'000;
+const std::string test_key = "0123456789abcdef0123456789abcdef-test-key";  // 41 bytes
+const std::string other_key = "fedcba9876543210fedcba9876543210-other-key";
 
 std::string b64url(const std::string& in) {
   static const char* const tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -71,7 +71,7 @@ std::string hmac(const EVP_MD* md, const std::string& key, const std::string& da
 }
 
 // header.payload.signature; `alg` goes into the header, `md` signs (nullptr: empty signature).
-std::string make_token(const json& claims, const std::string& key = kKey,
+std::string make_token(const json& claims, const std::string& key = test_key,
                        const std::string& alg = "HS256", const EVP_MD* md = EVP_sha256()) {
   const json header = {{"alg", alg}, {"typ", "JWT"}};
   const std::string signing = b64url(header.dump()) + "." + b64url(claims.dump());
@@ -80,7 +80,7 @@ std::string make_token(const json& claims, const std::string& key = kKey,
 }
 
 json valid_claims() {
-  return {{"sub", "alice"}, {"exp", kNow + 300}, {"iat", kNow}};
+  return {{"sub", "alice"}, {"exp", now_s + 300}, {"iat", now_s}};
 }
 
 std::optional<mana::core::Auth> bearer(const std::string& token) {
@@ -90,17 +90,17 @@ std::optional<mana::core::Auth> bearer(const std::string& token) {
   return a;
 }
 
-// An authenticator with kKey as its HS256 secret (file in a temp dir, trailing newline).
+// An authenticator with test_key as its HS256 secret (file in a temp dir, trailing newline).
 struct Fixture {
   TempDir dir;
   Config cfg;
   std::optional<Authenticator> auth;
   explicit Fixture(bool allow_none = false) {
-    cfg.jwt_secret_file = dir.write("jwt-secret", kKey + "\n");
+    cfg.jwt_secret_file = dir.write("jwt-secret", test_key + "\n");
     cfg.allow_none = allow_none;
     auth.emplace(cfg);
   }
-  AuthResult check(const std::string& token, std::int64_t now = kNow) const {
+  AuthResult check(const std::string& token, std::int64_t now = now_s) const {
     return auth->check(bearer(token), now);
   }
 };
@@ -117,7 +117,7 @@ TEST_CASE("auth: a valid HS256 token is accepted with its sub", "[gateway][auth]
   CHECK_FALSE(r.targets.has_value());
 
   json c = valid_claims();
-  c["nbf"] = kNow - 10;
+  c["nbf"] = now_s - 10;
   c["sub"] = "bob@example.com";
   const AuthResult r2 = f.check(make_token(c));
   CHECK(r2.ok);
@@ -127,29 +127,29 @@ TEST_CASE("auth: a valid HS256 token is accepted with its sub", "[gateway][auth]
 TEST_CASE("auth: expired tokens are rejected (clock skew tolerated)", "[gateway][auth]") {
   const Fixture f;  // clock_skew_s = 30
   json c = valid_claims();
-  c["exp"] = kNow - 100;
+  c["exp"] = now_s - 100;
   const AuthResult r = f.check(make_token(c));
   CHECK_FALSE(r.ok);
   CHECK(r.why == "jwt expired");
   CHECK(r.principal.empty());
-  c["exp"] = kNow - 30;  // exp + skew <= now
+  c["exp"] = now_s - 30;  // exp + skew <= now
   CHECK_FALSE(f.check(make_token(c)).ok);
-  c["exp"] = kNow - 10;  // within the skew
+  c["exp"] = now_s - 10;  // within the skew
   CHECK(f.check(make_token(c)).ok);
   // The same valid token stops working once time passes its exp.
   const std::string token = make_token(valid_claims());
-  CHECK(f.check(token, kNow).ok);
-  CHECK_FALSE(f.check(token, kNow + 300 + 30).ok);
+  CHECK(f.check(token, now_s).ok);
+  CHECK_FALSE(f.check(token, now_s + 300 + 30).ok);
 }
 
 TEST_CASE("auth: tokens whose nbf is in the future are rejected", "[gateway][auth]") {
   const Fixture f;
   json c = valid_claims();
-  c["nbf"] = kNow + 120;
+  c["nbf"] = now_s + 120;
   const AuthResult r = f.check(make_token(c));
   CHECK_FALSE(r.ok);
   CHECK(r.why == "jwt not yet valid");
-  c["nbf"] = kNow + 10;  // within the skew
+  c["nbf"] = now_s + 10;  // within the skew
   CHECK(f.check(make_token(c)).ok);
   c["nbf"] = "soon";
   CHECK_FALSE(f.check(make_token(c)).ok);
@@ -157,8 +157,8 @@ TEST_CASE("auth: tokens whose nbf is in the future are rejected", "[gateway][aut
 
 TEST_CASE("auth: wrong signatures and tampered tokens are rejected", "[gateway][auth]") {
   const Fixture f;
-  CHECK_FALSE(f.check(make_token(valid_claims(), kOtherKey)).ok);
-  CHECK_FALSE(f.check(make_token(valid_claims(), kKey.substr(0, 32))).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), other_key)).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), test_key.substr(0, 32))).ok);
 
   // Payload swapped after signing (sub changed to "admin").
   const std::string good = make_token(valid_claims());
@@ -183,15 +183,15 @@ TEST_CASE("auth: wrong signatures and tampered tokens are rejected", "[gateway][
 
 TEST_CASE("auth: alg none and other algorithms are rejected", "[gateway][auth]") {
   const Fixture f;
-  CHECK_FALSE(f.check(make_token(valid_claims(), kKey, "none", nullptr)).ok);
-  CHECK_FALSE(f.check(make_token(valid_claims(), kKey, "None", nullptr)).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), test_key, "none", nullptr)).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), test_key, "None", nullptr)).ok);
   // "none" header with a valid HS256 signature attached: still not HS256.
-  CHECK_FALSE(f.check(make_token(valid_claims(), kKey, "none", EVP_sha256())).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), test_key, "none", EVP_sha256())).ok);
   // Correctly signed HS384/HS512 with the same key: only HS256 is accepted.
-  CHECK_FALSE(f.check(make_token(valid_claims(), kKey, "HS384", EVP_sha384())).ok);
-  CHECK_FALSE(f.check(make_token(valid_claims(), kKey, "HS512", EVP_sha512())).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), test_key, "HS384", EVP_sha384())).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), test_key, "HS512", EVP_sha512())).ok);
   // An RS256 header over an HMAC signature (key-confusion attempt).
-  CHECK_FALSE(f.check(make_token(valid_claims(), kKey, "RS256", EVP_sha256())).ok);
+  CHECK_FALSE(f.check(make_token(valid_claims(), test_key, "RS256", EVP_sha256())).ok);
 }
 
 TEST_CASE("auth: sub and exp are required", "[gateway][auth]") {
@@ -213,7 +213,7 @@ TEST_CASE("auth: sub and exp are required", "[gateway][auth]") {
   CHECK(r.why == "jwt exp missing or invalid");
   e["exp"] = "tomorrow";
   CHECK_FALSE(f.check(make_token(e)).ok);
-  e["exp"] = static_cast<double>(kNow + 300) + 0.5;
+  e["exp"] = static_cast<double>(now_s + 300) + 0.5;
   CHECK_FALSE(f.check(make_token(e)).ok);
 }
 
@@ -267,15 +267,15 @@ ports = [22]
 TEST_CASE("auth: scheme none only when allowed", "[gateway][auth]") {
   const Fixture strict;
   mana::core::Auth none;
-  CHECK_FALSE(strict.auth->check(none, kNow).ok);
-  CHECK_FALSE(strict.auth->check(std::nullopt, kNow).ok);
+  CHECK_FALSE(strict.auth->check(none, now_s).ok);
+  CHECK_FALSE(strict.auth->check(std::nullopt, now_s).ok);
   const Fixture open(true);
-  const AuthResult r = open.auth->check(none, kNow);
+  const AuthResult r = open.auth->check(none, now_s);
   CHECK(r.ok);
   CHECK(r.principal == "anonymous");
-  CHECK(open.auth->check(std::nullopt, kNow).ok);
+  CHECK(open.auth->check(std::nullopt, now_s).ok);
   // allow_none does not weaken bearer checks.
-  CHECK_FALSE(open.check(make_token(valid_claims(), kOtherKey)).ok);
+  CHECK_FALSE(open.check(make_token(valid_claims(), other_key)).ok);
 }
 
 TEST_CASE("auth: the secret file must exist and hold at least 32 bytes", "[gateway][auth]") {

@@ -13,7 +13,6 @@
 #include "policy.hpp"
 #include "test_util.hpp"
 
-using mana::gateway::Config;
 using mana::gateway::Policy;
 using mana::gateway::PolicyDecision;
 using mana::gateway::test::config_from;
@@ -59,7 +58,7 @@ bool only_endpoint(const PolicyDecision& d, const char* addr, std::uint16_t port
          d.endpoints[0] == ip::tcp::endpoint(ip::make_address(addr), port);
 }
 
-const char* const kSpecial[] = {
+const char* const special_hosts[] = {
     "127.0.0.1",
     "127.255.255.254",
     "::1",
@@ -90,10 +89,10 @@ const char* const kSpecial[] = {
     "fec0::1",
     "::ffff:169.254.169.254",
 };
-const char* const kPublic[] = {"8.8.8.8",    "93.184.216.34",        "1.1.1.1",
-                               "172.32.0.1", "2606:4700:4700::1111", "2a00:1450:4001::200e"};
+const char* const public_hosts[] = {"8.8.8.8",    "93.184.216.34",        "1.1.1.1",
+                                    "172.32.0.1", "2606:4700:4700::1111", "2a00:1450:4001::200e"};
 
-const char* const kRules = R"([[targets]]
+const char* const rules_toml = R"([[targets]]
 host = "ssh.example.com"
 ports = [22]
 
@@ -113,11 +112,11 @@ ports = [22]
 }  // namespace
 
 TEST_CASE("policy: special address classification", "[gateway][policy]") {
-  for (const char* a : kSpecial) {
+  for (const char* a : special_hosts) {
     INFO(a);
     CHECK(Policy::is_special(ip::make_address(a)));
   }
-  for (const char* a : kPublic) {
+  for (const char* a : public_hosts) {
     INFO(a);
     CHECK_FALSE(Policy::is_special(ip::make_address(a)));
   }
@@ -138,19 +137,19 @@ TEST_CASE("policy: an empty config denies every target", "[gateway][policy]") {
       CHECK(d.reason == "port");
     }
   }
-  for (const char* a : kSpecial)
+  for (const char* a : special_hosts)
     CHECK_FALSE(p.check_resolved("x", 22, addrs({a})).allowed);
-  for (const char* a : kPublic)
+  for (const char* a : public_hosts)
     CHECK_FALSE(p.check_resolved(a, 22, addrs({a})).allowed);
 }
 
 TEST_CASE("policy: a host-name rule never reaches special addresses", "[gateway][policy]") {
-  const Policy p(config_from(kRules));
+  const Policy p(config_from(rules_toml));
   const PolicyDecision ok = p.check_resolved("ssh.example.com", 22, addrs({"93.184.216.34"}));
   CHECK(ok.allowed);
   CHECK(only_endpoint(ok, "93.184.216.34", 22));
   // DNS rebinding / internal names: the name is allowed, the addresses it resolves to are not.
-  for (const char* a : kSpecial) {
+  for (const char* a : special_hosts) {
     INFO(a);
     const PolicyDecision d = p.check_resolved("ssh.example.com", 22, addrs({a}));
     CHECK_FALSE(d.allowed);
@@ -167,7 +166,7 @@ TEST_CASE("policy: a host-name rule never reaches special addresses", "[gateway]
 
 TEST_CASE("policy: address/CIDR rules allow exactly the listed ranges and ports",
           "[gateway][policy]") {
-  const Policy p(config_from(kRules));
+  const Policy p(config_from(rules_toml));
   CHECK(p.check_resolved("127.0.0.1", 2222, addrs({"127.0.0.1"})).allowed);
   CHECK(p.check_resolved("localhost", 2222, addrs({"::ffff:127.0.0.1"})).allowed);
   CHECK_FALSE(p.check_resolved("127.0.0.2", 2222, addrs({"127.0.0.2"})).allowed);
@@ -187,7 +186,7 @@ TEST_CASE("policy: address/CIDR rules allow exactly the listed ranges and ports"
 
 TEST_CASE("policy: precheck refuses bad hosts and unlisted ports without DNS",
           "[gateway][policy]") {
-  const Policy p(config_from(kRules));
+  const Policy p(config_from(rules_toml));
   std::string name;
   CHECK(p.precheck("SSH.Example.COM.", 22, std::nullopt, name).allowed);
   CHECK(name == "ssh.example.com");
@@ -207,7 +206,7 @@ TEST_CASE("policy: precheck refuses bad hosts and unlisted ports without DNS",
 TEST_CASE("policy: odd spellings are judged as the addresses they resolve to",
           "[gateway][policy]") {
   // Only 127.0.0.1:2222 is allowed (address rule); everything else is a name or public range.
-  const Policy p(config_from(kRules));
+  const Policy p(config_from(rules_toml));
   for (const char* spelling :
        {"127.0.0.1", "127.1", "2130706433", "0x7f.1", "0x7f000001", "0177.0.0.1", "127.0.0.1.",
         "[::ffff:127.0.0.1]", "::ffff:127.0.0.1", "[::FFFF:7F00:1]"}) {
@@ -252,7 +251,7 @@ ports = [22]
 }
 
 TEST_CASE("policy: a token's targets claim restricts precheck", "[gateway][policy]") {
-  const Policy p(config_from(kRules));
+  const Policy p(config_from(rules_toml));
   std::string name;
   const Claims claims = std::vector<std::string>{"ssh.example.com:22", "[::1]:2222"};
   CHECK(p.precheck("ssh.example.com", 22, claims, name).allowed);
