@@ -79,15 +79,20 @@ void Relay::reject(const std::string& code, const std::string& msg, const std::s
   s->pump();
 }
 
+void Relay::reject_step(const boost::system::error_code& ec, const std::string& step,
+                        const std::string& msg) {
+  if (timed_out_) {
+    reject("timeout", "target did not answer in time", step + " timeout");
+  } else {
+    reject("target_unreachable", msg, step + ": " + ec.message());
+  }
+}
+
 void Relay::on_resolved(const boost::system::error_code& ec,
                         const tcp::resolver::results_type& results) {
   if (stopped_) return;
   if (ec) {
-    if (timed_out_) {
-      reject("timeout", "target did not answer in time", "resolve timeout");
-    } else {
-      reject("target_unreachable", "name resolution failed", "resolve: " + ec.message());
-    }
+    reject_step(ec, "resolve", "name resolution failed");
     return;
   }
   std::vector<asio::ip::address> addrs;
@@ -119,11 +124,7 @@ void Relay::on_resolved(const boost::system::error_code& ec,
 void Relay::on_connected(const boost::system::error_code& ec) {
   if (stopped_) return;
   if (ec) {
-    if (timed_out_) {
-      reject("timeout", "target did not answer in time", "connect timeout");
-    } else {
-      reject("target_unreachable", "connect failed", "connect: " + ec.message());
-    }
+    reject_step(ec, "connect", "connect failed");
     return;
   }
   timer_.cancel();

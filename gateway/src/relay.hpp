@@ -48,6 +48,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void on_resolved(const boost::system::error_code& ec,
                    const boost::asio::ip::tcp::resolver::results_type& results);
   void reject(const std::string& code, const std::string& msg, const std::string& reason);
+  // A resolve or connect step failed: open_err "timeout" if our timer fired, else
+  // "target_unreachable" (`step` names the step in the log, `msg` goes to the client).
+  void reject_step(const boost::system::error_code& ec, const std::string& step,
+                   const std::string& msg);
   void on_connected(const boost::system::error_code& ec);
   void start_read();
   void on_read(const boost::system::error_code& ec, std::size_t n);
