@@ -82,6 +82,8 @@ std::string_view to_string(DiagCode c) noexcept {
       return "rtt_sample";
     case DiagCode::replayed:
       return "replayed";
+    case DiagCode::ping_received:
+      return "ping_received";
   }
   return "unknown";
 }
@@ -428,6 +430,7 @@ void SessionCore::handle_ping(const Ping& p, Timestamp now) {
   (void)now;
   send_control(Pong{p.ts});
   last_tx_ = now;
+  diag(DiagCode::ping_received, now);
 }
 
 void SessionCore::handle_pong(const Pong& p, Timestamp now) {
@@ -436,6 +439,7 @@ void SessionCore::handle_pong(const Pong& p, Timestamp now) {
   if (p.ts <= now_us) {
     const Duration sample = Duration::from_us(static_cast<std::int64_t>(now_us - p.ts));
     srtt_ = srtt_ ? Duration{(srtt_->ns * 7 + sample.ns) / 8} : sample;
+    last_rtt_sample_ = sample;
     diag(DiagCode::rtt_sample, now, std::to_string(sample.us()) + "us");
   }
   diag(DiagCode::pong_received, now);

@@ -159,14 +159,16 @@ Config load_config(const std::string& path) {
          std::string(err.description()));
   }
   const toml::table& root = res.table();
-  check_keys(root, "", {"server", "origins", "auth", "targets", "session", "limits", "relay"});
+  check_keys(root, "",
+             {"server", "origins", "auth", "targets", "session", "limits", "relay", "tls", "rate"});
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
 
   if (const toml::table* t = table_of(root, "server")) {
     const std::string w = "server.";
     check_keys(*t, w,
                {"listen", "path", "max_header_bytes", "max_header_count", "healthz", "metrics",
-                "log_level", "shutdown_grace_ms"});
+                "log_level", "shutdown_grace_ms", "http_timeout_ms", "max_http_connections",
+                "max_http_connections_per_ip"});
     std::string listen;
     get_string(*t, w, "listen", listen);
     if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
@@ -178,6 +180,29 @@ Config load_config(const std::string& path) {
     get_bool(*t, w, "metrics", c.metrics);
     get_string(*t, w, "log_level", c.log_level);
     get_uint(*t, w, "shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
+    get_uint(*t, w, "http_timeout_ms", c.http_timeout_ms, 100, 600000);
+    get_uint(*t, w, "max_http_connections", c.max_http_connections, 1, 1000000);
+    get_uint(*t, w, "max_http_connections_per_ip", c.max_http_connections_per_ip, 1, 1000000);
+  }
+  if (const toml::table* t = table_of(root, "tls")) {
+    const std::string w = "tls.";
+    check_keys(*t, w, {"cert_file", "key_file"});
+    get_string(*t, w, "cert_file", c.tls_cert_file);
+    get_string(*t, w, "key_file", c.tls_key_file);
+    for (std::string* f : {&c.tls_cert_file, &c.tls_key_file})
+      if (!f->empty() && std::filesystem::path(*f).is_relative()) *f = (base / *f).string();
+  }
+  if (const toml::table* t = table_of(root, "rate")) {
+    const std::string w = "rate.";
+    check_keys(*t, w,
+               {"open_rate", "open_burst", "ping_rate", "ping_burst", "resume_fail_rate",
+                "resume_fail_burst"});
+    get_uint(*t, w, "open_rate", c.open_rate, 1, 1000000);
+    get_uint(*t, w, "open_burst", c.open_burst, 1, 1000000);
+    get_uint(*t, w, "ping_rate", c.ping_rate, 1, 1000000);
+    get_uint(*t, w, "ping_burst", c.ping_burst, 1, 1000000);
+    get_uint(*t, w, "resume_fail_rate", c.resume_fail_rate, 1, 1000000);
+    get_uint(*t, w, "resume_fail_burst", c.resume_fail_burst, 1, 1000000);
   }
   if (const toml::table* t = table_of(root, "origins")) {
     const std::string w = "origins.";
@@ -295,6 +320,8 @@ void validate_config(const Config& c) {
                                "' must be an exact lower-case scheme://host[:port]");
   if (c.path.empty() || c.path.front() != '/')
     throw std::runtime_error("server.path must start with /");
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    throw std::runtime_error("tls.cert_file and tls.key_file must be set together");
   if (c.max_window < c.window) throw std::runtime_error("session.max_window < session.window");
   if (c.outbound_low_water >= c.outbound_high_water)
     throw std::runtime_error("limits.outbound_low_water must be below outbound_high_water");

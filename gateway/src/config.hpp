@@ -39,7 +39,14 @@ struct Config {
   bool healthz = true;  // GET /healthz -> 200
   bool metrics = true;  // GET /metrics -> Prometheus text
   std::string log_level = "info";
-  std::uint32_t shutdown_grace_ms = 5000;  // SIGTERM: time allowed for draining
+  std::uint32_t shutdown_grace_ms = 5000;    // SIGTERM: time allowed for draining
+  std::uint32_t http_timeout_ms = 10000;     // TLS handshake + HTTP request + WebSocket upgrade
+  std::uint32_t max_http_connections = 256;  // TCP connections not yet upgraded, globally
+  std::uint32_t max_http_connections_per_ip = 16;  // ... and per client address
+
+  // [tls] (both set: wss with OpenSSL, TLS 1.2+; relative paths are relative to the config file)
+  std::string tls_cert_file;  // PEM certificate chain
+  std::string tls_key_file;   // PEM private key
 
   // [origins]
   std::vector<std::string> origins;  // exact "scheme://host[:port]"
@@ -74,6 +81,14 @@ struct Config {
   std::size_t outbound_high_water = 4 * 1024 * 1024;  // set pause reason "transport"
   std::size_t outbound_low_water = 1024 * 1024;       // clear it
   std::size_t outbound_max = 32 * 1024 * 1024;        // hard cap: close the connection (4015)
+
+  // [rate] per client IP address, token buckets (rate per second, burst); over: close 4004
+  std::uint32_t open_rate = 10;  // channel opens
+  std::uint32_t open_burst = 40;
+  std::uint32_t ping_rate = 10;  // pings from clients
+  std::uint32_t ping_burst = 50;
+  std::uint32_t resume_fail_rate = 1;  // failed resume attempts
+  std::uint32_t resume_fail_burst = 10;
 
   // [relay]
   std::uint32_t connect_timeout_ms = 10000;

@@ -9,10 +9,9 @@
 
 namespace mana::gateway {
 
-namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 
-Connection::Connection(Context& ctx, Ws&& ws, std::string client_ip, std::string origin)
+Connection::Connection(Context& ctx, WsStream&& ws, std::string client_ip, std::string origin)
     : ctx_(ctx),
       ws_(std::move(ws)),
       id_(ctx.next_id++),
@@ -23,8 +22,10 @@ Connection::Connection(Context& ctx, Ws&& ws, std::string client_ip, std::string
 Connection::~Connection() = default;
 
 void Connection::start() {
-  ws_.read_message_max(ctx_.cfg.max_frame);
-  ws_.auto_fragment(false);
+  ws_.visit([this](auto& ws) {
+    ws.read_message_max(ctx_.cfg.max_frame);
+    ws.auto_fragment(false);
+  });
   do_read();
 }
 
@@ -34,8 +35,10 @@ void Connection::set_session(std::shared_ptr<Session> s) {
 
 void Connection::do_read() {
   if (read_done_ || finished_) return;
-  ws_.async_read(rbuf_, [self = shared_from_this()](const boost::system::error_code& ec,
-                                                    std::size_t n) { self->on_read(ec, n); });
+  ws_.visit([this](auto& ws) {
+    ws.async_read(rbuf_, [self = shared_from_this()](const boost::system::error_code& ec,
+                                                     std::size_t n) { self->on_read(ec, n); });
+  });
 }
 
 void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -46,7 +49,8 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
       session_.reset();
       if (s) {
         if (ec == websocket::error::closed) {
-          const auto& r = ws_.reason();
+          const websocket::close_reason r =
+              ws_.visit([](auto& ws) -> websocket::close_reason { return ws.reason(); });
           s->on_close_frame(static_cast<std::uint16_t>(r.code),
                             std::string(r.reason.data(), r.reason.size()));
         } else if (ec == websocket::error::message_too_big) {
@@ -63,7 +67,8 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
     if (s) {
       const auto data = rbuf_.cdata();
       const core::ByteView view(static_cast<const std::uint8_t*>(data.data()), data.size());
-      s->on_message(ws_.got_text() ? core::MessageType::text : core::MessageType::binary, view);
+      const bool text = ws_.visit([](auto& ws) { return ws.got_text(); });
+      s->on_message(text ? core::MessageType::text : core::MessageType::binary, view);
     }
     rbuf_.consume(rbuf_.size());
   } catch (const std::exception& ex) {
@@ -115,44 +120,51 @@ void Connection::do_write() {
     websocket::close_reason cr(static_cast<std::uint16_t>(m.close_code));
     cr.reason = m.close_reason.substr(0, 120);
     ctx_.metrics.frames_out++;
-    ws_.async_close(cr, [self = shared_from_this()](const boost::system::error_code&) {
-      self->writing_ = false;
-      self->queue_.clear();
-      self->queued_bytes_ = 0;
-      self->finish();
+    ws_.visit([&cr, this](auto& ws) {
+      ws.async_close(cr, [self = shared_from_this()](const boost::system::error_code&) {
+        self->writing_ = false;
+        self->queue_.clear();
+        self->queued_bytes_ = 0;
+        self->finish();
+      });
     });
     return;
   }
-  ws_.text(m.type == core::MessageType::text);
-  ws_.async_write(
-      boost::asio::buffer(m.data),
-      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-        if (self->queue_.empty()) {
-          self->writing_ = false;
-          return;
-        }
-        const std::size_t sz = self->queue_.front().data.size();
-        self->queued_bytes_ -= sz;
-        self->queue_.pop_front();
-        self->ctx_.metrics.frames_out++;
-        self->ctx_.metrics.ws_bytes_out += sz;
-        if (ec) {
-          self->writing_ = false;
-          self->queue_.clear();
-          self->queued_bytes_ = 0;
-          auto s = self->session_;
-          self->session_.reset();
-          if (s) s->on_transport_lost();
-          self->finish();
-          return;
-        }
-        try {
-          self->update_pause();
-        } catch (const std::exception& ex) {
-          log_event(LogLevel::error, "internal", {{"conn", self->id_}, {"what", ex.what()}});
-        }
-        self->do_write();
-      });
+  ws_.visit([&m, this](auto& ws) {
+    ws.text(m.type == core::MessageType::text);
+    ws.async_write(boost::asio::buffer(m.data),
+                   [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                     self->on_written(ec);
+                   });
+  });
+}
+
+void Connection::on_written(const boost::system::error_code& ec) {
+  if (queue_.empty()) {
+    writing_ = false;
+    return;
+  }
+  const std::size_t sz = queue_.front().data.size();
+  queued_bytes_ -= sz;
+  queue_.pop_front();
+  ctx_.metrics.frames_out++;
+  ctx_.metrics.ws_bytes_out += sz;
+  if (ec) {
+    writing_ = false;
+    queue_.clear();
+    queued_bytes_ = 0;
+    auto s = session_;
+    session_.reset();
+    if (s) s->on_transport_lost();
+    finish();
+    return;
+  }
+  try {
+    update_pause();
+  } catch (const std::exception& ex) {
+    log_event(LogLevel::error, "internal", {{"conn", id_}, {"what", ex.what()}});
+  }
+  do_write();
 }
 
 void Connection::release_session() {
@@ -206,9 +218,8 @@ void Connection::finish() {
   finished_ = true;
   linger_.cancel();
   boost::system::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both,
-                                                 ignored);
-  beast::get_lowest_layer(ws_).socket().close(ignored);
+  ws_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  ws_.socket().close(ignored);
   if (auto s = session_) {
     session_.reset();
     s->on_transport_lost();

@@ -1,7 +1,8 @@
-// Connection: one accepted WebSocket. Reads messages into its Session (ServerSession::receive
-// with the message type), writes the session's output with one write in flight and a bounded
-// outbound queue whose size drives the `transport` pause reason (high/low water marks), and
-// turns close frames and transport errors into receive_close / transport_lost.
+// Connection: one accepted WebSocket (ws:// or wss://, see WsStream). Reads messages into its
+// Session (ServerSession::receive with the message type), writes the session's output with one
+// write in flight and a bounded outbound queue whose size drives the `transport` pause reason
+// (high/low water marks), and turns close frames and transport errors into receive_close /
+// transport_lost.
 #pragma once
 
 #include <cstdint>
@@ -11,11 +12,10 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include "context.hpp"
 #include "mana/core/wire_profile.hpp"
+#include "ws_stream.hpp"
 
 namespace mana::gateway {
 
@@ -23,9 +23,7 @@ class Session;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  using Ws = boost::beast::websocket::stream<boost::beast::tcp_stream>;
-
-  Connection(Context& ctx, Ws&& ws, std::string client_ip, std::string origin);
+  Connection(Context& ctx, WsStream&& ws, std::string client_ip, std::string origin);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -48,12 +46,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void do_read();
   void on_read(const boost::system::error_code& ec, std::size_t n);
   void do_write();
+  void on_written(const boost::system::error_code& ec);
   void update_pause();
   void start_linger();
   void finish();
 
   Context& ctx_;
-  Ws ws_;
+  WsStream ws_;
   const std::uint64_t id_;
   std::string ip_;
   std::string origin_;

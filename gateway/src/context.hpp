@@ -11,6 +11,7 @@
 #include "metrics.hpp"
 #include "mana/core/types.hpp"
 #include "policy.hpp"
+#include "rate_limit.hpp"
 #include "resume.hpp"
 
 namespace mana::gateway {
@@ -24,6 +25,7 @@ struct Context {
   const Authenticator& auth;
   const Policy& policy;
   ResumeTable& resume;
+  RateLimits& rates;
   Server& server;
   std::uint64_t next_id = 1;
 };

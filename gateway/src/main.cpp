@@ -32,7 +32,10 @@ clients must present a bearer JWT (HS256) unless [auth] allow_none = true.
 Configuration ([section] key = default):
   [server]   listen = "127.0.0.1:8022", path = "/", max_header_bytes = 8192,
              max_header_count = 64, healthz = true, metrics = true, log_level = "info",
-             shutdown_grace_ms = 5000
+             shutdown_grace_ms = 5000, http_timeout_ms = 10000,
+             max_http_connections = 256, max_http_connections_per_ip = 16
+  [tls]      cert_file = "", key_file = "" (PEM; both set: wss, TLS 1.2+; relative to
+             the config file)
   [origins]  allow = [] (exact "scheme://host[:port]"), allow_missing = false
   [auth]     jwt_secret_file = "" (>= 32 bytes; relative to the config file),
              allow_none = false, clock_skew_s = 30
@@ -46,6 +49,9 @@ Configuration ([section] key = default):
   [limits]   max_connections = 1024, max_connections_per_ip = 64,
              max_sessions_per_principal = 16, outbound_high_water = 4194304,
              outbound_low_water = 1048576, outbound_max = 33554432
+  [rate]     per client IP (token buckets; over: close 4004): open_rate = 10,
+             open_burst = 40, ping_rate = 10, ping_burst = 50, resume_fail_rate = 1,
+             resume_fail_burst = 10
   [relay]    connect_timeout_ms = 10000, banner_timeout_ms = 10000, banner_max_bytes = 8192,
              read_chunk = 65536
 

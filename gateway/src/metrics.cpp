@@ -26,6 +26,17 @@ void labelled(std::ostringstream& o, const char* name, const char* help, const c
 
 }  // namespace
 
+void Metrics::observe_rtt(double seconds) {
+  for (std::size_t i = 0; i < rtt_bounds.size(); ++i) {
+    if (seconds <= rtt_bounds.at(i)) {
+      rtt_buckets.at(i)++;
+      break;
+    }
+  }
+  rtt_count++;
+  rtt_sum += seconds;
+}
+
 std::string Metrics::render() const {
   std::ostringstream o;
   counter(o, "mana_connections_total", "WebSocket connections accepted", connections_total);
@@ -52,6 +63,16 @@ std::string Metrics::render() const {
     << "mana_credit_stall_seconds_total " << static_cast<double>(credit_stall_ns) / 1e9 << '\n';
   counter(o, "mana_transport_pauses_total",
           "times the WebSocket outbound queue passed its high-water mark", transport_pauses);
+  o << "# HELP mana_rtt_seconds round-trip time of the gateway's pings (core RTT samples)\n"
+       "# TYPE mana_rtt_seconds histogram\n";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < rtt_bounds.size(); ++i) {
+    cumulative += rtt_buckets.at(i);
+    o << "mana_rtt_seconds_bucket{le=\"" << rtt_bounds.at(i) << "\"} " << cumulative << '\n';
+  }
+  o << "mana_rtt_seconds_bucket{le=\"+Inf\"} " << rtt_count << '\n'
+    << "mana_rtt_seconds_sum " << rtt_sum << '\n'
+    << "mana_rtt_seconds_count " << rtt_count << '\n';
   labelled(o, "mana_resumes_total", "resume attempts by outcome", "outcome", resumes);
   labelled(o, "mana_policy_rejections_total", "policy rejections by reason", "reason",
            policy_rejections);
@@ -64,6 +85,8 @@ std::string Metrics::render() const {
           "largest bytes buffered by one session (replay + outbound queue + relay buffers)",
           g.max_session);
     gauge(o, "mana_buffered_bytes_total", "bytes buffered by all sessions", g.total);
+    gauge(o, "mana_http_connections_active",
+          "TCP connections in the HTTP phase (TLS handshake, request, upgrade)", g.http_phase);
   }
   return o.str();
 }

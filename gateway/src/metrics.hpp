@@ -2,6 +2,7 @@
 // Single-threaded: the gateway runs one io_context on one thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,6 +15,7 @@ struct BufferGauge {
   std::uint64_t total = 0;        // sum over all sessions
   std::uint64_t sessions = 0;
   std::uint64_t detached = 0;
+  std::uint64_t http_phase = 0;  // TCP connections not yet upgraded
 };
 
 class Metrics {
@@ -33,6 +35,14 @@ class Metrics {
   std::uint64_t credit_stalls = 0;        // target reads stopped for lack of credit
   std::uint64_t credit_stall_ns = 0;      // time spent stalled
   std::uint64_t transport_pauses = 0;     // outbound queue above its high-water mark
+
+  // RTT histogram (seconds) from the core's RTT samples (pong for one of our pings).
+  static constexpr std::array<double, 12> rtt_bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                     0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+  std::array<std::uint64_t, rtt_bounds.size()> rtt_buckets{};  // non-cumulative counts
+  std::uint64_t rtt_count = 0;
+  double rtt_sum = 0;
+  void observe_rtt(double seconds);
 
   std::map<std::string, std::uint64_t> http_rejects;       // by reason
   std::map<std::string, std::uint64_t> resumes;            // by outcome

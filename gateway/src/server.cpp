@@ -2,12 +2,17 @@
 
 #include <csignal>
 #include <optional>
+#include <type_traits>
+
+#include <openssl/ssl.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "connection.hpp"
 #include "log.hpp"
@@ -40,28 +45,51 @@ bool offers_subprotocol(std::string_view header) {
   return false;
 }
 
-// One HTTP request on a fresh TCP connection: answered, refused, or upgraded.
-class HttpHandler : public std::enable_shared_from_this<HttpHandler> {
+// One HTTP request on a fresh TCP connection (after the TLS handshake when TLS is on):
+// answered, refused, or upgraded. `Stream` is PlainStream or TlsStream; everything else is
+// shared. The handler holds an HTTP-phase slot (global and per-IP cap) until it is destroyed,
+// which happens once the upgrade handed the stream to a Connection or the socket closed.
+template <class Stream>
+class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
  public:
-  HttpHandler(Server& server, tcp::socket&& sock, std::string ip)
+  HttpHandler(Server& server, Stream&& stream, std::string ip, HttpSlot slot)
       : server_(server),
         ctx_(server.context()),
-        stream_(std::move(sock)),
+        stream_(std::move(stream)),
         buf_(ctx_.cfg.max_header_bytes + 1024),
-        ip_(std::move(ip)) {}
+        ip_(std::move(ip)),
+        slot_(std::move(slot)) {}
 
   void start() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(ctx_.cfg.max_header_bytes));
-    parser_->body_limit(0);
-    stream_.expires_after(std::chrono::milliseconds(ctx_.cfg.handshake_timeout_ms));
-    http::async_read(stream_, buf_, *parser_,
-                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                       self->on_read(ec);
-                     });
+    beast::get_lowest_layer(stream_).expires_after(
+        std::chrono::milliseconds(ctx_.cfg.http_timeout_ms));
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      stream_.async_handshake(
+          asio::ssl::stream_base::server,
+          [self = this->shared_from_this()](const boost::system::error_code& ec) {
+            if (ec) {
+              self->ctx_.metrics.http_rejects["tls_handshake"]++;
+              log_debug("tls_failed", {{"ip", self->ip_}, {"error", ec.message()}});
+              self->close();
+              return;
+            }
+            self->read_request();
+          });
+    } else {
+      read_request();
+    }
   }
 
  private:
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(ctx_.cfg.max_header_bytes));
+    parser_->body_limit(0);
+    http::async_read(stream_, buf_, *parser_,
+                     [self = this->shared_from_this()](const boost::system::error_code& ec,
+                                                       std::size_t) { self->on_read(ec); });
+  }
+
   void on_read(const boost::system::error_code& ec) {
     try {
       if (ec) {
@@ -123,10 +151,10 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler> {
   }
 
   void upgrade(std::string origin) {
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     ws_.emplace(std::move(stream_));
     websocket::stream_base::timeout t{};
-    t.handshake_timeout = std::chrono::milliseconds(ctx_.cfg.handshake_timeout_ms);
+    t.handshake_timeout = std::chrono::milliseconds(ctx_.cfg.http_timeout_ms);
     t.idle_timeout = websocket::stream_base::none();  // heartbeats are the core's job
     t.keep_alive_pings = false;
     ws_->set_option(t);
@@ -139,16 +167,17 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler> {
       res.set(http::field::server, "mana-gateway");
     }));
     origin_ = std::move(origin);
-    ws_->async_accept(parser_->get(),
-                      [self = shared_from_this()](const boost::system::error_code& ec) {
-                        if (ec) {
-                          self->ctx_.metrics.http_rejects["upgrade_failed"]++;
-                          return;
-                        }
-                        auto conn = std::make_shared<Connection>(self->ctx_, std::move(*self->ws_),
-                                                                 self->ip_, self->origin_);
-                        self->server_.on_upgraded(conn, self->origin_);
-                      });
+    ws_->async_accept(
+        parser_->get(), [self = this->shared_from_this()](const boost::system::error_code& ec) {
+          if (ec) {
+            self->ctx_.metrics.http_rejects["upgrade_failed"]++;
+            return;
+          }
+          self->slot_.release();  // the WebSocket counts against the connection caps from here
+          auto conn = std::make_shared<Connection>(self->ctx_, WsStream(std::move(*self->ws_)),
+                                                   self->ip_, self->origin_);
+          self->server_.on_upgraded(conn, self->origin_);
+        });
   }
 
   void respond(http::status st, const char* type, std::string body) {
@@ -158,10 +187,10 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler> {
     res->keep_alive(false);
     res->body() = std::move(body);
     res->prepare_payload();
-    stream_.expires_after(std::chrono::seconds(5));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](const boost::system::error_code&,
-                                                       std::size_t) { self->close(); });
+                      [self = this->shared_from_this(), res](const boost::system::error_code&,
+                                                             std::size_t) { self->close(); });
   }
 
   void refuse(http::status st, const char* reason) {
@@ -175,28 +204,52 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler> {
 
   void close() {
     boost::system::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    auto& low = beast::get_lowest_layer(stream_);
+    low.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    low.close();
   }
 
   Server& server_;
   Context& ctx_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buf_;
   std::optional<http::request_parser<http::empty_body>> parser_;
-  std::optional<Connection::Ws> ws_;
+  std::optional<websocket::stream<Stream>> ws_;
   std::string ip_;
   std::string origin_;
+  HttpSlot slot_;
 };
 
 }  // namespace
+
+HttpSlot::HttpSlot(std::shared_ptr<HttpCounts> counts, std::string ip)
+    : counts_(std::move(counts)), ip_(std::move(ip)) {
+  counts_->total++;
+  counts_->per_ip[ip_]++;
+}
+
+HttpSlot::HttpSlot(HttpSlot&& o) noexcept : counts_(std::move(o.counts_)), ip_(std::move(o.ip_)) {}
+
+HttpSlot::~HttpSlot() {
+  release();
+}
+
+void HttpSlot::release() noexcept {
+  if (!counts_) return;
+  if (counts_->total > 0) counts_->total--;
+  auto it = counts_->per_ip.find(ip_);
+  if (it != counts_->per_ip.end() && --it->second == 0) counts_->per_ip.erase(it);
+  counts_.reset();
+}
 
 Server::Server(asio::io_context& io, const Config& cfg)
     : io_(io),
       cfg_(cfg),
       auth_(cfg),
       policy_(cfg),
-      ctx_{io, cfg_, metrics_, auth_, policy_, resume_, *this},
+      rates_{RateLimiter(cfg.open_rate, cfg.open_burst), RateLimiter(cfg.ping_rate, cfg.ping_burst),
+             RateLimiter(cfg.resume_fail_rate, cfg.resume_fail_burst)},
+      ctx_{io, cfg_, metrics_, auth_, policy_, resume_, rates_, *this},
       acceptor_(io),
       signals_(io, SIGTERM, SIGINT),
       drain_timer_(io) {
@@ -210,8 +263,20 @@ Server::Server(asio::io_context& io, const Config& cfg)
       g.sessions++;
       if (s->core().state() == core::SessionState::detached) g.detached++;
     }
+    g.http_phase = http_->total;
     return g;
   };
+  if (!cfg_.tls_cert_file.empty()) {
+    // wss: TLS 1.2 or newer, OpenSSL's default cipher list; errors throw (startup fails).
+    tls_.emplace(asio::ssl::context::tls_server);
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    if (SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION) != 1)
+      throw std::runtime_error("tls: cannot set the minimum protocol version");
+    tls_->use_certificate_chain_file(cfg_.tls_cert_file);
+    tls_->use_private_key_file(cfg_.tls_key_file, asio::ssl::context::pem);
+  }
 }
 
 Server::~Server() = default;
@@ -234,7 +299,8 @@ void Server::start() {
                          {"targets", cfg_.targets.size()},
                          {"jwt", auth_.jwt_enabled()},
                          {"allow_none", cfg_.allow_none},
-                         {"allow_missing_origin", cfg_.allow_missing_origin}});
+                         {"allow_missing_origin", cfg_.allow_missing_origin},
+                         {"tls", tls_.has_value()}});
   do_accept();
 }
 
@@ -246,17 +312,53 @@ void Server::do_accept() {
       do_accept();
       return;
     }
-    try {
-      boost::system::error_code e2;
-      const auto remote = sock.remote_endpoint(e2);
-      std::string ip = e2 ? std::string("?") : remote.address().to_string();
-      log_debug("tcp_accept", {{"ip", ip}});
-      std::make_shared<HttpHandler>(*this, std::move(sock), std::move(ip))->start();
-    } catch (const std::exception& ex) {
-      log_event(LogLevel::error, "internal", {{"what", ex.what()}});
-    }
+    on_accept(std::move(sock));
     do_accept();
   });
+}
+
+void Server::on_accept(tcp::socket sock) {
+  try {
+    boost::system::error_code e2;
+    const auto remote = sock.remote_endpoint(e2);
+    std::string ip = e2 ? std::string("?") : remote.address().to_string();
+    log_debug("tcp_accept", {{"ip", ip}});
+    // Small control messages (flow grants, pongs) must not wait for delayed ACKs (Nagle).
+    sock.set_option(tcp::no_delay(true), e2);
+    if (http_->total >= cfg_.max_http_connections)
+      return refuse_http_phase(sock, ip, "max_http_connections");
+    if (auto it = http_->per_ip.find(ip);
+        it != http_->per_ip.end() && it->second >= cfg_.max_http_connections_per_ip)
+      return refuse_http_phase(sock, ip, "max_http_connections_per_ip");
+    HttpSlot slot(http_, ip);
+    if (tls_) {
+      std::make_shared<HttpHandler<TlsStream>>(
+          *this, TlsStream(PlainStream(std::move(sock)), *tls_), std::move(ip), std::move(slot))
+          ->start();
+    } else {
+      std::make_shared<HttpHandler<PlainStream>>(*this, PlainStream(std::move(sock)), std::move(ip),
+                                                 std::move(slot))
+          ->start();
+    }
+  } catch (const std::exception& ex) {
+    log_event(LogLevel::error, "internal", {{"what", ex.what()}});
+  }
+}
+
+void Server::refuse_http_phase(tcp::socket& sock, const std::string& ip, const char* reason) {
+  metrics_.http_rejects[reason]++;
+  metrics_.policy_rejections[reason]++;
+  log_warn("policy", {{"ip", ip}, {"decision", "deny"}, {"reason", reason}, {"phase", "http"}});
+  // Best effort, never blocking: a fresh socket's send buffer is empty. Over TLS the client
+  // sees a failed handshake instead.
+  static constexpr std::string_view busy =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: mana-gateway\r\nContent-Length: 0\r\n"
+      "Connection: close\r\n\r\n";
+  boost::system::error_code ignored;
+  sock.non_blocking(true, ignored);
+  if (!tls_) sock.write_some(asio::buffer(busy.data(), busy.size()), ignored);
+  sock.shutdown(tcp::socket::shutdown_both, ignored);
+  sock.close(ignored);
 }
 
 std::string Server::admit(const std::string& ip) const {
@@ -354,8 +456,24 @@ void Server::on_hello(const std::shared_ptr<Session>& s, const core::Hello& hell
 
 void Server::on_resume(const std::shared_ptr<Session>& fresh, const core::Hello& hello) {
   const core::Timestamp now = mono_now();
+  const auto steady = std::chrono::steady_clock::now();
+  // Per-IP budget of failed resume attempts: once spent, further attempts from that address
+  // are refused with 4004 before any token lookup (token guessing stays slow).
+  if (!rates_.resume_failures.has_token(fresh->client_ip(), steady)) {
+    metrics_.policy_rejections["rate_resume_fail"]++;
+    metrics_.resumes["rate_limited"]++;
+    log_warn("policy", {{"session", fresh->id()},
+                        {"ip", fresh->client_ip()},
+                        {"decision", "close"},
+                        {"reason", "rate_limited"},
+                        {"limit", "resume_failures"},
+                        {"code", 4004}});
+    fresh->core().reject(core::Errc::policy_denied, "rate limited", now);
+    return;
+  }
   const AuthResult a = auth_.check(hello.auth, unix_now());
   if (!a.ok) {
+    (void)rates_.resume_failures.take(fresh->client_ip(), steady);
     metrics_.policy_rejections["auth"]++;
     log_info("auth", {{"session", fresh->id()},
                       {"ip", fresh->client_ip()},
@@ -366,6 +484,7 @@ void Server::on_resume(const std::shared_ptr<Session>& fresh, const core::Hello&
     return;
   }
   auto refuse = [&](core::Errc code, const char* text, const char* outcome) {
+    (void)rates_.resume_failures.take(fresh->client_ip(), steady);
     metrics_.resumes[outcome]++;
     log_info("resume", {{"session", fresh->id()},
                         {"ip", fresh->client_ip()},

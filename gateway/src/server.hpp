@@ -1,20 +1,25 @@
-// Server: TCP acceptor, HTTP/1.1 request handling and the WebSocket upgrade, session registry,
-// authentication, resume lookups, connection caps and SIGTERM draining.
+// Server: TCP acceptor (optionally TLS), HTTP/1.1 request handling and the WebSocket upgrade,
+// session registry, authentication, resume lookups, connection caps and SIGTERM draining.
 //
 // Upgrade checks, in order, all before any 101: header size/count limits (431), path (404),
 // Origin exact-match allowlist (403; a missing Origin only with origins.allow_missing),
 // subprotocol `mana.ssh.v1` offered (400) - the response selects it; permessage-deflate stays
 // off. Global and per-IP connection caps close the fresh WebSocket with 4010. /healthz and
-// /metrics are answered on plain GETs.
+// /metrics are answered on plain GETs. Connections still in the HTTP phase are capped globally
+// and per IP (server.max_http_connections[_per_ip]: 503 and close) and bounded in time by
+// server.http_timeout_ms. Per-IP token buckets ([rate]) limit failed resume attempts here and
+// channel opens and pings in Session (4004).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "context.hpp"
@@ -24,6 +29,29 @@ namespace mana::gateway {
 
 class Session;
 class Connection;
+
+// Connections still in the HTTP phase (TLS handshake, request, upgrade), globally and per IP.
+// Shared with the slots so that a handler destroyed late (at io_context teardown) stays safe.
+struct HttpCounts {
+  std::uint32_t total = 0;
+  std::map<std::string, std::uint32_t> per_ip;
+};
+
+// One counted HTTP-phase connection; released on upgrade or destruction. Move-only.
+class HttpSlot {
+ public:
+  HttpSlot(std::shared_ptr<HttpCounts> counts, std::string ip);
+  ~HttpSlot();
+  HttpSlot(HttpSlot&& o) noexcept;
+  HttpSlot& operator=(HttpSlot&&) = delete;
+  HttpSlot(const HttpSlot&) = delete;
+  HttpSlot& operator=(const HttpSlot&) = delete;
+  void release() noexcept;
+
+ private:
+  std::shared_ptr<HttpCounts> counts_;
+  std::string ip_;
+};
 
 class Server {
  public:
@@ -53,6 +81,10 @@ class Server {
 
  private:
   void do_accept();
+  void on_accept(boost::asio::ip::tcp::socket sock);
+  // Refuses a connection over the HTTP-phase caps with a fixed 503 (best effort) and closes it.
+  void refuse_http_phase(boost::asio::ip::tcp::socket& sock, const std::string& ip,
+                         const char* reason);
   void begin_shutdown();
   void check_drained();
 
@@ -62,7 +94,10 @@ class Server {
   Authenticator auth_;
   Policy policy_;
   ResumeTable resume_;
+  RateLimits rates_;
   Context ctx_;
+  std::shared_ptr<HttpCounts> http_ = std::make_shared<HttpCounts>();
+  std::optional<boost::asio::ssl::context> tls_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_timer_;

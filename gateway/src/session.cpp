@@ -211,6 +211,13 @@ void Session::handle(core::Event& e) {
     return;
   }
   if (auto* d = std::get_if<Diagnostic>(&e)) {
+    if (d->code == core::DiagCode::rtt_sample) {
+      if (auto rtt = core_.last_rtt_sample())
+        ctx_.metrics.observe_rtt(static_cast<double>(rtt->ns) / 1e9);
+    } else if (d->code == core::DiagCode::ping_received) {
+      if (!ctx_.rates.pings.take(ip_, std::chrono::steady_clock::now())) rate_limited("pings");
+      return;
+    }
     log_debug(
         "diag",
         {{"session", id_}, {"code", std::string(core::to_string(d->code))}, {"detail", d->detail}});
@@ -222,8 +229,25 @@ void Session::handle(core::Event& e) {
   }
 }
 
+void Session::rate_limited(const char* limit) {
+  if (!live() || core_.state() == core::SessionState::closed) return;
+  ctx_.metrics.policy_rejections[std::string("rate_") + limit]++;
+  log_warn("policy", {{"session", id_},
+                      {"ip", ip_},
+                      {"principal", principal_},
+                      {"decision", "close"},
+                      {"reason", "rate_limited"},
+                      {"limit", limit},
+                      {"code", 4004}});
+  core_.close(core::CloseCode::policy_denied, "rate limited", mono_now());
+}
+
 void Session::on_open(const core::Open& o) {
   const core::Timestamp now = mono_now();
+  if (!ctx_.rates.opens.take(ip_, std::chrono::steady_clock::now())) {
+    rate_limited("opens");
+    return;
+  }
   if (o.kind != "tcp") {
     log_info("open", {{"session", id_}, {"channel", o.id}, {"result", "unsupported_kind"}});
     (void)core_.reject_open(o.id, "unsupported_kind", "only kind tcp is supported", now);

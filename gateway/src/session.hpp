@@ -67,6 +67,8 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void handle(core::Event& e);
   void on_open(const core::Open& o);
+  // A per-IP rate limit ([rate]) was exceeded: policy event, metrics, close 4004.
+  void rate_limited(const char* limit);
   void on_closed(const core::event::Closed& c);
   void flush_output();
   void arm_timer();

@@ -233,3 +233,47 @@ TEST_CASE("config: parse_cidr is strict", "[gateway][config]") {
                           "10.0.0.0/a", "localhost", ""})
     CHECK_FALSE(parse_cidr(bad, a, prefix));
 }
+
+TEST_CASE("config: [tls], [rate] and the HTTP-phase limits", "[gateway][config]") {
+  const Config d = config_from("");
+  CHECK(d.tls_cert_file.empty());
+  CHECK(d.tls_key_file.empty());
+  CHECK(d.http_timeout_ms == 10000);
+  CHECK(d.max_http_connections == 256);
+  CHECK(d.max_http_connections_per_ip == 16);
+  CHECK(d.open_rate == 10);
+  CHECK(d.open_burst == 40);
+  CHECK(d.ping_rate == 10);
+  CHECK(d.ping_burst == 50);
+  CHECK(d.resume_fail_rate == 1);
+  CHECK(d.resume_fail_burst == 10);
+
+  TempDir dir;
+  const std::string path =
+      dir.write("gw.toml",
+                "[tls]\ncert_file = \"c.pem\"\nkey_file = \"/etc/k.pem\"\n"
+                "[server]\nhttp_timeout_ms = 500\nmax_http_connections = 9\n"
+                "max_http_connections_per_ip = 3\n"
+                "[rate]\nopen_rate = 2\nopen_burst = 3\nping_rate = 4\nping_burst = 5\n"
+                "resume_fail_rate = 6\nresume_fail_burst = 7\n");
+  const Config c = load_config(path);
+  CHECK(c.tls_cert_file == (dir.path() / "c.pem").string());  // relative to the config file
+  CHECK(c.tls_key_file == "/etc/k.pem");
+  CHECK(c.http_timeout_ms == 500);
+  CHECK(c.max_http_connections == 9);
+  CHECK(c.max_http_connections_per_ip == 3);
+  CHECK(c.open_rate == 2);
+  CHECK(c.open_burst == 3);
+  CHECK(c.ping_rate == 4);
+  CHECK(c.ping_burst == 5);
+  CHECK(c.resume_fail_rate == 6);
+  CHECK(c.resume_fail_burst == 7);
+  CHECK_NOTHROW(validate_config(c));
+
+  require_load_error("[tls]\ncert = \"x\"\n", "unknown key 'tls.cert'");
+  require_load_error("[rate]\nopen_rate = 0\n", "rate.open_rate out of range");
+  require_load_error("[server]\nhttp_timeout_ms = 10\n", "server.http_timeout_ms out of range");
+  Config half;
+  half.tls_cert_file = "/x.pem";
+  CHECK_THROWS_WITH(validate_config(half), Catch::Contains("set together"));
+}

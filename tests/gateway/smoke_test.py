@@ -17,9 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,89 +25,10 @@ import urllib.request
 import jwt
 import websockets
 
-SECRET = "smoke-test-secret-0123456789abcdefghij"
-ORIGIN = "http://localhost:8080"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def token(sub="alice", exp_in=300, **extra):
-    claims = {"sub": sub, "exp": int(time.time()) + exp_in}
-    claims.update(extra)
-    t = jwt.encode(claims, SECRET, algorithm="HS256")
-    return t if isinstance(t, str) else t.decode()
-
-
-def hello(tok, resume=None):
-    h = {"t": "hello", "proto": 1, "auth": {"scheme": "bearer", "token": tok},
-         "caps": {"profile": "mana.v1", "bidi": True, "resume": True}}
-    if resume is not None:
-        h["resume"] = resume
-    return json.dumps(h)
-
-
-def data_frame(cid, payload):
-    return struct.pack(">BI", 1, cid) + payload
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-    print("ok -", what)
-
-
-async def recv_json(ws, timeout=5, skip=("close", "flow", "ping", "pong")):
-    """Next control message, skipping channel data and the housekeeping types in `skip`."""
-    while True:
-        m = await asyncio.wait_for(ws.recv(), timeout)
-        if isinstance(m, str):
-            j = json.loads(m)
-            if j.get("t") in skip:
-                continue
-            return j
-
-
-async def connect(url, origin=ORIGIN, subprotocols=("mana.ssh.v1",)):
-    return await websockets.connect(url, origin=origin, subprotocols=list(subprotocols),
-                                    compression=None, max_size=2**21)
-
-
-async def read_channel(ws, cid, want, timeout=10):
-    """Collect data of channel `cid` until `want(buf)` is true; returns (buf, control msgs)."""
-    buf = b""
-    ctl = []
-    end = time.time() + timeout
-    while not want(buf):
-        left = end - time.time()
-        if left <= 0:
-            raise Failure("timeout waiting for channel data (got %r)" % buf[:80])
-        m = await asyncio.wait_for(ws.recv(), left)
-        if isinstance(m, bytes):
-            stream, mid = struct.unpack(">BI", m[:5])
-            if mid == cid:
-                buf += m[5:]
-        else:
-            ctl.append(json.loads(m))
-    return buf, ctl
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture import (ORIGIN, SECRET, Failure, check, connect, data_frame, hello,  # noqa: E402
+                     read_channel, recv_json, start_gateway, start_sshd, stop_all, token,
+                     write_secret)
 
 
 async def scenarios(gw_port, ssh_port, metrics_url):
@@ -246,36 +164,15 @@ def main():
     procs = []
     rc = 1
     try:
-        if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
-            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd privilege separation
-        key = os.path.join(tmp, "host_ed25519")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
-        ssh_port = free_port()
-        with open(os.path.join(tmp, "sshd_config"), "w") as f:
-            f.write("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s/sshd.pid\n"
-                    "UsePAM no\nStrictModes no\nPasswordAuthentication no\n"
-                    "KbdInteractiveAuthentication no\nAuthorizedKeysFile none\n"
-                    % (ssh_port, key, tmp))
-        sshd = subprocess.Popen([args.sshd, "-D", "-e", "-f", os.path.join(tmp, "sshd_config")],
-                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "sshd.log"), "w"))
+        sshd, ssh_port = start_sshd(tmp, args.sshd)
         procs.append(sshd)
-        if not wait_port(ssh_port):
-            raise Failure("sshd did not start: " + open(os.path.join(tmp, "sshd.log")).read())
-
-        with open(os.path.join(tmp, "secret"), "w") as f:
-            f.write(SECRET + "\n")
-        gw_port = free_port()
-        with open(os.path.join(tmp, "gw.toml"), "w") as f:
-            f.write('[server]\nlisten = "127.0.0.1:%d"\n[origins]\nallow = ["%s"]\n'
-                    '[auth]\njwt_secret_file = "secret"\n'
-                    '[[targets]]\nhost = "127.0.0.1"\nports = [%d]\n'
-                    '[session]\nresume_ttl_ms = 10000\n' % (gw_port, ORIGIN, ssh_port))
-        gw_log = open(os.path.join(tmp, "gateway.log"), "w")
-        gw = subprocess.Popen([args.gateway, "--config", os.path.join(tmp, "gw.toml")],
-                              stdout=subprocess.DEVNULL, stderr=gw_log)
+        write_secret(tmp)
+        gw, gw_port, gw_log_path = start_gateway(
+            tmp, args.gateway, "gateway",
+            '[origins]\nallow = ["%s"]\n[auth]\njwt_secret_file = "secret"\n'
+            '[[targets]]\nhost = "127.0.0.1"\nports = [%d]\n'
+            '[session]\nresume_ttl_ms = 10000\n' % (ORIGIN, ssh_port))
         procs.append(gw)
-        if not wait_port(gw_port):
-            raise Failure("gateway did not start")
         asyncio.run(scenarios(gw_port, ssh_port, "http://127.0.0.1:%d/metrics" % gw_port))
 
         gw.send_signal(signal.SIGTERM)
@@ -295,10 +192,7 @@ def main():
         except OSError:
             pass
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     return rc
 

@@ -49,7 +49,8 @@ enum class DiagCode : std::uint8_t {
   pong_received,
   heartbeat_missed,
   rtt_sample,
-  replayed,  // bytes retransmitted after resume (detail: channel and count)
+  replayed,       // bytes retransmitted after resume (detail: channel and count)
+  ping_received,  // the peer sent ping (answered with pong); hosts may rate-limit pings
 };
 
 std::string_view to_string(DiagCode c) noexcept;

@@ -97,6 +97,10 @@ class SessionCore {
   // ---- observation ----------------------------------------------------------
 
   [[nodiscard]] std::optional<Duration> rtt() const noexcept { return srtt_; }
+  // The newest raw RTT sample (reported by DiagCode::rtt_sample), for host histograms.
+  [[nodiscard]] std::optional<Duration> last_rtt_sample() const noexcept {
+    return last_rtt_sample_;
+  }
   [[nodiscard]] std::size_t channel_count() const noexcept { return channels_.size(); }
   [[nodiscard]] bool has_channel(ChannelId id) const noexcept { return channels_.count(id) != 0; }
   // Bytes held for a channel: replay buffer (sent, unacknowledged).
@@ -196,6 +200,7 @@ class SessionCore {
   Timestamp last_rx_;
   Timestamp last_tx_;
   std::optional<Duration> srtt_;
+  std::optional<Duration> last_rtt_sample_;
   std::uint64_t pings_outstanding_ = 0;
 
  private:
