@@ -1,0 +1,772 @@
+#include "proxy.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include "mana/core/client_session.hpp"
+
+namespace mana::proxy {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using net::ip::tcp;
+
+namespace {
+
+constexpr const char* subprotocol = "mana.ssh.v1";
+constexpr std::size_t stdin_chunk = 64 * 1024;
+constexpr std::size_t transport_high_water = 8 * 1024 * 1024;
+constexpr std::size_t transport_low_water = 2 * 1024 * 1024;
+constexpr std::size_t max_message = 16 * 1024 * 1024;  // largest WebSocket message read
+constexpr auto stop_grace = std::chrono::seconds(2);
+
+core::Timestamp mono_now() {
+  return core::Timestamp{
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count())};
+}
+
+std::chrono::steady_clock::time_point to_steady(core::Timestamp t) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(t.ns)));
+}
+
+// What a transport reports to the proxy. Every call carries the transport's generation.
+class TransportSink {
+ public:
+  virtual ~TransportSink() = default;
+  virtual void on_ws_open(std::uint64_t gen) = 0;
+  virtual void on_ws_message(std::uint64_t gen, core::MessageType type, core::ByteView data) = 0;
+  // The transport ended: a close frame (`code` set) or an error / failed handshake (`what`).
+  virtual void on_ws_closed(std::uint64_t gen, std::optional<std::uint16_t> code,
+                            const std::string& reason, const std::string& what) = 0;
+  virtual void on_ws_drained(std::uint64_t gen) = 0;
+
+ protected:
+  TransportSink() = default;
+  TransportSink(const TransportSink&) = default;
+  TransportSink& operator=(const TransportSink&) = default;
+};
+
+class Transport {
+ public:
+  Transport() = default;
+  virtual ~Transport() = default;
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+  virtual void start() = 0;
+  virtual void send(core::OutMessage&& m) = 0;
+  // Drops the connection without a close frame; no callback follows.
+  virtual void abort() = 0;
+  [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
+};
+
+// One WebSocket connection attempt over Stream (beast::tcp_stream, or ssl_stream over it).
+template <class Stream>
+class WsTransport final : public Transport,
+                          public std::enable_shared_from_this<WsTransport<Stream>> {
+ public:
+  WsTransport(net::io_context& io, ssl::context* tls, const Options& opt, TransportSink& sink,
+              std::uint64_t gen)
+      : resolver_(io), ws_(make_stream(io, tls)), opt_(opt), sink_(sink), gen_(gen) {}
+
+  void start() override {
+    auto self = this->shared_from_this();
+    resolver_.async_resolve(opt_.url.host, opt_.url.port,
+                            [self](const beast::error_code& ec, tcp::resolver::results_type r) {
+                              self->on_resolve(ec, std::move(r));
+                            });
+  }
+
+  void send(core::OutMessage&& m) override {
+    if (done_ || close_sent_) return;
+    queued_ += m.data.size();
+    queue_.push_back(std::move(m));
+    do_write();
+  }
+
+  void abort() override {
+    done_ = true;
+    beast::error_code ignored;
+    resolver_.cancel();
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  [[nodiscard]] std::size_t queued_bytes() const override { return queued_; }
+
+ private:
+  static constexpr bool tls_v = !std::is_same_v<Stream, beast::tcp_stream>;
+  using Ws = websocket::stream<Stream>;
+
+  static Ws make_stream(net::io_context& io, ssl::context* tls) {
+    if constexpr (tls_v) {
+      return Ws(io, *tls);
+    } else {
+      (void)tls;
+      return Ws(io);
+    }
+  }
+
+  void fail(const std::string& what) {
+    if (done_) return;
+    done_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    sink_.on_ws_closed(gen_, std::nullopt, {}, what);
+  }
+
+  void on_resolve(const beast::error_code& ec, const tcp::resolver::results_type& r) {
+    if (done_) return;
+    if (ec) return fail("cannot resolve " + opt_.url.host + ": " + ec.message());
+    auto& lowest = beast::get_lowest_layer(ws_);
+    lowest.expires_after(std::chrono::milliseconds(opt_.connect_timeout_ms));
+    auto self = this->shared_from_this();
+    lowest.async_connect(
+        r, [self](const beast::error_code& e, const tcp::endpoint&) { self->on_connect(e); });
+  }
+
+  void on_connect(const beast::error_code& ec) {
+    if (done_) return;
+    if (ec) return fail("cannot connect to " + opt_.url.host_header() + ": " + ec.message());
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
+    if constexpr (tls_v) {
+      auto& tls = ws_.next_layer();
+      if (SSL_set_tlsext_host_name(tls.native_handle(), opt_.url.host.c_str()) != 1)
+        return fail("cannot set TLS server name");
+      tls.set_verify_mode(ssl::verify_peer);
+      tls.set_verify_callback(ssl::host_name_verification(opt_.url.host));
+      auto self = this->shared_from_this();
+      tls.async_handshake(ssl::stream_base::client,
+                          [self](const beast::error_code& e) { self->on_tls(e); });
+    } else {
+      ws_handshake();
+    }
+  }
+
+  void on_tls(const beast::error_code& ec) {
+    if (done_) return;
+    if (ec)
+      return fail("TLS handshake with " + opt_.url.host_header() + " failed: " + ec.message());
+    ws_handshake();
+  }
+
+  void ws_handshake() {
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::milliseconds(opt_.connect_timeout_ms);
+    t.idle_timeout = websocket::stream_base::none();  // heartbeats belong to the core
+    t.keep_alive_pings = false;
+    ws_.set_option(t);
+    std::string origin = opt_.origin;
+    ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
+      req.set(http::field::sec_websocket_protocol, subprotocol);
+      req.set(http::field::user_agent, "mana-proxy/" MANA_PROXY_VERSION);
+      if (!origin.empty()) req.set(http::field::origin, origin);
+    }));
+    ws_.read_message_max(max_message);
+    ws_.auto_fragment(false);
+    ws_.write_buffer_bytes(64 * 1024);
+    auto self = this->shared_from_this();
+    ws_.async_handshake(res_, opt_.url.host_header(), opt_.url.path,
+                        [self](const beast::error_code& e) { self->on_handshake(e); });
+  }
+
+  void on_handshake(const beast::error_code& ec) {
+    if (done_) return;
+    if (ec) {
+      if (ec == websocket::error::upgrade_declined)
+        return fail("gateway refused the WebSocket upgrade: HTTP " +
+                    std::to_string(res_.result_int()));
+      return fail("WebSocket handshake failed: " + ec.message());
+    }
+    if (res_[http::field::sec_websocket_protocol] != subprotocol)
+      return fail("gateway did not select subprotocol mana.ssh.v1");
+    open_ = true;
+    do_read();
+    sink_.on_ws_open(gen_);
+    do_write();
+  }
+
+  void do_read() {
+    if (done_) return;
+    auto self = this->shared_from_this();
+    ws_.async_read(rbuf_, [self](const beast::error_code& ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(const beast::error_code& ec) {
+    if (done_) return;
+    if (ec) {
+      if (ec == websocket::error::closed) {
+        done_ = true;
+        const auto& r = ws_.reason();
+        sink_.on_ws_closed(gen_, static_cast<std::uint16_t>(r.code),
+                           std::string(r.reason.data(), r.reason.size()), {});
+        return;
+      }
+      return fail(ec.message());
+    }
+    const auto type = ws_.got_text() ? core::MessageType::text : core::MessageType::binary;
+    const auto buf = rbuf_.cdata();
+    sink_.on_ws_message(gen_, type,
+                        core::ByteView(static_cast<const std::uint8_t*>(buf.data()), buf.size()));
+    rbuf_.consume(rbuf_.size());
+    do_read();
+  }
+
+  void do_write() {
+    if (!open_ || writing_ || done_ || queue_.empty()) return;
+    writing_ = true;
+    auto self = this->shared_from_this();
+    core::OutMessage& m = queue_.front();
+    if (m.type == core::MessageType::close) {
+      close_sent_ = true;
+      ws_.async_close(
+          websocket::close_reason(static_cast<websocket::close_code>(m.close_code), m.close_reason),
+          [self](const beast::error_code& e) { self->on_close_written(e); });
+      return;
+    }
+    ws_.text(m.type == core::MessageType::text);
+    ws_.async_write(net::buffer(m.data),
+                    [self](const beast::error_code& e, std::size_t) { self->on_write(e); });
+  }
+
+  void on_write(const beast::error_code& ec) {
+    writing_ = false;
+    if (done_) return;
+    if (ec) return fail(ec.message());
+    queued_ -= queue_.front().data.size();
+    queue_.pop_front();
+    sink_.on_ws_drained(gen_);
+    do_write();
+  }
+
+  void on_close_written(const beast::error_code& ec) {
+    writing_ = false;
+    if (done_) return;
+    done_ = true;
+    const auto code = static_cast<std::uint16_t>(queue_.front().close_code);
+    queue_.clear();
+    queued_ = 0;
+    sink_.on_ws_closed(gen_, code, {}, ec ? ec.message() : std::string{});
+  }
+
+  tcp::resolver resolver_;
+  Ws ws_;
+  const Options& opt_;
+  TransportSink& sink_;
+  const std::uint64_t gen_;
+  websocket::response_type res_;
+  beast::flat_buffer rbuf_;
+  std::deque<core::OutMessage> queue_;
+  std::size_t queued_ = 0;
+  bool open_ = false;
+  bool writing_ = false;
+  bool close_sent_ = false;
+  bool done_ = false;
+};
+
+core::ClientConfig make_client_config(const Options& opt, const std::string& token) {
+  core::ClientConfig c;
+  c.profile = opt.profile;
+  c.auth = core::Auth{};
+  if (!token.empty()) {
+    c.auth->scheme = core::Auth::Scheme::bearer;
+    c.auth->token = token;
+  }
+  return c;
+}
+
+class Proxy final : public TransportSink {
+ public:
+  Proxy(net::io_context& io, const Options& opt, const std::string& token)
+      : io_(io),
+        opt_(opt),
+        core_(make_client_config(opt, token), mono_now()),
+        timer_(io),
+        retry_timer_(io),
+        stop_timer_(io),
+        signals_(io, SIGINT, SIGTERM, SIGHUP),
+        in_(io),
+        out_(io),
+        rng_(std::random_device{}()) {
+    if (opt_.url.tls) {
+      tls_.emplace(ssl::context::tls_client);
+      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      beast::error_code ec;
+      tls_->set_default_verify_paths(ec);
+      if (!opt_.ca_file.empty()) {
+        tls_->load_verify_file(opt_.ca_file, ec);
+        if (ec) setup_error_ = "cannot load --ca-file " + opt_.ca_file + ": " + ec.message();
+      }
+    }
+    beast::error_code ec;
+    in_.assign(::dup(STDIN_FILENO), ec);
+    if (ec) setup_error_ = "cannot use stdin: " + ec.message();
+    out_.assign(::dup(STDOUT_FILENO), ec);
+    if (ec) setup_error_ = "cannot use stdout: " + ec.message();
+    inbuf_.resize(stdin_chunk);
+  }
+
+  int run() {
+    if (!setup_error_.empty()) {
+      std::fprintf(stderr, "mana-proxy: %s\n", setup_error_.c_str());
+      return 1;
+    }
+    signals_.async_wait([this](const beast::error_code& ec, int sig) {
+      if (ec) return;
+      verbose("signal %d: closing the session", sig);
+      begin_stop(0, {});
+    });
+    connect();
+    io_.run();
+    if (!message_.empty()) std::fprintf(stderr, "mana-proxy: %s\n", message_.c_str());
+    return exit_code_;
+  }
+
+  // ---- TransportSink ----------------------------------------------------------
+  void on_ws_open(std::uint64_t gen) override {
+    if (gen != gen_) return;
+    verbose("connected to %s", opt_.url_text.c_str());
+    ws_open_ = true;
+    if (auto r = core_.transport_open(mono_now()); !r) {
+      finish(1, "cannot start the session: " + r.error().detail);
+      return;
+    }
+    pump();
+  }
+
+  void on_ws_message(std::uint64_t gen, core::MessageType type, core::ByteView data) override {
+    if (gen != gen_) return;
+    core_.receive(type, data, mono_now());
+    pump();
+  }
+
+  void on_ws_closed(std::uint64_t gen, std::optional<std::uint16_t> code, const std::string& reason,
+                    const std::string& what) override {
+    if (gen != gen_) return;
+    const bool was_open = ws_open_;
+    ws_open_ = false;
+    transport_.reset();
+    if (stopping_) {
+      io_.stop();
+      return;
+    }
+    if (!was_open) {
+      // The attempt failed before the WebSocket opened: the core never saw this transport.
+      attempt_failed(what);
+      return;
+    }
+    if (code) {
+      core_.receive_close(*code, reason, mono_now());
+    } else {
+      verbose("transport lost: %s", what.c_str());
+      core_.transport_lost(mono_now());
+    }
+    pump();
+  }
+
+  void on_ws_drained(std::uint64_t gen) override {
+    if (gen != gen_) return;
+    update_transport_pause();
+  }
+
+ private:
+  __attribute__((format(printf, 2, 3))) void verbose(const char* fmt, ...) const {
+    if (!opt_.verbose) return;
+    std::va_list ap;
+    va_start(ap, fmt);
+    std::fputs("mana-proxy: ", stderr);
+    std::vfprintf(stderr, fmt, ap);
+    std::fputc('\n', stderr);
+    va_end(ap);
+  }
+
+  // ---- transports ---------------------------------------------------------------
+  void connect() {
+    ++gen_;
+    if (opt_.url.tls) {
+      transport_ = std::make_shared<WsTransport<beast::ssl_stream<beast::tcp_stream>>>(
+          io_, &*tls_, opt_, *this, gen_);
+    } else {
+      transport_ =
+          std::make_shared<WsTransport<beast::tcp_stream>>(io_, nullptr, opt_, *this, gen_);
+    }
+    transport_->start();
+  }
+
+  void drop_transport() {
+    if (transport_) transport_->abort();
+    transport_.reset();
+    ws_open_ = false;
+    ++gen_;  // late callbacks of the old transport are ignored
+  }
+
+  void attempt_failed(const std::string& what) {
+    if (!ever_ready_) {
+      finish(1, what);
+      return;
+    }
+    verbose("reconnect attempt failed: %s", what.c_str());
+    schedule_reconnect();
+  }
+
+  void schedule_reconnect() {
+    const auto now = std::chrono::steady_clock::now();
+    if (!lost_at_) lost_at_ = now;
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - *lost_at_).count();
+    if (waited >= opt_.reconnect_timeout_ms) {
+      finish(1, "could not resume the session within " + std::to_string(opt_.reconnect_timeout_ms) +
+                    " ms; giving up");
+      return;
+    }
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    const auto delay =
+        backoff_ms(attempt_++, opt_.reconnect_min_ms, opt_.reconnect_max_ms, unit(rng_));
+    verbose("reconnecting in %u ms (attempt %u)", static_cast<unsigned>(delay),
+            static_cast<unsigned>(attempt_));
+    retry_timer_.expires_after(std::chrono::milliseconds(delay));
+    retry_timer_.async_wait([this](const beast::error_code& ec) {
+      if (!ec && !stopping_) connect();
+    });
+  }
+
+  void update_transport_pause() {
+    if (!transport_) return;
+    const std::size_t q = transport_->queued_bytes();
+    if (!transport_paused_ && q > transport_high_water) {
+      transport_paused_ = true;
+      core_.set_paused(core::PauseReason::transport, true, mono_now());
+      pump();
+    } else if (transport_paused_ && q < transport_low_water) {
+      transport_paused_ = false;
+      core_.set_paused(core::PauseReason::transport, false, mono_now());
+      pump();
+    }
+  }
+
+  // ---- core ---------------------------------------------------------------------
+  void pump() {
+    if (pumping_) {
+      again_ = true;
+      return;
+    }
+    pumping_ = true;
+    do {
+      again_ = false;
+      while (auto m = core_.poll_output()) {
+        if (transport_ && ws_open_) transport_->send(std::move(*m));
+      }
+      while (auto e = core_.poll_event())
+        handle(*e);
+      // Handling an event can queue output (open_channel after Ready, close replies).
+    } while (again_ || core_.has_output() || core_.has_event());
+    pumping_ = false;
+    if (transport_ && ws_open_) update_transport_pause();
+    arm_timer();
+    maybe_read_stdin();
+  }
+
+  void arm_timer() {
+    const auto next = core_.next_timeout();
+    if (next == armed_) return;
+    armed_ = next;
+    timer_.cancel();
+    if (!next) return;
+    timer_.expires_at(to_steady(*next));
+    timer_.async_wait([this](const beast::error_code& ec) {
+      if (ec) return;
+      armed_.reset();
+      core_.handle_timeout(mono_now());
+      pump();
+    });
+  }
+
+  void handle(core::Event& ev) {
+    namespace e = core::event;
+    if (auto* sc = std::get_if<e::StateChanged>(&ev)) {
+      verbose("state %s -> %s", std::string(core::to_string(sc->from)).c_str(),
+              std::string(core::to_string(sc->to)).c_str());
+    } else if (auto* r = std::get_if<e::Ready>(&ev)) {
+      on_ready(*r);
+    } else if (auto* o = std::get_if<e::ChannelOpened>(&ev)) {
+      if (o->id == chan_) channel_open_ = true;
+    } else if (auto* f = std::get_if<e::ChannelOpenFailed>(&ev)) {
+      begin_stop(1, "gateway refused " + opt_.target_host + ":" + std::to_string(opt_.target_port) +
+                        ": " + f->code + (f->msg.empty() ? "" : " (" + f->msg + ")"));
+    } else if (auto* d = std::get_if<e::ChannelData>(&ev)) {
+      if (d->id == chan_ && !stdout_broken_) {
+        outq_bytes_ += d->data.size();
+        outq_.push_back(std::move(d->data));
+        write_stdout();
+      }
+    } else if (auto* c = std::get_if<e::ChannelClosed>(&ev)) {
+      if (c->id == chan_) on_channel_closed(*c);
+    } else if (auto* cl = std::get_if<e::Closed>(&ev)) {
+      on_session_closed(*cl);
+    } else if (auto* p = std::get_if<e::Policy>(&ev)) {
+      if (p->kind == core::PolicyKind::flow_pause || p->kind == core::PolicyKind::flow_resume)
+        verbose("%s reasons=%u", std::string(core::to_string(p->kind)).c_str(),
+                static_cast<unsigned>(p->reasons));
+    } else if (auto* dg = std::get_if<e::Diagnostic>(&ev)) {
+      if (dg->code == core::DiagCode::resume_accepted || dg->code == core::DiagCode::replayed ||
+          dg->code == core::DiagCode::resume_rejected)
+        verbose("%s %s", std::string(core::to_string(dg->code)).c_str(), dg->detail.c_str());
+    }
+  }
+
+  void on_ready(const core::event::Ready& r) {
+    ever_ready_ = true;
+    attempt_ = 0;
+    lost_at_.reset();
+    if (r.resumed) {
+      ++resumes_;
+      verbose("session resumed (%u)", static_cast<unsigned>(resumes_));
+      return;
+    }
+    if (chan_ != 0) return;
+    core::OpenParams p;
+    p.target = core::Target{opt_.target_host, opt_.target_port};
+    p.kind = "tcp";
+    auto id = core_.open_channel(p, mono_now());
+    if (!id) {
+      begin_stop(1, "cannot open the channel: " + id.error().detail);
+      return;
+    }
+    chan_ = *id;
+  }
+
+  void on_channel_closed(const core::event::ChannelClosed& c) {
+    channel_open_ = false;
+    channel_gone_ = true;
+    // A session that ended reports its channels closed first; the Closed event that follows
+    // says why (and whether a resume is possible).
+    if (core_.state() == core::SessionState::closed ||
+        core_.state() == core::SessionState::reconnecting)
+      return;
+    verbose("channel closed (%s, %s)", c.reason.c_str(),
+            std::string(core::to_string(c.origin)).c_str());
+    // Write what is left for stdout, then end the session normally.
+    if (outq_.empty() || stdout_broken_) begin_stop(0, {});
+  }
+
+  void on_session_closed(const core::event::Closed& c) {
+    if (c.resumable) {
+      verbose("connection lost (%u %s): resuming", static_cast<unsigned>(c.code),
+              std::string(core::to_string(c.code)).c_str());
+      drop_transport();
+      schedule_reconnect();
+      return;
+    }
+    if (stopping_) return;
+    const std::string why = std::to_string(static_cast<unsigned>(c.code)) + " " +
+                            std::string(core::to_string(c.code)) +
+                            (c.reason.empty() ? "" : " (" + c.reason + ")");
+    finish(c.code == core::CloseCode::normal && channel_gone_ ? 0 : 1,
+           std::string(c.origin == core::Origin::remote ? "gateway closed the session: "
+                                                        : "session closed: ") +
+               why + (ever_ready_ && core_.resume_token() ? "; resume is not possible" : ""));
+  }
+
+  // ---- stdio --------------------------------------------------------------------
+  void maybe_read_stdin() {
+    if (reading_in_ || in_eof_ || !channel_open_ || stopping_) return;
+    flush_pending_input();
+    if (!pending_in_.empty()) return;  // waiting for credit
+    const std::uint64_t avail = core_.available(chan_);
+    if (avail == 0) return;  // a flow message will pump() again
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(avail, inbuf_.size()));
+    reading_in_ = true;
+    in_.async_read_some(net::buffer(inbuf_.data(), n),
+                        [this](const beast::error_code& ec, std::size_t got) {
+                          reading_in_ = false;
+                          if (stopping_) return;
+                          if (ec) {
+                            on_stdin_end(ec);
+                            return;
+                          }
+                          pending_in_.insert(pending_in_.end(), inbuf_.begin(),
+                                             inbuf_.begin() + static_cast<std::ptrdiff_t>(got));
+                          flush_pending_input();
+                          pump();
+                        });
+  }
+
+  void flush_pending_input() {
+    if (pending_in_.empty() || !channel_open_) return;
+    auto r = core_.write(chan_, core::Stream::out, pending_in_, mono_now());
+    if (!r) {
+      begin_stop(1, "channel write failed: " + r.error().detail);
+      return;
+    }
+    pending_in_.erase(pending_in_.begin(), pending_in_.begin() + static_cast<std::ptrdiff_t>(*r));
+  }
+
+  void on_stdin_end(const beast::error_code& ec) {
+    in_eof_ = true;
+    if (ec != net::error::eof) verbose("stdin: %s", ec.message().c_str());
+    // No half-close in the protocol: closing the channel ends both directions. Data already
+    // written is delivered first (it precedes the close on the wire and in the replay).
+    if (channel_open_) {
+      (void)core_.close_channel(chan_, "eof", mono_now());
+      pump();
+    } else {
+      begin_stop(0, {});
+    }
+  }
+
+  void write_stdout() {
+    if (writing_out_ || outq_.empty() || stdout_broken_) return;
+    writing_out_ = true;
+    net::async_write(out_, net::buffer(outq_.front()),
+                     [this](const beast::error_code& ec, std::size_t n) {
+                       writing_out_ = false;
+                       if (ec) {
+                         stdout_broken_ = true;
+                         outq_.clear();
+                         outq_bytes_ = 0;
+                         verbose("stdout: %s", ec.message().c_str());
+                         begin_stop(0, {});
+                         return;
+                       }
+                       outq_bytes_ -= outq_.front().size();
+                       outq_.pop_front();
+                       if (core_.has_channel(chan_)) (void)core_.consume(chan_, n, mono_now());
+                       if (outq_.empty() && channel_gone_) {
+                         begin_stop(0, {});
+                         return;
+                       }
+                       write_stdout();
+                       pump();
+                     });
+  }
+
+  // ---- end ----------------------------------------------------------------------
+  // Ends the session: a normal close frame when connected, then exit with `code`.
+  void begin_stop(int code, std::string message) {
+    if (!enter_stop(code, std::move(message))) return;
+    beast::error_code ignored;
+    in_.close(ignored);
+    if (core_.state() != core::SessionState::closed)
+      core_.close(core::CloseCode::normal, code == 0 ? "done" : "client error", mono_now());
+    flush_and_stop();
+  }
+
+  // Ends after an error. A close frame the core queued (a protocol error it detected) still
+  // gets written.
+  void finish(int code, std::string message) {
+    if (enter_stop(code, std::move(message))) flush_and_stop();
+  }
+
+  bool enter_stop(int code, std::string message) {
+    if (stopping_) return false;
+    stopping_ = true;
+    exit_code_ = code;
+    message_ = std::move(message);
+    retry_timer_.cancel();
+    signals_.cancel();
+    timer_.cancel();
+    return true;
+  }
+
+  // Hands the core's last output (its close frame) to the transport and stops the event loop
+  // once the close is written (on_ws_closed) or after a short grace; at once without a transport.
+  void flush_and_stop() {
+    if (!transport_ || !ws_open_) {
+      drop_transport();
+      io_.stop();
+      return;
+    }
+    while (auto m = core_.poll_output())
+      transport_->send(std::move(*m));
+    while (core_.poll_event()) {
+    }
+    stop_timer_.expires_after(stop_grace);
+    stop_timer_.async_wait([this](const beast::error_code& ec) {
+      if (!ec) io_.stop();
+    });
+  }
+
+  net::io_context& io_;
+  const Options& opt_;
+  core::ClientSession core_;
+  std::optional<ssl::context> tls_;
+  std::shared_ptr<Transport> transport_;
+  std::uint64_t gen_ = 0;
+  bool ws_open_ = false;
+  bool transport_paused_ = false;
+  net::steady_timer timer_;
+  std::optional<core::Timestamp> armed_;
+  net::steady_timer retry_timer_;
+  net::steady_timer stop_timer_;
+  net::signal_set signals_;
+  bool pumping_ = false;
+  bool again_ = false;
+
+  net::posix::stream_descriptor in_;
+  net::posix::stream_descriptor out_;
+  std::vector<std::uint8_t> inbuf_;
+  std::vector<std::uint8_t> pending_in_;
+  bool reading_in_ = false;
+  bool in_eof_ = false;
+  std::deque<core::Bytes> outq_;
+  std::size_t outq_bytes_ = 0;
+  bool writing_out_ = false;
+  bool stdout_broken_ = false;
+
+  core::ChannelId chan_ = 0;
+  bool channel_open_ = false;
+  bool channel_gone_ = false;
+  bool ever_ready_ = false;
+  std::uint32_t attempt_ = 0;
+  std::uint32_t resumes_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> lost_at_;
+  std::mt19937_64 rng_;  // backoff jitter only (not security relevant)
+
+  bool stopping_ = false;
+  int exit_code_ = 1;
+  std::string message_;
+  std::string setup_error_;
+};
+
+}  // namespace
+
+int run_proxy(net::io_context& io, const Options& opt, const std::string& token) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error code, not a signal
+  Proxy p(io, opt, token);
+  return p.run();
+}
+
+}  // namespace mana::proxy

@@ -1,0 +1,461 @@
+#!/usr/bin/python3
+"""Real OpenSSH through mana-proxy and mana-gateway to a real sshd.
+
+Starts its own sshd (own config, host key, authorized_keys, loopback port, no PAM) and
+mana-gateway (test config: only that sshd, JWT auth), then runs Debian's `ssh` with
+  ProxyCommand=mana-proxy --url ws://127.0.0.1:GW/ --token-file FILE %h %p
+and checks:
+  a command's output and exit status; interactive echo (line by line without a pty, and a
+  pty round trip); 64 MiB down and 64 MiB up compared by SHA-256; the same two transfers
+  through a fault-injecting proxy that cuts the WebSocket at random byte offsets (>= 50 cuts
+  in total) with the SSH session surviving byte-exact; mana-proxy's exits with a clear message
+  and non-zero status for a bad token, a denied target and an impossible resume.
+Usage: ssh_proxy_test.py --gateway PATH --proxy PATH [--sshd PATH] [--mib N] [--cuts N]
+"""
+import argparse
+import asyncio
+import getpass
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import jwt
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fault_proxy import FaultProxy  # noqa: E402
+from fixture import Failure, check, free_port, stop_all, wait_port  # noqa: E402
+
+SECRET = "ssh-proxy-test-secret-0123456789abcdef"
+MIB = 1 << 20
+
+
+def make_token(sub="alice", exp_in=3600, key=SECRET):
+    t = jwt.encode({"sub": sub, "exp": int(time.time()) + exp_in}, key, algorithm="HS256")
+    return t if isinstance(t, str) else t.decode()
+
+
+class Loop:
+    """An asyncio loop in a background thread (runs the fault proxies)."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout=10):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class Fixture:
+    def __init__(self, args, tmp):
+        self.args = args
+        self.tmp = tmp
+        self.procs = []
+        self.user = getpass.getuser()
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def start_sshd(self):
+        if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.path("host")],
+                       check=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.path("id")],
+                       check=True)
+        shutil.copy(self.path("id.pub"), self.path("authorized_keys"))
+        os.chmod(self.path("id"), 0o600)
+        host_pub = open(self.path("host.pub")).read().split()
+        with open(self.path("known_hosts"), "w") as f:
+            f.write("mana-test-sshd %s %s\n" % (host_pub[0], host_pub[1]))
+        self.ssh_port = free_port()
+        with open(self.path("sshd_config"), "w") as f:
+            f.write("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s\nUsePAM no\n"
+                    "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                    "PubkeyAuthentication yes\nAuthorizedKeysFile %s\nPermitRootLogin "
+                    "prohibit-password\nAllowUsers %s\nSubsystem sftp internal-sftp\n"
+                    % (self.ssh_port, self.path("host"), self.path("sshd.pid"),
+                       self.path("authorized_keys"), self.user))
+        self.procs.append(subprocess.Popen(
+            [self.args.sshd, "-D", "-e", "-f", self.path("sshd_config")],
+            stdout=subprocess.DEVNULL, stderr=open(self.path("sshd.log"), "w")))
+        if not wait_port(self.ssh_port):
+            raise Failure("sshd did not start: " + open(self.path("sshd.log")).read())
+
+    def make_tls_files(self):
+        """A test CA and a server certificate for 127.0.0.1 (openssl CLI)."""
+        def run(*a):
+            subprocess.run(["openssl"] + list(a), check=True, capture_output=True)
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", self.path("ca.key"), "-out", self.path("ca.pem"), "-days", "2",
+            "-subj", "/CN=mana test CA")
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", self.path("server.key"), "-out", self.path("server.csr"),
+            "-subj", "/CN=127.0.0.1")
+        with open(self.path("san.ext"), "w") as f:
+            f.write("subjectAltName = IP:127.0.0.1\n")
+        run("x509", "-req", "-in", self.path("server.csr"), "-CA", self.path("ca.pem"),
+            "-CAkey", self.path("ca.key"), "-CAcreateserial", "-out", self.path("server.pem"),
+            "-days", "2", "-extfile", self.path("san.ext"))
+
+    def start_gateway(self, name="gw", tls=False):
+        with open(self.path("secret"), "w") as f:
+            f.write(SECRET + "\n")
+        port = free_port()
+        with open(self.path(name + ".toml"), "w") as f:
+            f.write('[server]\nlisten = "127.0.0.1:%d"\n'
+                    '[origins]\nallow = ["http://localhost:8080"]\nallow_missing = true\n'
+                    '[auth]\njwt_secret_file = "secret"\n'
+                    '[[targets]]\nhost = "127.0.0.1"\nports = [%d]\n'
+                    '[session]\nresume_ttl_ms = 30000\n' % (port, self.ssh_port))
+            if tls:
+                f.write('[tls]\ncert_file = "server.pem"\nkey_file = "server.key"\n')
+        proc = subprocess.Popen([self.args.gateway, "--config", self.path(name + ".toml")],
+                                stdout=subprocess.DEVNULL,
+                                stderr=open(self.path(name + ".log"), "w"))
+        self.procs.append(proc)
+        if not wait_port(port):
+            raise Failure("gateway did not start: " + open(self.path(name + ".log")).read())
+        return port, proc
+
+    def write_token(self, name, tok):
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(tok + "\n")
+        os.chmod(p, 0o600)
+        return p
+
+    def proxy_cmd(self, gw_port, token_file, extra=""):
+        return ("%s --url ws://127.0.0.1:%d/ --token-file %s --reconnect-min-ms 20 "
+                "--reconnect-max-ms 200 %s %%h %%p" % (self.args.proxy, gw_port, token_file, extra))
+
+    def ssh_argv(self, gw_port, token_file, remote, tty=False, extra=""):
+        argv = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                "-i", self.path("id"), "-o", "UserKnownHostsFile=" + self.path("known_hosts"),
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+                "-o", "HostKeyAlias=mana-test-sshd", "-o", "LogLevel=ERROR",
+                "-o", "ProxyCommand=" + self.proxy_cmd(gw_port, token_file, extra),
+                "-p", str(self.ssh_port), "-tt" if tty else "-T",
+                "%s@127.0.0.1" % self.user, remote]
+        return argv
+
+    def stop(self):
+        stop_all(self.procs)
+
+
+def seeded_bytes(n, seed):
+    return random.Random(seed).randbytes(n)
+
+
+def download(fx, gw_port, token_file, data_path, size, timeout):
+    """ssh `cat FILE`: hash what arrives on ssh's stdout."""
+    argv = fx.ssh_argv(gw_port, token_file, "cat " + data_path)
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    try:
+        got, digest = drain_hash(p.stdout)
+        err = p.stderr.read().decode(errors="replace")
+        rc = p.wait()
+    finally:
+        timer.cancel()
+    return rc, got, digest, err
+
+
+def drain_hash(stream):
+    """Reads `stream` to EOF: (byte count, SHA-256 hex)."""
+    h = hashlib.sha256()
+    got = 0
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            return got, h.hexdigest()
+        h.update(chunk)
+        got += len(chunk)
+
+
+def upload(fx, gw_port, token_file, data, timeout):
+    """ssh `sha256sum`: feed `data` on ssh's stdin, read the remote digest."""
+    argv = fx.ssh_argv(gw_port, token_file, "sha256sum")
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(input=data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def run_proxy_direct(fx, gw_port, token_file, host, port, stdin_data=b"", timeout=15):
+    argv = [fx.args.proxy, "--url", "ws://127.0.0.1:%d/" % gw_port, "--token-file", token_file,
+            host, str(port)]
+    p = subprocess.run(argv, input=stdin_data, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def metric_values(gw_port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gw_port, timeout=5) as resp:
+        text = resp.read().decode()
+    out = {"to_client": 0, "buffered_max": 0}
+    for ln in text.splitlines():
+        if ln.startswith('mana_payload_bytes_total{direction="to_client"}'):
+            out["to_client"] = int(float(ln.split()[-1]))
+        elif ln.startswith("mana_buffered_bytes_max"):
+            out["buffered_max"] = int(float(ln.split()[-1]))
+    return out
+
+
+def proxy_rss_kib(ssh_pid):
+    """VmRSS of ssh's ProxyCommand child (mana-proxy), in KiB."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open("/proc/%s/stat" % entry).read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            if ppid != ssh_pid or b"mana-proxy" not in open("/proc/%s/cmdline" % entry, "rb").read():
+                continue
+            for ln in open("/proc/%s/status" % entry).read().splitlines():
+                if ln.startswith("VmRSS:"):
+                    return int(ln.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def scenarios(fx, loop, gw_port, gw_log_path):
+    args = fx.args
+    size = args.mib * MIB
+    tok = fx.write_token("token", make_token())
+
+    # --help documents the options.
+    h = subprocess.run([args.proxy, "--help"], capture_output=True, text=True)
+    check(h.returncode == 0 and all(o in h.stdout for o in (
+        "--url", "--token-file", "--origin", "--profile", "--ca-file", "--reconnect-timeout-ms")),
+        "mana-proxy --help documents its options")
+    bad = subprocess.run([args.proxy, "--url", "ws://u:p@127.0.0.1:1/", "h", "22"],
+                         capture_output=True, text=True)
+    check(bad.returncode == 2 and "user info" in bad.stderr,
+          "credentials in the URL are refused (exit 2)")
+
+    # 1. A command: output and exit status.
+    r = subprocess.run(fx.ssh_argv(gw_port, tok, "echo hello-from-$(whoami); exit 7"),
+                       capture_output=True, timeout=60)
+    check(r.returncode == 7 and r.stdout == ("hello-from-%s\n" % fx.user).encode(),
+          "ssh via mana-proxy runs a command: output %r, exit status %d"
+          % (r.stdout, r.returncode))
+
+    # Every profile carries the session.
+    for profile in ("json-base64.v1", "lenpfx.v1"):
+        r = subprocess.run(fx.ssh_argv(gw_port, tok, "echo profile-ok",
+                                       extra="--profile " + profile),
+                           capture_output=True, timeout=60)
+        check(r.returncode == 0 and r.stdout == b"profile-ok\n",
+              "profile %s: command output and status" % profile)
+
+    # 2. Interactive echo without a pty: one line at a time through `cat`.
+    p = subprocess.Popen(fx.ssh_argv(gw_port, tok, "cat"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    times = []
+    for i in range(51):
+        line = ("line %d %s\n" % (i, "x" * i)).encode()
+        t0 = time.perf_counter()
+        p.stdin.write(line)
+        got = b""
+        while len(got) < len(line):
+            part = p.stdout.read(len(line) - len(got))
+            if not part:
+                break
+            got += part
+        if i > 0:  # line 0 also waits for the SSH handshake
+            times.append(time.perf_counter() - t0)
+        if got != line:
+            raise Failure("echo line %d came back as %r" % (i, got))
+    p.stdin.close()
+    p.wait(timeout=20)
+    times.sort()
+    check(p.returncode == 0, "interactive echo: 51 lines came back in order (p50 %.2f ms, "
+          "max %.2f ms)" % (times[len(times) // 2] * 1e3, times[-1] * 1e3))
+
+    # Interactive with a pty: the remote shell reads a line typed on the terminal.
+    p = subprocess.Popen(fx.ssh_argv(gw_port, tok, "read x; echo \"got:$x\"", tty=True),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, _ = p.communicate(b"typed-text\r", timeout=30)
+    check(b"got:typed-text" in out, "pty: typed line reached the remote shell (%r)" % out[-40:])
+
+    # 3. 64 MiB each way, byte-exact.
+    data = seeded_bytes(size, 1)
+    digest = hashlib.sha256(data).hexdigest()
+    data_path = fx.path("payload.bin")
+    with open(data_path, "wb") as f:
+        f.write(data)
+    t0 = time.time()
+    rc, got, dig, err = download(fx, gw_port, tok, data_path, size, timeout=180)
+    dt = time.time() - t0
+    check(rc == 0 and got == size and dig == digest,
+          "download %d MiB: %d bytes, SHA-256 %s (%.1f s, %.0f MB/s) %s"
+          % (args.mib, got, "matches" if dig == digest else "DIFFERS", dt, got / dt / 1e6, err))
+    t0 = time.time()
+    rc, out, err = upload(fx, gw_port, tok, data, timeout=180)
+    dt = time.time() - t0
+    check(rc == 0 and out.split()[:1] == [digest],
+          "upload %d MiB: remote SHA-256 matches (%.1f s, %.0f MB/s) %s"
+          % (args.mib, dt, size / dt / 1e6, err))
+
+    # Backpressure: ssh's stdout is not read for 3 s while the remote side streams. The stall
+    # must reach the gateway (it stops reading sshd), and neither the gateway nor mana-proxy
+    # may buffer more than a credit window (+ one frame) meanwhile.
+    idle = subprocess.Popen(fx.ssh_argv(gw_port, tok, "echo up; sleep 3"), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    idle.stdout.readline()  # logged in, session idle
+    rss_idle = proxy_rss_kib(idle.pid)
+    idle.wait(timeout=30)
+    before = metric_values(gw_port)
+    p = subprocess.Popen(fx.ssh_argv(gw_port, tok, "cat " + data_path), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Wait (SSH login included) until the relayed count has been still for 1 s.
+    end = time.time() + 30
+    mid1 = metric_values(gw_port)
+    while True:
+        time.sleep(1.0)
+        mid2 = metric_values(gw_port)
+        if mid2["to_client"] - before["to_client"] > 256 << 10 and mid2 == mid1:
+            break
+        if time.time() > end:
+            break
+        mid1 = mid2
+    rss = proxy_rss_kib(p.pid)
+    got, stalled_digest = drain_hash(p.stdout)
+    p.wait(timeout=120)
+    sent1 = mid1["to_client"] - before["to_client"]
+    sent2 = mid2["to_client"] - before["to_client"]
+    bound = 2097152 + 1048576  # max_window + max_frame of the test config (defaults)
+    check(mid2["buffered_max"] <= bound and sent2 == sent1 and sent2 < size // 4,
+          "stalled stdout: gateway stopped at %d bytes relayed (%d a second earlier), buffers "
+          "%d bytes for the session (<= window + frame = %d)"
+          % (sent2, sent1, mid2["buffered_max"], bound))
+    check(rss is not None and rss_idle is not None and rss - rss_idle < 16 * 1024,
+          "stalled stdout: mana-proxy RSS %s KiB vs %s KiB for an idle session (< +16 MiB)"
+          % (rss, rss_idle))
+    check(p.returncode == 0 and got == size and stalled_digest == digest,
+          "after the stall the stream completes byte-exact")
+
+    # 4. The same through a fault-injecting proxy: >= args.cuts cuts in total.
+    per = (args.cuts + 1) // 2
+    fp_down = FaultProxy(gw_port, seed=11, min_bytes=128 << 10, max_bytes=max(size // per, 256 << 10),
+                         max_cuts=per)
+    port = loop.run(fp_down.start())
+    rc, got, dig, err = download(fx, port, tok, data_path, size, timeout=300)
+    check(rc == 0 and got == size and dig == digest,
+          "download %d MiB through %d cuts: SHA-256 %s %s"
+          % (args.mib, fp_down.cuts, "matches" if dig == digest else "DIFFERS", err))
+    fp_up = FaultProxy(gw_port, seed=12, min_bytes=128 << 10, max_bytes=max(size // per, 256 << 10),
+                       max_cuts=per)
+    port = loop.run(fp_up.start())
+    rc, out, err = upload(fx, port, tok, data, timeout=300)
+    check(rc == 0 and out.split()[:1] == [digest],
+          "upload %d MiB through %d cuts: remote SHA-256 matches %s" % (args.mib, fp_up.cuts, err))
+    total = fp_down.cuts + fp_up.cuts
+    check(total >= args.cuts, "%d forced drops in total (>= %d), %d WebSocket connections"
+          % (total, args.cuts, fp_down.connections + fp_up.connections))
+    loop.run(fp_down.stop())
+    loop.run(fp_up.stop())
+
+    # 5. Clear failures.
+    rc, out, err = run_proxy_direct(fx, gw_port, fx.write_token("bad", make_token(key="x" * 40)),
+                                    "127.0.0.1", fx.ssh_port)
+    check(rc == 1 and "4003" in err, "bad token: mana-proxy exits 1 naming close 4003 (%s)"
+          % err.strip())
+    rc, out, err = run_proxy_direct(fx, gw_port, tok, "169.254.169.254", 22)
+    check(rc == 1 and "policy_denied" in err,
+          "denied target: mana-proxy exits 1 naming policy_denied (%s)" % err.strip())
+    rc, out, err = run_proxy_direct(fx, free_port(), tok, "127.0.0.1", fx.ssh_port)
+    check(rc == 1 and "cannot connect" in err,
+          "no gateway: mana-proxy exits 1 (%s)" % err.strip())
+
+    # Resume impossible: after a cut, connections go to a second gateway that never saw the
+    # session, which rejects the resume token. ssh's session ends; mana-proxy says why.
+    gw2_port, _ = fx.start_gateway("gw2")
+    fp = FaultProxy(gw_port, seed=13, min_bytes=256 << 10, max_bytes=512 << 10, max_cuts=1,
+                    redirect_after_cut=gw2_port)
+    port = loop.run(fp.start())
+    rc, got, dig, err = download(fx, port, tok, data_path, size, timeout=120)
+    check(rc != 0 and got < size and "resume" in err and "4011" in err,
+          "resume impossible: ssh ends (status %d) and mana-proxy says why: %s"
+          % (rc, err.strip()[-160:]))
+    loop.run(fp.stop())
+
+    # wss://: certificate and host name verified against --ca-file; refused without it.
+    fx.make_tls_files()
+    tls_port, _ = fx.start_gateway("gw-tls", tls=True)
+    r = subprocess.run([a.replace("ws://", "wss://") for a in fx.ssh_argv(
+        tls_port, tok, "echo over-tls", extra="--ca-file " + fx.path("ca.pem"))],
+        capture_output=True, timeout=60)
+    check(r.returncode == 0 and r.stdout == b"over-tls\n",
+          "wss:// with --ca-file: command output and status (%s)" % r.stderr.decode().strip())
+    argv = [args.proxy, "--url", "wss://127.0.0.1:%d/" % tls_port, "--token-file", tok,
+            "127.0.0.1", str(fx.ssh_port)]
+    p = subprocess.run(argv, input=b"", capture_output=True, timeout=30)
+    err = p.stderr.decode(errors="replace")
+    check(p.returncode == 1 and "TLS" in err and "certificate" in err,
+          "wss:// without the CA: TLS verification fails, exit 1 (%s)" % err.strip())
+
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gw_port, timeout=5) as resp:
+        metrics = resp.read().decode()
+    accepted = [ln for ln in metrics.splitlines()
+                if ln.startswith('mana_resumes_total{outcome="accepted"}')]
+    n_acc = int(float(accepted[0].split()[-1])) if accepted else 0
+    check(n_acc >= total, "gateway counted %d accepted resumes (>= %d cuts)" % (n_acc, total))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gateway", required=True)
+    ap.add_argument("--proxy", required=True)
+    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
+    ap.add_argument("--mib", type=int, default=64)
+    ap.add_argument("--cuts", type=int, default=50)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="mana-sshproxy-")
+    fx = Fixture(args, tmp)
+    loop = Loop()
+    rc = 1
+    try:
+        fx.start_sshd()
+        gw_port, gw = fx.start_gateway()
+        scenarios(fx, loop, gw_port, fx.path("gw.log"))
+        gw.send_signal(signal.SIGTERM)
+        check(gw.wait(timeout=15) == 0, "gateway exits 0 on SIGTERM")
+        log = open(fx.path("gw.log")).read()
+        check(SECRET not in log and "SSH-2.0" not in log, "gateway log holds no secret or payload")
+        rc = 0
+    except Exception as e:  # noqa: BLE001 - report any failure
+        print("FAIL -", e)
+        for name in ("gw.log", "sshd.log"):
+            try:
+                print("---", name, "(tail)\n" + open(fx.path(name)).read()[-3000:])
+            except OSError:
+                pass
+    finally:
+        fx.stop()
+        loop.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
