@@ -17,12 +17,13 @@ DEBUG_DIR   := $(BUILD)/native-debug
 FUZZ_DIR    := $(BUILD)/fuzz
 
 # C++ sources checked by clang-format (every first-party directory that exists).
-FORMAT_DIRS  = $(wildcard core tests gateway conformance bench)
+FORMAT_DIRS  = $(wildcard core tests gateway conformance bench wasm)
 FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.hpp' \
                  -o -name '*.h' -o -name '*.cc' \) -not -path '*/corpus/*' 2>/dev/null | sort)
 FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp)))
 
-.PHONY: help deps build test lint format format-check tidy purity fuzz sim demo clean
+.PHONY: help deps build test lint format format-check tidy purity fuzz sim demo clean \
+        wasm wasm-debug js js-deps test-js lint-js format-js js-size
 
 
 help:
@@ -35,6 +36,12 @@ help:
 	@echo "make sim           $(BIN)/mana-sim --runs $(SIM_RUNS)"
 	@echo "make demo          browser SSH demo (not available yet)"
 	@echo "make test-PRESET   build + ctest one preset (native-debug, native-asan, native-release, ...)"
+	@echo "make wasm          Emscripten build of the client core (preset wasm-release; wasm-debug too)"
+	@echo "make js            @mana/websocket: tsc to $(JS_STAGE)/, npm pack to $(NPM_DIR)/"
+	@echo "make test-js       Node tests of js-glue against the built wasm and the real gateway"
+	@echo "make lint-js       tsc --noEmit + eslint + prettier --check over js-glue/"
+	@echo "make format-js     apply prettier to js-glue/"
+	@echo "make js-size       raw/gzip/brotli sizes of the wasm and the JS"
 	@echo "make clean         remove $(BUILD)/"
 
 deps:
@@ -65,7 +72,7 @@ test-native-debug: build
 # is non-zero when any step failed.
 test: deps
 	@failed=""; \
-	for step in lint test-native-debug test-native-noexcept test-native-asan; do \
+	for step in lint test-native-debug test-js test-native-noexcept test-native-asan; do \
 	  echo "==> make $$step"; \
 	  $(MAKE) $$step || failed="$$failed $$step"; \
 	done; \
@@ -75,7 +82,7 @@ test: deps
 # --- lint ------------------------------------------------------------------------------------
 lint:
 	@failed=""; \
-	for step in format-check purity tidy; do \
+	for step in format-check purity tidy lint-js; do \
 	  $(MAKE) $$step || failed="$$failed $$step"; \
 	done; \
 	if [[ -n "$$failed" ]]; then echo "make lint: FAILED:$$failed" >&2; exit 1; fi; \
@@ -102,6 +109,60 @@ tidy: configure-native-debug
 	xargs -P $(JOBS) -n 1 bash -c 'out="$$($(CLANG_TIDY) -p $(DEBUG_DIR) --quiet "$$0" 2>&1)" \
 	  || { printf "%s\n" "$$out" | grep -v "warnings generated" >&2; exit 1; }' <<<"$$files" \
 	  && echo "tidy: ok"
+
+# --- wasm + TypeScript client (wasm/, js-glue/) ------------------------------------------------
+JS_DIR      := js-glue
+JS_STAGE    := $(BUILD)/js/package
+NPM_DIR     := $(BUILD)/npm
+WASM_DIR    := $(BUILD)/wasm-release
+JS_VERSION   = $(shell node -p "require('./$(JS_DIR)/package.json').version")
+MANA_GATEWAY ?= $(ROOT)/$(DEBUG_DIR)/bin/mana-gateway
+
+# Emscripten runs its JS tools with the machine's Node, which must see Debian's node-acorn: the
+# wasm presets set NODE_PATH=/usr/share/nodejs.
+wasm: build-wasm-release
+	@ls -l $(WASM_DIR)/mana-core.mjs $(WASM_DIR)/mana-core.wasm
+
+wasm-debug: build-wasm-debug
+
+# npm ci only when package-lock.json changed (node_modules/.package-lock.json is npm's own stamp).
+js-deps: $(JS_DIR)/node_modules/.package-lock.json
+$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "js-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+js: wasm js-deps
+	@rm -rf $(JS_STAGE) && mkdir -p $(NPM_DIR)
+	cd $(JS_DIR) && npm run --silent build
+	@rm -f $(NPM_DIR)/mana-websocket-*.tgz
+	npm pack --silent $(JS_STAGE) --pack-destination $(NPM_DIR) >/dev/null
+	@ls -l $(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz
+
+# Unit tests (scripted server) and the loopback test against mana-gateway (built by `make build`,
+# which `make test` runs first).
+test-js: js
+	@if [[ ! -x "$(MANA_GATEWAY)" ]]; then $(MAKE) build; fi
+	cd $(JS_DIR) && MANA_GATEWAY="$(MANA_GATEWAY)" MANA_NPM_TARBALL="$(ROOT)/$(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz" \
+	  node --test --test-reporter=spec test/*.test.mjs
+
+format-js: js-deps
+	cd $(JS_DIR) && npx --no-install prettier --write --log-level warn .
+
+lint-js: js-deps
+	cd $(JS_DIR) && npx --no-install tsc -p tsconfig.json && npx --no-install eslint --max-warnings 0 . \
+	  && npx --no-install prettier --check --log-level warn .
+	@echo "lint-js: ok"
+
+js-size: js
+	@printf '%-44s %10s %10s %10s\n' file raw gzip brotli; \
+	for f in $(JS_STAGE)/dist/internal/mana-core.wasm $(JS_STAGE)/dist/internal/mana-core.mjs \
+	         $(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz; do \
+	  printf '%-44s %10s %10s %10s\n' "$${f#$(BUILD)/}" "$$(wc -c <"$$f")" \
+	    "$$(gzip -9c "$$f" | wc -c)" "$$(node -e "process.stdout.write(String(require('zlib').brotliCompressSync(require('fs').readFileSync(process.argv[1])).length))" "$$f")"; \
+	done; \
+	js="$$(cat $(JS_STAGE)/dist/*.js)"; \
+	printf '%-44s %10s %10s %10s\n' "js/package/dist/*.js (TS output)" "$$(printf %s "$$js" | wc -c)" \
+	  "$$(printf %s "$$js" | gzip -9c | wc -c)" "$$(printf %s "$$js" | node -e "let b=[];process.stdin.on('data',d=>b.push(d)).on('end',()=>process.stdout.write(String(require('zlib').brotliCompressSync(Buffer.concat(b)).length)))")"
 
 # --- fuzz / sim / demo -----------------------------------------------------------------------
 fuzz: build-fuzz

@@ -1,0 +1,29 @@
+// Assembles the npm package in build/js/package/ (tsc already wrote dist/ there): the Emscripten
+// output (mana-core.mjs + .wasm from `make wasm`), the hand-written declarations of that module, a
+// README and a package.json without the development fields. `npm pack` runs on that directory.
+// MANA_WASM_DIR overrides where the wasm build is read (default build/wasm-release).
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const root = resolve(pkgDir, '..');
+const stage = join(root, 'build', 'js', 'package');
+const wasmDir = resolve(process.env.MANA_WASM_DIR ?? join(root, 'build', 'wasm-release'));
+const internal = join(stage, 'dist', 'internal');
+mkdirSync(internal, { recursive: true });
+for (const f of ['mana-core.mjs', 'mana-core.wasm']) {
+  const src = join(wasmDir, f);
+  if (!existsSync(src)) {
+    console.error(`stage: ${src} is missing; run \`make wasm\` first`);
+    process.exit(1);
+  }
+  copyFileSync(src, join(internal, f));
+}
+copyFileSync(join(pkgDir, 'src', 'internal', 'mana-core.d.mts'), join(internal, 'mana-core.d.mts'));
+copyFileSync(join(pkgDir, 'README.md'), join(stage, 'README.md'));
+const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+delete manifest.scripts;
+delete manifest.devDependencies;
+writeFileSync(join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+console.log(`stage: ${stage} (wasm from ${wasmDir})`);

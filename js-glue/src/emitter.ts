@@ -1,0 +1,51 @@
+// xterm-style events: `onX(listener)` registers a listener and returns a Disposable.
+
+export interface Disposable {
+  dispose(): void;
+}
+
+export type Listener<T> = (value: T) => void;
+export type EventRegistration<T> = (listener: Listener<T>) => Disposable;
+
+export class Emitter<T> {
+  #listeners = new Set<Listener<T>>();
+  #onListenerError: (error: unknown) => void;
+
+  constructor(onListenerError: (error: unknown) => void = reportListenerError) {
+    this.#onListenerError = onListenerError;
+  }
+
+  readonly event: EventRegistration<T> = (listener) => {
+    // Wrap so the same function registered twice gets two registrations.
+    const entry: Listener<T> = (v) => {
+      listener(v);
+    };
+    this.#listeners.add(entry);
+    return { dispose: () => void this.#listeners.delete(entry) };
+  };
+
+  get size(): number {
+    return this.#listeners.size;
+  }
+
+  fire(value: T): void {
+    for (const l of [...this.#listeners]) {
+      try {
+        l(value);
+      } catch (error) {
+        // A throwing listener never breaks the connection's state machine.
+        this.#onListenerError(error);
+      }
+    }
+  }
+
+  clear(): void {
+    this.#listeners.clear();
+  }
+}
+
+function reportListenerError(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}

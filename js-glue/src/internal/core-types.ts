@@ -1,0 +1,120 @@
+// Types of the embind surface (wasm/src/bindings.cpp). Only src/internal/ sees these.
+
+export interface CoreError {
+  error: string;
+  origin: 'local' | 'remote';
+  detail: string;
+  closeCode: number;
+}
+
+export type CoreOutput =
+  | { type: 'text'; text: string }
+  | { type: 'binary'; data: Uint8Array }
+  | { type: 'close'; code: number; reason: string };
+
+export type CoreState =
+  | 'connecting'
+  | 'awaiting_hello'
+  | 'authenticating'
+  | 'ready'
+  | 'reconnecting'
+  | 'detached'
+  | 'closed';
+
+export type CoreEvent =
+  | { type: 'stateChanged'; from: CoreState; to: CoreState }
+  | {
+      type: 'ready';
+      resumed: boolean;
+      server: string;
+      maxFrame: number;
+      heartbeatMs: number;
+      idleTimeoutMs: number;
+      maxChannels: number;
+      window: number;
+      resumeTtlMs: number | null;
+    }
+  | { type: 'channelOpened'; id: number }
+  | { type: 'channelOpenFailed'; id: number; code: string; message: string }
+  | { type: 'channelData'; id: number; stream: 'stdout' | 'stderr'; data: Uint8Array }
+  | { type: 'channelWritable'; id: number; available: number }
+  | { type: 'channelResized'; id: number; cols: number; rows: number }
+  | { type: 'channelSignal'; id: number; signal: string }
+  | { type: 'channelExit'; id: number; code: number | null; signal: string | null }
+  | { type: 'channelClosed'; id: number; reason: string; origin: 'local' | 'remote' }
+  | { type: 'policy'; kind: string; id: number; reasons: number; amount: number; detail: string }
+  | { type: 'diagnostic'; code: string; at: number; phase: CoreState; detail: string }
+  | {
+      type: 'closed';
+      code: number;
+      codeName: string;
+      origin: 'local' | 'remote';
+      error: string;
+      reason: string;
+      resumable: boolean;
+    }
+  | { type: 'unexpected' };
+
+export interface CoreConfig {
+  profile?: string;
+  bearer?: string;
+  windowInitial?: number;
+  windowMax?: number;
+  replayCapacity?: number;
+  heartbeatMs?: number;
+  heartbeatMisses?: number;
+  handshakeTimeoutMs?: number;
+  resume?: boolean;
+  maxFrame?: number;
+}
+
+export interface CoreChannelStats {
+  sent: number;
+  sendLimit: number;
+  acked: number;
+  received: number;
+  consumed: number;
+  recvLimit: number;
+  window: number;
+  replayBytes: number;
+}
+
+/** One wasm ClientSession handle; must be released with delete(). */
+export interface CoreSession {
+  state(): CoreState;
+  transportOpen(now: number): CoreError | undefined;
+  receive(text: boolean, message: Uint8Array | ArrayBuffer | string, now: number): void;
+  receiveClose(code: number, reason: string, now: number): void;
+  transportLost(now: number): void;
+  nextTimeout(): number | null;
+  handleTimeout(now: number): void;
+  pollOutput(): CoreOutput | null;
+  outputBytes(): number;
+  pollEvent(): CoreEvent | null;
+  openChannel(host: string, port: number, kind: string, now: number): number | CoreError;
+  write(id: number, data: Uint8Array, now: number): number | CoreError;
+  available(id: number): number;
+  consume(id: number, n: number, now: number): CoreError | undefined;
+  closeChannel(id: number, reason: string, now: number): CoreError | undefined;
+  resize(id: number, cols: number, rows: number, now: number): CoreError | undefined;
+  setPaused(reason: number, on: boolean, now: number): void;
+  pauseBits(): number;
+  close(code: number, reason: string, now: number): void;
+  resumeToken(): string | null;
+  rtt(): number | null;
+  channelCount(): number;
+  channelStats(id: number): CoreChannelStats | null;
+  delete(): void;
+  isDeleted(): boolean;
+}
+
+export interface CoreModule {
+  ClientSession: new (config: CoreConfig, now: number) => CoreSession;
+  liveSessions(): number;
+  closeCodeName(code: number): string;
+  closeCodeResumable(code: number): boolean;
+}
+
+export function isCoreError(v: unknown): v is CoreError {
+  return typeof v === 'object' && v !== null && 'error' in v;
+}

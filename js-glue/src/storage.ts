@@ -1,0 +1,75 @@
+// Where the resume token is kept between transports and page loads.
+
+export type StorageMode = 'session' | 'memory' | 'none';
+
+export interface TokenStore {
+  readonly mode: StorageMode;
+  load(): string | undefined;
+  save(token: string): void;
+  clear(): void;
+}
+
+const memory = new Map<string, string>();
+
+interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/**
+ * Returns the store for `mode`. `session` uses sessionStorage (per tab, survives reloads) and falls
+ * back to `memory` when sessionStorage is unavailable or throws (private mode, sandboxed iframe).
+ */
+export function createTokenStore(
+  mode: StorageMode,
+  key: string,
+  sessionStorage: KeyValueStorage | undefined = globalSessionStorage(),
+): TokenStore {
+  if (mode === 'none') {
+    return { mode, load: () => undefined, save: () => undefined, clear: () => undefined };
+  }
+  if (mode === 'session' && sessionStorage !== undefined) {
+    const s = sessionStorage;
+    return {
+      mode,
+      load: () => {
+        try {
+          return s.getItem(key) ?? undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      save: (token) => {
+        try {
+          s.setItem(key, token);
+        } catch {
+          memory.set(key, token);
+        }
+      },
+      clear: () => {
+        try {
+          s.removeItem(key);
+        } catch {
+          // Nothing stored.
+        }
+        memory.delete(key);
+      },
+    };
+  }
+  return {
+    mode: 'memory',
+    load: () => memory.get(key),
+    save: (token) => void memory.set(key, token),
+    clear: () => void memory.delete(key),
+  };
+}
+
+function globalSessionStorage(): KeyValueStorage | undefined {
+  try {
+    const s = (globalThis as { sessionStorage?: KeyValueStorage }).sessionStorage;
+    return s ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
