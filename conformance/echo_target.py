@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""The echo target of the conformance kit.
+
+A tiny TCP server: on every connection it first sends the line b"SSH-2.0-mana-echo\\r\\n" (so a
+server with an SSH banner gate, like mana-gateway, lets the channel through), then echoes every
+byte it receives, unchanged and in order, until the peer closes. The kit's echo cases expect
+exactly this behaviour (docs/conformance.md).
+
+Usage: echo_target.py [--listen HOST:PORT]   (port 0 picks a free port; the port is printed as
+"listening HOST:PORT" on stdout)
+"""
+import argparse
+import asyncio
+
+BANNER = b"SSH-2.0-mana-echo\r\n"
+
+
+async def handle(reader, writer):
+    try:
+        writer.write(BANNER)
+        await writer.drain()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+async def serve(host, port, ready=None):
+    server = await asyncio.start_server(handle, host, port)
+    addr = server.sockets[0].getsockname()
+    if ready is not None:
+        ready(addr[1])
+    print("listening %s:%d" % (addr[0], addr[1]), flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--listen", default="127.0.0.1:0")
+    a = ap.parse_args()
+    host, _, port = a.listen.rpartition(":")
+    try:
+        asyncio.run(serve(host, int(port)))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
