@@ -55,7 +55,7 @@ TEST_CASE("ws URLs: malformed or credential-carrying URLs are refused") {
 
 TEST_CASE("mana-proxy options: required, defaults and validation") {
   Options o;
-  auto parse = [&o](std::vector<std::string> a) { return parse_args(a, o); };
+  auto parse = [&o](const std::vector<std::string>& a) { return parse_args(a, o); };
   CHECK(parse({"--help"}).outcome == ParseOutcome::help);
   CHECK(parse({"--version"}).outcome == ParseOutcome::version);
 
