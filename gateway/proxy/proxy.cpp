@@ -528,7 +528,6 @@ class Proxy final : public TransportSink {
                         ": " + f->code + (f->msg.empty() ? "" : " (" + f->msg + ")"));
     } else if (auto* d = std::get_if<e::ChannelData>(&ev)) {
       if (d->id == chan_ && !stdout_broken_) {
-        outq_bytes_ += d->data.size();
         outq_.push_back(std::move(d->data));
         write_stdout();
       }
@@ -656,12 +655,10 @@ class Proxy final : public TransportSink {
                        if (ec) {
                          stdout_broken_ = true;
                          outq_.clear();
-                         outq_bytes_ = 0;
                          verbose("stdout: %s", ec.message().c_str());
                          begin_stop(0, {});
                          return;
                        }
-                       outq_bytes_ -= outq_.front().size();
                        outq_.pop_front();
                        if (core_.has_channel(chan_)) (void)core_.consume(chan_, n, mono_now());
                        if (outq_.empty() && channel_gone_) {
@@ -742,7 +739,6 @@ class Proxy final : public TransportSink {
   bool reading_in_ = false;
   bool in_eof_ = false;
   std::deque<core::Bytes> outq_;
-  std::size_t outq_bytes_ = 0;
   bool writing_out_ = false;
   bool stdout_broken_ = false;
 

@@ -9,14 +9,10 @@ import {
   openChannel,
   readyConnection,
   sleep,
+  trackConnections,
 } from './helpers.mjs';
 
-const live = [];
-afterEach(() => {
-  for (const c of live.splice(0)) c.dispose();
-  FakeWebSocket.instances.length = 0;
-});
-const track = (r) => (live.push(r.conn), r);
+const track = trackConnections(afterEach);
 const bytes = (n, v = 0x61) => new Uint8Array(n).fill(v);
 const flows = (ws) => ws.controls().filter((m) => m.t === 'flow');
 

@@ -172,3 +172,16 @@ export async function openChannel(conn, ws, { window = 65536, autoConsume = fals
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Registers an afterEach hook that disposes every connection passed through the returned
+ * `track(result)` and forgets the fake sockets. Returns `track`.
+ */
+export function trackConnections(afterEach) {
+  const live = [];
+  afterEach(() => {
+    for (const c of live.splice(0)) c.dispose();
+    FakeWebSocket.instances.length = 0;
+  });
+  return (r) => (live.push(r.conn), r);
+}

@@ -10,14 +10,10 @@ import {
   openChannel,
   readyConnection,
   sleep,
+  trackConnections,
 } from './helpers.mjs';
 
-const live = [];
-afterEach(() => {
-  for (const c of live.splice(0)) c.dispose();
-  FakeWebSocket.instances.length = 0;
-});
-const track = (r) => (live.push(r.conn), r);
+const track = trackConnections(afterEach);
 
 test('connecting -> authenticating -> ready, hello carries the bearer token and subprotocol', async () => {
   const { conn, ws } = track(await fakeConnect());

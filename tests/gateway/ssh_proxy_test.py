@@ -25,21 +25,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
-
-import jwt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fault_proxy import FaultProxy  # noqa: E402
-from fixture import Failure, check, free_port, stop_all, wait_port  # noqa: E402
+from fixture import (SECRET, Failure, check, free_port, metrics, stop_all, token,  # noqa: E402
+                     wait_port, write_secret)
 
-SECRET = "ssh-proxy-test-secret-0123456789abcdef"
 MIB = 1 << 20
-
-
-def make_token(sub="alice", exp_in=3600, key=SECRET):
-    t = jwt.encode({"sub": sub, "exp": int(time.time()) + exp_in}, key, algorithm="HS256")
-    return t if isinstance(t, str) else t.decode()
 
 
 class Loop:
@@ -111,8 +103,7 @@ class Fixture:
             "-days", "2", "-extfile", self.path("san.ext"))
 
     def start_gateway(self, name="gw", tls=False):
-        with open(self.path("secret"), "w") as f:
-            f.write(SECRET + "\n")
+        write_secret(self.tmp)
         port = free_port()
         with open(self.path(name + ".toml"), "w") as f:
             f.write('[server]\nlisten = "127.0.0.1:%d"\n'
@@ -208,15 +199,9 @@ def run_proxy_direct(fx, gw_port, token_file, host, port, stdin_data=b"", timeou
 
 
 def metric_values(gw_port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gw_port, timeout=5) as resp:
-        text = resp.read().decode()
-    out = {"to_client": 0, "buffered_max": 0}
-    for ln in text.splitlines():
-        if ln.startswith('mana_payload_bytes_total{direction="to_client"}'):
-            out["to_client"] = int(float(ln.split()[-1]))
-        elif ln.startswith("mana_buffered_bytes_max"):
-            out["buffered_max"] = int(float(ln.split()[-1]))
-    return out
+    m = metrics(gw_port)
+    return {"to_client": int(m.get('mana_payload_bytes_total{direction="to_client"}', 0)),
+            "buffered_max": int(m.get("mana_buffered_bytes_max", 0))}
 
 
 def proxy_rss_kib(ssh_pid):
@@ -240,7 +225,7 @@ def proxy_rss_kib(ssh_pid):
 def scenarios(fx, loop, gw_port, gw_log_path):
     args = fx.args
     size = args.mib * MIB
-    tok = fx.write_token("token", make_token())
+    tok = fx.write_token("token", token(exp_in=3600))
 
     # --help documents the options.
     h = subprocess.run([args.proxy, "--help"], capture_output=True, text=True)
@@ -376,7 +361,7 @@ def scenarios(fx, loop, gw_port, gw_log_path):
     loop.run(fp_up.stop())
 
     # 5. Clear failures.
-    rc, out, err = run_proxy_direct(fx, gw_port, fx.write_token("bad", make_token(key="x" * 40)),
+    rc, out, err = run_proxy_direct(fx, gw_port, fx.write_token("bad", token(exp_in=3600, key="x" * 40)),
                                     "127.0.0.1", fx.ssh_port)
     check(rc == 1 and "4003" in err, "bad token: mana-proxy exits 1 naming close 4003 (%s)"
           % err.strip())
@@ -414,11 +399,7 @@ def scenarios(fx, loop, gw_port, gw_log_path):
     check(p.returncode == 1 and "TLS" in err and "certificate" in err,
           "wss:// without the CA: TLS verification fails, exit 1 (%s)" % err.strip())
 
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % gw_port, timeout=5) as resp:
-        metrics = resp.read().decode()
-    accepted = [ln for ln in metrics.splitlines()
-                if ln.startswith('mana_resumes_total{outcome="accepted"}')]
-    n_acc = int(float(accepted[0].split()[-1])) if accepted else 0
+    n_acc = int(metrics(gw_port).get('mana_resumes_total{outcome="accepted"}', 0))
     check(n_acc >= total, "gateway counted %d accepted resumes (>= %d cuts)" % (n_acc, total))
 
 
