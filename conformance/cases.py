@@ -13,9 +13,10 @@ import re
 import websockets
 
 from . import profiles
-from .client import MAXINT, SUBPROTOCOL, Closed, Conn, Violation
+from .client import MAXINT, SUBPROTOCOL, Channel, Closed, Conn, Violation
+from .echo_target import BANNER as ECHO_BANNER  # what the echo target sends first
+from .echo_target import EOF_MARK  # after it, the echo target closes its side (EOF)
 
-ECHO_BANNER = b"SSH-2.0-mana-echo\r\n"  # what conformance/echo_target.py sends first
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 
 
@@ -272,6 +273,40 @@ async def _second_hello(ctx):
     return await expect_close(c, (4009,), "second hello")
 
 
+@case("handshake.open_before_hello_ok", "MUST", "§6.1 rules 2, 3, 5",
+      "hello and an open in ONE TCP write: nothing answers the open before hello_ok; the server "
+      "closes with 4009, or (reading one message at a time, after it sent hello_ok) handles it")
+async def _open_before_hello_ok(ctx):
+    c = await ctx.conn().connect()
+    host, port = ctx.opts.echo_target or ("127.0.0.1", 9)
+    hello = json.dumps(c.hello_msg(token=ctx.opts.token)).encode("utf-8")
+    opn = {"t": "open", "id": 1, "kind": "tcp", "target": {"host": host, "port": port},
+           "window": 65536}
+    c.channels[1] = Channel(1, 65536)  # so that whatever comes for it is checked
+    c.write_together([(profiles.TEXT, hello),
+                      ctx.profile.encode_control(json.dumps(opn, separators=(",", ":")))])
+    try:
+        await c.recv_hello_ok()  # Violation if anything else comes first (rule 3)
+    except Closed as e:
+        if e.code != 4009:
+            raise Fail("closed with %s %r before hello_ok, expected 4009" % (e.code, e.reason))
+        return "closed 4009 before hello_ok"
+    except asyncio.TimeoutError:
+        raise Fail("neither hello_ok nor a close within %ss" % ctx.opts.timeout)
+    try:
+        m = await c.recv_control(("open_ok", "open_err", "close"))
+    except Closed as e:
+        if e.code != 4009:
+            raise Fail("closed with %s %r after hello_ok, expected 4009" % (e.code, e.reason))
+        return "hello_ok, then closed 4009"
+    except asyncio.TimeoutError:
+        raise Fail("after hello_ok: neither a close 4009 nor an answer to the open within %ss"
+                   % ctx.opts.timeout)
+    if m.get("t") == "close" or m.get("id") != 1:
+        raise Fail("after hello_ok the server sent %s" % json.dumps(m))
+    return "read after hello_ok: answered %s" % m["t"]
+
+
 @case("handshake.no_deflate", "SHOULD", "§2",
       "permessage-deflate is not negotiated even when the client offers it")
 async def _no_deflate(ctx):
@@ -382,6 +417,47 @@ async def _close(ctx):
     if m.get("id") != 2:
         raise Fail("close answered for id %r" % m.get("id"))
     await ctx.echo_channel(c, 2)
+
+
+@case("channel.target_eof", "MUST", "§5.8, §7.1, §7.3",
+      "the echo target closes its side (EOF): the server sends all remaining data, then "
+      "close{id, reason:\"eof\"} (an exit, if any, before it); after the client's close "
+      "nothing more comes for the id and the connection stays up")
+async def _target_eof(ctx):
+    c = await ctx.ready()
+    ch = await ctx.echo_channel(c, 1)
+    payload = os.urandom(3000) + EOF_MARK
+    if c.bidi and payload and ch.tx + len(payload) > ch.tx_limit:
+        raise Skip("open_ok.window %d is too small" % ch.tx_limit)
+    await c.send_data(1, payload)
+    exits = []
+    while True:
+        try:
+            m = await c.recv_control(("close", "exit"))
+        except asyncio.TimeoutError:
+            raise Fail("no close for channel 1 within %ss after the target's EOF (%d of %d "
+                       "bytes back)" % (c.opts.timeout, len(ch.data) - len(ECHO_BANNER),
+                                        len(payload)))
+        if m.get("id") != 1:
+            raise Fail("%s for channel %r" % (m["t"], m.get("id")))
+        if m["t"] == "close":
+            break
+        exits.append(m)
+    if len(exits) > 1:
+        raise Fail("%d exit messages before close (at most one, §5.9)" % len(exits))
+    if bytes(ch.data) != ECHO_BANNER + payload:
+        raise Fail("close arrived after %d of %d echoed bytes: the remaining data must come "
+                   "first (§7.1)" % (len(ch.data) - len(ECHO_BANNER), len(payload)))
+    if m.get("reason") != "eof":
+        raise Fail("close reason %r, expected \"eof\" (§7.1)" % m.get("reason"))
+    await c.send_control({"t": "close", "id": 1})
+    await c.send_control({"t": "ping", "ts": 11})
+    await c.recv_control(("pong",))
+    await c.drain(0.3)
+    late = [x for x in c.controls[c.controls.index(m) + 1:] if x.get("id") == 1]
+    if late:
+        raise Fail("after both closes the server sent %s for channel 1" % json.dumps(late[0]))
+    return "%d bytes, then close eof%s" % (len(payload), " (with exit)" if exits else "")
 
 
 @case("channel.unknown_data", "MUST", "§7.2, §12 #23", "data for an id never opened -> close 4014")
@@ -603,6 +679,30 @@ async def _server_ping(ctx):
         raise Fail("ping ts %r" % ts)
     await c.send_control({"t": "pong", "ts": ts})
     return "heartbeatMs %d" % h
+
+
+@case("heartbeat.idle_timeout", "MUST", "§10.1, §10.2, §11",
+      "a client that sends nothing (not even pong) is closed with 4012 after "
+      "min(caps.idleTimeoutMs, 3 x caps.heartbeatMs), not earlier")
+async def _idle_timeout(ctx):
+    c = await ctx.ready()
+    idle = c.caps.get("idleTimeoutMs", 60000)
+    limit = min(idle, 3 * c.heartbeat_ms) / 1000
+    wait = limit * 1.5 + 2.0
+    if wait > ctx.opts.max_wait:
+        raise Skip("the timeout %.1fs needs a %.0fs wait; raise --max-wait (or drop --quick)"
+                   % (limit, wait))
+    c.auto_pong = False
+    t0 = asyncio.get_running_loop().time()  # hello was sent before: the silence started earlier
+    code = await c.expect_close(timeout=wait)
+    dt = asyncio.get_running_loop().time() - t0
+    if code is None:
+        raise Fail("still open after %.1fs of client silence (timeout %.1fs)" % (wait, limit))
+    if code != 4012:
+        raise Fail("closed with %s %r after %.1fs, expected 4012" % (code, c.close_reason, dt))
+    if dt < limit * 0.9 - 0.1:
+        raise Fail("closed 4012 after %.2fs, before the announced %.1fs" % (dt, limit))
+    return "closed 4012 after %.2fs (timeout %.1fs)" % (dt, limit)
 
 
 # --- resume (§9) ------------------------------------------------------------------------------

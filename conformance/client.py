@@ -10,6 +10,7 @@ import json
 import time
 
 import websockets
+from websockets.frames import Frame, Opcode
 
 from . import profiles
 
@@ -91,6 +92,15 @@ class Conn:
 
     async def send_raw(self, data):
         await self.ws.send(data)
+
+    def write_together(self, encoded):
+        """Writes several (mtype, bytes) messages as masked frames in ONE transport write, so the
+        server receives them together (handshake.open_before_hello_ok)."""
+        out = b"".join(
+            Frame(Opcode.TEXT if mtype == profiles.TEXT else Opcode.BINARY, msg).serialize(
+                mask=True)
+            for mtype, msg in encoded)
+        self.ws.transport.write(out)
 
     # --- bootstrap -----------------------------------------------------------------------
     def hello_msg(self, token=None, profile=None, resume=None, caps=None, auth=None):

@@ -3,8 +3,11 @@
 
 A tiny TCP server: on every connection it first sends the line b"SSH-2.0-mana-echo\\r\\n" (so a
 server with an SSH banner gate, like mana-gateway, lets the channel through), then echoes every
-byte it receives, unchanged and in order, until the peer closes. The kit's echo cases expect
-exactly this behaviour (docs/conformance.md).
+byte it receives, unchanged and in order, until the peer closes. When the bytes it received
+contain the end-of-file mark EOF_MARK, it echoes up to and including the mark, then closes its
+sending side (TCP FIN) and discards whatever else arrives until the peer closes (the kit's
+channel.target_eof case). The kit's echo cases expect exactly this behaviour
+(docs/conformance.md).
 
 Usage: echo_target.py [--listen HOST:PORT]   (port 0 picks a free port; the port is printed as
 "listening HOST:PORT" on stdout)
@@ -13,16 +16,27 @@ import argparse
 import asyncio
 
 BANNER = b"SSH-2.0-mana-echo\r\n"
+EOF_MARK = b"\x00mana-echo:eof\x00"  # 15 bytes; random test payloads never contain it
 
 
 async def handle(reader, writer):
     try:
         writer.write(BANNER)
         await writer.drain()
+        tail = b""  # the last bytes received, so that a mark split across reads is found
         while True:
             data = await reader.read(65536)
             if not data:
                 break
+            at = (tail + data).find(EOF_MARK)
+            if at >= 0:
+                writer.write(data[:at + len(EOF_MARK) - len(tail)])
+                await writer.drain()
+                writer.write_eof()
+                while await reader.read(65536):
+                    pass
+                break
+            tail = (tail + data)[-(len(EOF_MARK) - 1):]
             writer.write(data)
             await writer.drain()
     except OSError:

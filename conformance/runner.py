@@ -30,7 +30,8 @@ def parse_args(argv):
     ap.add_argument("--timeout", type=float, default=10.0,
                     help="seconds to wait for an expected answer (default 10)")
     ap.add_argument("--max-wait", type=float, default=60.0,
-                    help="longest deliberate wait (heartbeat, TTL) in seconds (default 60)")
+                    help="longest deliberate wait (heartbeat, idle timeout, TTL) in seconds "
+                    "(default 60)")
     ap.add_argument("--quick", action="store_true",
                     help="--max-wait 5: skip the cases that would wait longer")
     ap.add_argument("--case", action="append", default=[],
