@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# Builds OpenSSL libcrypto and libssh2 as static wasm libraries (Emscripten) from the Debian trixie
+# source packages pinned in scripts/wasm-deps.lock, into a cache folder outside the repository.
+#
+#   prefix="$(bash scripts/wasm-deps.sh | tail -n1)"   # <prefix>/{include,lib}
+#   bash scripts/wasm-deps.sh --check                  # build if needed, then link + run a smoke test
+#   bash scripts/wasm-deps.sh --relock                 # re-download the pinned versions, rewrite sha256s
+#   bash scripts/wasm-deps.sh --print-key              # print the cache key only
+#
+# Cache: ${MANA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mana-websocket}/wasm-deps/<key>, where <key>
+# encodes the pinned versions, the emcc version and a short hash of the lock file and build flags.
+# <key>/.complete marks a finished build; builds run in a temporary folder renamed to <key> at the
+# end, so an interrupted build never looks complete. Progress goes to stderr; the last line of
+# stdout is the absolute prefix. Sources are fetched with an isolated apt configuration (own
+# sources, lists and cache under the cache folder; Release signatures checked against
+# debian-archive-keyring) whose mirror URIs are copied from this machine's apt sources.
+# See docs/wasm-dependencies.md.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+lock_file="$here/wasm-deps.lock"
+smoke_src="$here/wasm-deps-smoke.c"
+jobs="${JOBS:-2}"
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+started=$SECONDS
+
+# Bump when the build steps change in a way the flags below do not capture.
+# 2: SOURCE_DATE_EPOCH from debian/changelog, build path mapped out of libssh2 (reproducible .a).
+recipe_version=2
+
+openssl_configure_opts=(
+  linux-generic32
+  no-asm no-threads no-shared no-dso no-engine no-module no-apps no-tests no-docs no-async
+  no-sock no-dgram no-ui-console no-afalgeng no-secure-memory no-autoload-config no-legacy no-pic
+  no-err
+  # Algorithms and protocols SSH does not use (EC, ECX, DH, RSA, AES, SHA-1/2/3, MD5, HMAC and
+  # ChaCha20/Poly1305 stay).
+  no-dsa no-des no-rc2 no-rc4 no-bf no-cast no-idea no-seed no-camellia no-aria
+  no-sm2 no-sm3 no-sm4 no-whirlpool no-md4 no-mdc2 no-rmd160 no-gost no-siphash no-siv no-ocb
+  no-scrypt no-argon2 no-ml-dsa no-ml-kem no-slh-dsa no-ec2m
+  no-cms no-ts no-ocsp no-ct no-cmp no-srp no-http no-quic no-srtp no-psk no-comp
+)
+openssl_cflags="-Os"
+libssh2_cmake_opts=(
+  -DCMAKE_BUILD_TYPE=MinSizeRel
+  "-DCMAKE_C_FLAGS_MINSIZEREL=-Os -DNDEBUG"
+  -DBUILD_SHARED_LIBS=OFF
+  -DBUILD_STATIC_LIBS=ON
+  -DCRYPTO_BACKEND=OpenSSL
+  -DENABLE_ZLIB_COMPRESSION=OFF
+  -DBUILD_EXAMPLES=OFF
+  -DBUILD_TESTING=OFF
+  -DENABLE_DEBUG_LOGGING=OFF
+)
+
+log() { printf 'wasm-deps: %s\n' "$*" >&2; }
+die() {
+  printf 'wasm-deps: error: %s\n' "$*" >&2
+  exit 1
+}
+elapsed() { echo "$((SECONDS - started))s"; }
+
+mode=build
+case "${1:-}" in
+  "") ;;
+  --check) mode=check ;;
+  --relock) mode=relock ;;
+  --print-key) mode=key ;;
+  -h | --help)
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *) die "unknown argument '$1' (use --check, --relock, --print-key or no argument)" ;;
+esac
+
+# Emscripten's JS tools run on the machine's Node, which must see Debian's node-acorn.
+export NODE_PATH="${NODE_PATH:+$NODE_PATH:}/usr/share/nodejs"
+for tool in emcc emar emranlib emcmake cmake make perl apt-get dpkg-source dpkg-parsechangelog \
+  sha256sum flock; do
+  command -v "$tool" >/dev/null || die "'$tool' not found (make deps installs scripts/debian-packages.txt)"
+done
+[[ -r "$keyring" ]] || die "$keyring missing (package debian-archive-keyring)"
+[[ -r "$lock_file" ]] || die "$lock_file missing"
+
+# --- lock file ---------------------------------------------------------------------------------
+# Lines: name version file sha256. Fills lock_names (unique, in order), lock_version[name],
+# lock_files[name] (space separated) and lock_sha[file].
+declare -A lock_version=() lock_files=() lock_sha=()
+lock_names=()
+while read -r name version file sha rest; do
+  [[ -z "${name:-}" || "$name" == \#* ]] && continue
+  [[ -n "${sha:-}" && -z "${rest:-}" && "$sha" =~ ^[0-9a-f]{64}$ ]] ||
+    die "$lock_file: malformed line for '$name' (want: name version file sha256)"
+  if [[ -z "${lock_version[$name]:-}" ]]; then
+    lock_names+=("$name")
+    lock_version[$name]="$version"
+  elif [[ "${lock_version[$name]}" != "$version" ]]; then
+    die "$lock_file: $name has two versions (${lock_version[$name]} and $version)"
+  fi
+  lock_files[$name]+="$file "
+  lock_sha[$file]="$sha"
+done <"$lock_file"
+for name in libssh2 openssl; do
+  [[ -n "${lock_version[$name]:-}" ]] || die "$lock_file: no pin for $name"
+done
+
+# --- cache key -----------------------------------------------------------------------------------
+emcc_version="$(emcc -dumpversion 2>/dev/null)" || die "emcc -dumpversion failed"
+flags_hash="$(
+  {
+    echo "recipe $recipe_version"
+    grep -v '^#' "$lock_file"
+    printf 'openssl %s\n' "${openssl_configure_opts[*]}" "CFLAGS=$openssl_cflags"
+    printf 'libssh2 %s\n' "${libssh2_cmake_opts[@]}"
+    echo "emcc $emcc_version"
+  } | sha256sum | cut -c1-10
+)"
+key="libssh2-${lock_version[libssh2]}_openssl-${lock_version[openssl]}_emcc-${emcc_version}_${flags_hash}"
+cache_root="${MANA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mana-websocket}/wasm-deps"
+final_dir="$cache_root/$key"
+prefix="$final_dir/prefix"
+
+if [[ "$mode" == key ]]; then
+  echo "$key"
+  exit 0
+fi
+
+# --- isolated apt --------------------------------------------------------------------------------
+# Mirror URIs copied from this machine's apt sources (deb822 .sources and one-line sources.list):
+# the first URI whose suites are not "-security" is the main archive, the first with a "-security"
+# suite is the security archive. MANA_DEBIAN_MIRROR / MANA_DEBIAN_SECURITY_MIRROR override them.
+machine_uris() {
+  local files=()
+  shopt -s nullglob
+  files=(/etc/apt/sources.list.d/*.sources)
+  shopt -u nullglob
+  if ((${#files[@]})); then
+    awk '
+      function flush() {
+        if (uris != "" && enabled != "no" && types ~ /deb/) {
+          kind = (suites ~ /-security/) ? "security" : "main"
+          n = split(uris, u, /[ \t]+/)
+          for (i = 1; i <= n; i++) if (u[i] != "") print kind, u[i]
+        }
+        uris = ""; suites = ""; types = ""; enabled = ""
+      }
+      /^[ \t]*#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      tolower($1) == "uris:" { sub(/^[^:]*:[ \t]*/, ""); uris = $0; next }
+      tolower($1) == "suites:" { sub(/^[^:]*:[ \t]*/, ""); suites = $0; next }
+      tolower($1) == "types:" { sub(/^[^:]*:[ \t]*/, ""); types = $0; next }
+      tolower($1) == "enabled:" { sub(/^[^:]*:[ \t]*/, ""); enabled = tolower($0); next }
+      END { flush() }
+    ' "${files[@]}"
+  fi
+  shopt -s nullglob
+  files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list)
+  shopt -u nullglob
+  ((${#files[@]})) || return 0
+  awk '
+    $1 == "deb" || $1 == "deb-src" {
+      i = 2
+      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+      if (i + 1 <= NF) print (($(i + 1) ~ /-security/) ? "security" : "main"), $i
+    }
+  ' "${files[@]}" 2>/dev/null || true
+}
+
+apt_dir="$cache_root/apt"
+apt_opts=()
+setup_apt() {
+  local main_uri="${MANA_DEBIAN_MIRROR:-}" security_uri="${MANA_DEBIAN_SECURITY_MIRROR:-}" kind uri
+  while read -r kind uri; do
+    [[ "$uri" =~ ^(https?|file):// ]] || continue
+    if [[ "$kind" == main && -z "$main_uri" ]]; then main_uri="$uri"; fi
+    if [[ "$kind" == security && -z "$security_uri" ]]; then security_uri="$uri"; fi
+  done < <(machine_uris)
+  [[ -n "$main_uri" ]] ||
+    die "no Debian archive URI found in /etc/apt/sources.list(.d); set MANA_DEBIAN_MIRROR"
+  mkdir -p "$apt_dir"/{sources.list.d,preferences.d,lists/partial,cache/archives/partial}
+  {
+    printf 'Types: deb-src\nURIs: %s\nSuites: trixie trixie-updates\nComponents: main\nSigned-By: %s\n' \
+      "$main_uri" "$keyring"
+    if [[ -n "$security_uri" ]]; then
+      printf '\nTypes: deb-src\nURIs: %s\nSuites: trixie-security\nComponents: main\nSigned-By: %s\n' \
+        "$security_uri" "$keyring"
+    fi
+  } >"$apt_dir/sources.list.d/mana-wasm-deps.sources"
+  log "apt sources: $main_uri (trixie, trixie-updates)${security_uri:+, $security_uri (trixie-security)}"
+  apt_opts=(
+    -o "Dir::Etc::SourceList=/dev/null"
+    -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+    -o "Dir::Etc::Preferences=/dev/null"
+    -o "Dir::Etc::PreferencesParts=$apt_dir/preferences.d"
+    -o "Dir::State::Lists=$apt_dir/lists"
+    -o "Dir::Cache=$apt_dir/cache"
+    -o "Dir::Cache::pkgcache="
+    -o "Dir::Cache::srcpkgcache="
+    -o "APT::Sandbox::User=root"
+    -o "Acquire::AllowInsecureRepositories=false"
+    -o "Acquire::Languages=none"
+  )
+}
+
+apt_update() {
+  log "apt-get update (isolated lists in $apt_dir/lists)"
+  apt-get "${apt_opts[@]}" -q update >"$apt_dir/update.log" 2>&1 || {
+    tail -n 20 "$apt_dir/update.log" >&2
+    die "isolated apt-get update failed (log: $apt_dir/update.log)"
+  }
+  # apt exits 0 on some fetch/signature failures: make them fatal.
+  if grep -E '^(W|E): ' "$apt_dir/update.log" | grep -qiE 'sign|NO_PUBKEY|not signed|fail|insecure'; then
+    grep -E '^(W|E): ' "$apt_dir/update.log" >&2
+    die "isolated apt-get update reported fetch or signature problems (log: $apt_dir/update.log)"
+  fi
+}
+
+# Downloads the given name=version source packages into the current directory.
+apt_source() {
+  apt-get "${apt_opts[@]}" -q source --download-only "$@" >apt-source.log 2>&1 || {
+    tail -n 20 apt-source.log >&2
+    die "apt-get source --download-only $* failed (log: $PWD/apt-source.log)"
+  }
+}
+
+# --- sources -------------------------------------------------------------------------------------
+src_dir="$cache_root/sources"
+
+# Succeeds when every pinned file is present in $src_dir with its pinned sha256.
+sources_ok() {
+  local name file
+  for name in "${lock_names[@]}"; do
+    for file in ${lock_files[$name]}; do
+      [[ -f "$src_dir/$file" ]] || return 1
+      [[ "$(sha256sum "$src_dir/$file" | cut -d' ' -f1)" == "${lock_sha[$file]}" ]] || return 1
+    done
+  done
+}
+
+# Verifies every pinned file (clear message naming the file) and that each .dsc lists exactly the
+# pinned files with the pinned sha256 (so an unlisted file can never be unpacked).
+verify_sources() {
+  local name file got dsc sha _size f listed
+  for name in "${lock_names[@]}"; do
+    for file in ${lock_files[$name]}; do
+      [[ -f "$src_dir/$file" ]] || die "$file (${name} ${lock_version[$name]}) was not downloaded"
+      got="$(sha256sum "$src_dir/$file" | cut -d' ' -f1)"
+      [[ "$got" == "${lock_sha[$file]}" ]] ||
+        die "sha256 mismatch for $file: expected ${lock_sha[$file]} (scripts/wasm-deps.lock), got $got"
+    done
+    dsc=""
+    for file in ${lock_files[$name]}; do [[ "$file" == *.dsc ]] && dsc="$file"; done
+    [[ -n "$dsc" ]] || die "$lock_file: no .dsc pinned for $name"
+    listed=0
+    while read -r sha _size f; do
+      [[ -n "${lock_sha[$f]:-}" ]] || die "$dsc lists $f, which scripts/wasm-deps.lock does not pin"
+      [[ "${lock_sha[$f]}" == "$sha" ]] || die "$dsc gives sha256 $sha for $f; the lock pins ${lock_sha[$f]}"
+      listed=$((listed + 1))
+    done < <(awk '/^Checksums-Sha256:/ {on = 1; next} on && /^ / {print $1, $2, $3; next} {on = 0}' \
+      "$src_dir/$dsc")
+    ((listed > 0)) || die "$dsc has no Checksums-Sha256 field"
+  done
+}
+
+fetch_sources() {
+  mkdir -p "$src_dir"
+  if sources_ok; then
+    log "sources: all pinned files present in $src_dir"
+  else
+    setup_apt
+    apt_update
+    local specs=() name
+    for name in "${lock_names[@]}"; do specs+=("$name=${lock_version[$name]}"); done
+    log "downloading ${specs[*]} into $src_dir"
+    (cd "$src_dir" && apt_source "${specs[@]}")
+  fi
+  verify_sources
+  log "sources: sha256 of ${#lock_sha[@]} files match scripts/wasm-deps.lock"
+}
+
+# --- --relock ------------------------------------------------------------------------------------
+if [[ "$mode" == relock ]]; then
+  setup_apt
+  apt_update
+  work="$(mktemp -d "${TMPDIR:-/tmp}/wasm-deps-relock.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  specs=()
+  for name in "${lock_names[@]}"; do specs+=("$name=${lock_version[$name]}"); done
+  log "downloading ${specs[*]}"
+  (cd "$work" && apt_source "${specs[@]}")
+  new_lock="$work/lock"
+  grep '^#' "$lock_file" >"$new_lock" || true
+  for name in "${lock_names[@]}"; do
+    version="${lock_version[$name]}"
+    dsc="$(cd "$work" && ls -- "${name}_${version#*:}.dsc")"
+    files=("$dsc")
+    while read -r f; do files+=("$f"); done < <(awk \
+      '/^Checksums-Sha256:/ {on = 1; next} on && /^ / {print $3; next} {on = 0}' "$work/$dsc")
+    for f in "${files[@]}"; do
+      printf '%s %s %s %s\n' "$name" "$version" "$f" "$(sha256sum "$work/$f" | cut -d' ' -f1)"
+    done >>"$new_lock"
+  done
+  diff -u "$lock_file" "$new_lock" >&2 || true
+  cp "$new_lock" "$lock_file"
+  log "wrote $lock_file ($(elapsed)); review the diff, then run scripts/wasm-deps.sh"
+  exit 0
+fi
+
+# --- build ---------------------------------------------------------------------------------------
+# Runs "$@" with output to logs/<step>.log; prints the log tail and fails on error; records time.
+declare -A step_seconds=()
+run_step() {
+  local step="$1" t0=$SECONDS
+  shift
+  log "$step ..."
+  if ! "$@" >"$work/logs/$step.log" 2>&1; then
+    tail -n 30 "$work/logs/$step.log" >&2
+    die "$step failed (full log: $work/logs/$step.log)"
+  fi
+  step_seconds[$step]=$((SECONDS - t0))
+  log "$step done in ${step_seconds[$step]}s"
+}
+
+build_openssl() {
+  local src="$work/src/openssl" bld="$work/build/openssl"
+  mkdir -p "$bld"
+  # Configure directly (not via emconfigure, which sets CROSS_COMPILE=em and makes the build look
+  # for "ememcc"). SOURCE_DATE_EPOCH fixes the "built on" date that util/mkbuildinf.pl writes into
+  # crypto/cversion.c (the only build-dependent bytes of libcrypto.a).
+  export SOURCE_DATE_EPOCH
+  SOURCE_DATE_EPOCH="$(dpkg-parsechangelog -l "$src/debian/changelog" -S Timestamp)"
+  # shellcheck disable=SC2016  # $1/$@ belong to the inner bash
+  run_step openssl-configure env -u CROSS_COMPILE CC=emcc AR=emar RANLIB=emranlib \
+    CFLAGS="$openssl_cflags" bash -c 'cd "$1" && shift && exec perl "$@"' _ "$bld" \
+    "$src/Configure" "${openssl_configure_opts[@]}" --prefix=/mana-wasm --openssldir=/mana-wasm/ssl
+  run_step openssl-generated make -C "$bld" -j"$jobs" build_generated
+  run_step openssl-libcrypto make -C "$bld" -j"$jobs" libcrypto.a
+  mkdir -p "$work/prefix/include/openssl" "$work/prefix/lib"
+  cp "$bld/libcrypto.a" "$work/prefix/lib/"
+  # Static headers from the source tree, generated ones (configuration.h, opensslv.h, ...) from
+  # the build tree.
+  cp "$src"/include/openssl/*.h "$work/prefix/include/openssl/"
+  cp "$bld"/include/openssl/*.h "$work/prefix/include/openssl/"
+}
+
+build_libssh2() {
+  local src="$work/src/libssh2" bld="$work/build/libssh2" generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  export SOURCE_DATE_EPOCH
+  SOURCE_DATE_EPOCH="$(dpkg-parsechangelog -l "$src/debian/changelog" -S Timestamp)"
+  # The prefix map keeps the temporary build path out of __FILE__ strings (src/crypto.c), so the
+  # archive does not depend on where it was built.
+  run_step libssh2-configure emcmake cmake -S "$src" -B "$bld" "${generator[@]}" \
+    "${libssh2_cmake_opts[@]}" \
+    -DCMAKE_C_FLAGS="-ffile-prefix-map=$work=/mana-wasm-deps" \
+    -DCMAKE_INSTALL_PREFIX="$work/install-libssh2" \
+    -DOPENSSL_ROOT_DIR="$work/prefix" \
+    -DOPENSSL_INCLUDE_DIR="$work/prefix/include" \
+    -DOPENSSL_CRYPTO_LIBRARY="$work/prefix/lib/libcrypto.a" \
+    -DOPENSSL_USE_STATIC_LIBS=TRUE
+  run_step libssh2-build cmake --build "$bld" -j"$jobs"
+  run_step libssh2-install cmake --install "$bld"
+  cp "$work/install-libssh2"/lib/libssh2.a "$work/prefix/lib/"
+  cp "$work/install-libssh2"/include/libssh2*.h "$work/prefix/include/"
+}
+
+build_all() {
+  mkdir -p "$cache_root"
+  exec 9>"$cache_root/.lock"
+  if ! flock -n 9; then
+    log "another wasm-deps build holds $cache_root/.lock; waiting"
+    flock 9
+  fi
+  if [[ -f "$final_dir/.complete" ]]; then return 0; fi
+  # We hold the lock: leftovers of interrupted builds and an incomplete final dir are garbage.
+  rm -rf "$cache_root"/.tmp-* "$final_dir"
+  fetch_sources
+  work="$cache_root/.tmp-$key-$$"
+  mkdir -p "$work"/{logs,src,build}
+  local name
+  for name in "${lock_names[@]}"; do
+    local dsc=""
+    for file in ${lock_files[$name]}; do [[ "$file" == *.dsc ]] && dsc="$file"; done
+    run_step "$name-unpack" dpkg-source -x "$src_dir/$dsc" "$work/src/$name"
+  done
+  build_openssl
+  build_libssh2
+  {
+    echo "key $key"
+    for name in "${lock_names[@]}"; do echo "source $name ${lock_version[$name]}"; done
+    echo "emcc $emcc_version"
+    echo "openssl-configure ${openssl_configure_opts[*]} CFLAGS=$openssl_cflags"
+    echo "libssh2-cmake ${libssh2_cmake_opts[*]}"
+    for step in "${!step_seconds[@]}"; do echo "seconds $step ${step_seconds[$step]}"; done | sort
+    for f in "$work"/prefix/lib/*.a; do
+      echo "size $(basename "$f") $(wc -c <"$f")"
+      echo "sha256 $(basename "$f") $(sha256sum "$f" | cut -d' ' -f1)"
+    done
+    echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) in $(elapsed)"
+  } >"$work/build-info.txt"
+  if [[ "${MANA_WASM_DEPS_KEEP_BUILD:-0}" != 1 ]]; then
+    rm -rf "$work/src" "$work/build" "$work/install-libssh2"
+  fi
+  touch "$work/.complete"
+  mv -T "$work" "$final_dir"
+  log "built $key in $(elapsed): $(cd "$prefix/lib" && wc -c libcrypto.a libssh2.a | head -n2 | tr '\n' ' ')"
+}
+
+smoke_check() {
+  [[ -r "$smoke_src" ]] || die "$smoke_src missing"
+  local dir
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/wasm-deps-check.XXXXXX")"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$dir'" EXIT
+  local t0=$SECONDS
+  log "check: emcc $smoke_src against $prefix"
+  emcc -Os -sSINGLE_FILE=1 -sENVIRONMENT=node -I"$prefix/include" "$smoke_src" \
+    "$prefix/lib/libssh2.a" "$prefix/lib/libcrypto.a" -o "$dir/smoke.js" >"$dir/emcc.log" 2>&1 || {
+    cat "$dir/emcc.log" >&2
+    die "check: linking the smoke test failed"
+  }
+  log "check: linked in $((SECONDS - t0))s ($(wc -c <"$dir/smoke.js") bytes single-file JS)"
+  node "$dir/smoke.js" >&2 || die "check: smoke test failed"
+  log "check: ok"
+}
+
+if [[ -f "$final_dir/.complete" ]]; then
+  log "up to date: $key"
+else
+  log "building $key (cache $cache_root)"
+  build_all
+fi
+if [[ "$mode" == check ]]; then smoke_check; fi
+log "elapsed $(elapsed)"
+echo "$prefix"
