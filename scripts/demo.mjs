@@ -1,0 +1,416 @@
+#!/usr/bin/env node
+// make demo / make demo-check: SSH in the browser through mana-gateway, all on loopback.
+//
+//   node scripts/demo.mjs            start everything, print URL + credentials, run until Ctrl-C
+//   node scripts/demo.mjs --check    the same on random ports, then drive the page in headless
+//                                    Chromium (log in, echo, resize + stty size, exit 3), print
+//                                    the transcript, stop everything; exit 0 only if all passed
+//
+// Options: --port N (demo page, default 8080; --check: random), --gateway-port N (default 8022,
+// a random free port when taken), --password (also enable password login; root only, see below).
+// Environment: MANA_GATEWAY (gateway binary), CHROMIUM (default /usr/bin/chromium).
+//
+// What it starts (every listener on 127.0.0.1):
+// - sshd: Debian's OpenSSH via tests/support/sshd.mjs, with its own config, a persistent host key
+//   and a demo user key in build/demo/ (generated once with ssh-keygen, never committed).
+//   User: as root a dedicated account `mana-demo` (useradd, no password: its password field is
+//   '*', so the machine's own sshd cannot log it in with a password, and only this sshd reads the
+//   key from build/demo/). Not root: the invoking user (key login only; nothing is written to
+//   ~/.ssh). --password (root only) gives mana-demo a generated password (build/demo/password)
+//   for the password path of the page: the account then also has that password on this machine.
+// - mana-gateway with build/demo/gateway.toml: Origin = the demo page only, target = that sshd
+//   only, HS256 key build/demo/jwt-secret (48 random bytes, generated once, mode 0600).
+// - the demo server: build/web-demo/ (the page), GET /api/demo (the default target and demo
+//   credentials, so the form is prefilled), POST /api/token (a JWT valid 10 minutes, limited to
+//   the sshd target, minted with the real secret; same-origin requests only; never in a URL).
+// Ctrl-C (SIGINT), SIGTERM and SIGHUP stop all of it; the sshd launcher also kills its process
+// tree on exit.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fingerprintOf, startSshd } from '../tests/support/sshd.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const demoDir = path.join(root, 'build', 'demo');
+const webDir = path.join(root, 'build', 'web-demo');
+const gatewayBin =
+  process.env.MANA_GATEWAY ?? path.join(root, 'build', 'native-debug', 'bin', 'mana-gateway');
+
+const args = process.argv.slice(2);
+const check = args.includes('--check');
+const wantPassword = args.includes('--password');
+const argValue = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : undefined;
+};
+const isRoot = process.getuid?.() === 0;
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
+const log = (...m) => console.log(`[demo ${elapsed()}]`, ...m);
+
+function fail(msg) {
+  console.error(`demo: ${msg}`);
+  process.exit(1);
+}
+
+// ---- children and cleanup ---------------------------------------------------------------------
+let sshd;
+let gateway;
+let server;
+let browser;
+let stopping;
+const sockets = new Set();
+
+async function stopAll() {
+  stopping ??= (async () => {
+    if (browser) await browser.close().catch(() => undefined);
+    if (server) {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
+    if (gateway && gateway.exitCode === null && gateway.signalCode === null) {
+      gateway.kill('SIGTERM');
+      const done = await Promise.race([
+        new Promise((r) => gateway.once('exit', () => r(true))),
+        new Promise((r) => setTimeout(() => r(false), 3000)),
+      ]);
+      if (!done) gateway.kill('SIGKILL');
+    }
+    if (sshd) await sshd.stop();
+  })();
+  return stopping;
+}
+process.on('exit', () => {
+  if (gateway && gateway.exitCode === null) gateway.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping gateway, sshd and the demo server`);
+    void stopAll().then(() => process.exit(check ? 1 : 0));
+  });
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+async function pickPort(preferred) {
+  if (preferred !== undefined && (await portFree(preferred))) return preferred;
+  return freePort();
+}
+async function waitPort(port, ms, isDead) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (isDead()) throw new Error('process exited');
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} did not open within ${ms} ms`);
+}
+function run(cmd, argv, input) {
+  const r = spawnSync(cmd, argv, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')}: ${r.stderr || r.error}`);
+  return r.stdout;
+}
+function jwt(secret, claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+
+/** Generated once per checkout in build/demo/ (mode 0700): secret, host key, user key. */
+function demoMaterial() {
+  fs.mkdirSync(demoDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(demoDir, 0o700);
+  const secretPath = path.join(demoDir, 'jwt-secret');
+  if (!fs.existsSync(secretPath)) {
+    fs.writeFileSync(secretPath, randomBytes(48).toString('base64') + '\n', { mode: 0o600 });
+  }
+  const hostKey = path.join(demoDir, 'ssh_host_ed25519_key');
+  const userKey = path.join(demoDir, 'demo_user_ed25519');
+  for (const [file, comment] of [
+    [hostKey, 'mana-demo-host'],
+    [userKey, 'mana-demo-user'],
+  ]) {
+    if (!fs.existsSync(file) || !fs.existsSync(`${file}.pub`)) {
+      fs.rmSync(file, { force: true });
+      fs.rmSync(`${file}.pub`, { force: true });
+      run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+    }
+    fs.chmodSync(file, 0o600);
+  }
+  // sshd (as root) reads the host key itself; the session user never needs to read build/demo.
+  let password;
+  if (wantPassword) {
+    const pwPath = path.join(demoDir, 'password');
+    if (!fs.existsSync(pwPath)) {
+      fs.writeFileSync(pwPath, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
+    }
+    password = fs.readFileSync(pwPath, 'utf8').trim();
+  }
+  return {
+    secret: fs.readFileSync(secretPath, 'utf8').trim(),
+    secretPath,
+    hostKey,
+    hostPub: fs.readFileSync(`${hostKey}.pub`, 'utf8').trim(),
+    userKey,
+    userPrivate: fs.readFileSync(userKey, 'utf8'),
+    userPub: fs.readFileSync(`${userKey}.pub`, 'utf8').trim(),
+    password,
+  };
+}
+
+/** The dedicated demo account (root): created once, no usable password unless --password. */
+function ensureDemoUser(name) {
+  if (spawnSync('id', ['-u', name]).status !== 0) {
+    const r = spawnSync('useradd', ['-m', '-s', '/bin/bash', '-c', 'mana-websocket demo', name], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0 && spawnSync('id', ['-u', name]).status !== 0) {
+      throw new Error(`useradd ${name}: ${r.stderr}`);
+    }
+    log(`created the local account ${name} (remove it with: userdel -r ${name})`);
+  }
+  // '*' = no password, not locked: sshd (UsePAM no) accepts the key; no password matches.
+  if (!wantPassword) run('chpasswd', ['-e'], `${name}:*\n`);
+}
+
+// ---- static + API server ------------------------------------------------------------------------
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
+};
+
+function startServer({ port, gatewayPort, material, target, user }) {
+  const origins = new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
+  const gatewayUrl = `ws://127.0.0.1:${gatewayPort}/`;
+  const csp = [
+    "default-src 'self'",
+    `connect-src 'self' ws://127.0.0.1:${gatewayPort}`,
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  const send = (res, code, type, body, extra = {}) => {
+    res.writeHead(code, {
+      'content-type': type,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'content-security-policy': csp,
+      ...extra,
+    });
+    res.end(body);
+  };
+  const json = (res, code, obj) => send(res, code, 'application/json', JSON.stringify(obj));
+  const hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
+  const srv = http.createServer((req, res) => {
+    // DNS rebinding: a foreign site whose name resolves to 127.0.0.1 sends its own Host.
+    if (!hosts.has(req.headers.host ?? '')) {
+      send(res, 421, 'text/plain', 'unknown host\n');
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/api/demo' && req.method === 'GET') {
+      json(res, 200, {
+        gatewayUrl,
+        target,
+        user,
+        privateKey: material.userPrivate,
+        ...(material.password ? { password: material.password } : {}),
+        hostKey: { algorithm: 'ssh-ed25519', fingerprint: fingerprintOf(material.hostPub) },
+      });
+      return;
+    }
+    if (url.pathname === '/api/token') {
+      // Same-origin fetch from the page only: a POST with our custom header (a cross-site form
+      // cannot set it, and a cross-site fetch with it needs a CORS preflight we never answer).
+      const origin = req.headers.origin;
+      if (req.method !== 'POST' || req.headers['x-mana-demo'] !== '1') {
+        json(res, 405, { error: 'POST with x-mana-demo: 1' });
+        return;
+      }
+      if (origin !== undefined && !origins.has(origin)) {
+        json(res, 403, { error: 'origin not allowed' });
+        return;
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const token = jwt(material.secret, {
+        sub: 'demo',
+        iat: now,
+        exp: now + 600,
+        targets: [`${target.host}:${target.port}`],
+      });
+      json(res, 200, { token, expiresIn: 600 });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      json(res, 405, { error: 'method not allowed' });
+      return;
+    }
+    let rel = decodeURIComponent(url.pathname);
+    if (rel.endsWith('/')) rel += 'index.html';
+    const file = path.resolve(webDir, '.' + rel);
+    if (
+      !file.startsWith(webDir + path.sep) ||
+      !fs.existsSync(file) ||
+      !fs.statSync(file).isFile()
+    ) {
+      send(res, 404, 'text/plain', 'not found\n');
+      return;
+    }
+    send(res, 200, MIME[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
+  });
+  srv.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+async function main() {
+  if (!fs.existsSync(gatewayBin)) fail(`${gatewayBin} is missing: run \`make build\` first`);
+  if (!fs.existsSync(path.join(webDir, 'index.html'))) {
+    fail(`${webDir}/index.html is missing: run \`make demo-build\` first`);
+  }
+  const material = demoMaterial();
+  const user = isRoot ? 'mana-demo' : os.userInfo().username;
+  if (wantPassword && !isRoot) fail('--password needs root (it sets the password of mana-demo)');
+  if (isRoot) ensureDemoUser(user);
+
+  sshd = await startSshd({
+    user,
+    users: [user],
+    hostKeyTypes: [],
+    authorizedKeys: [material.userPub],
+    ...(material.password ? { password: material.password } : {}),
+    extraConfig: `HostKey ${material.hostKey}\nClientAliveInterval 30`,
+  });
+  const target = { host: '127.0.0.1', port: sshd.port };
+  log(`sshd (OpenSSH) on ${target.host}:${target.port}, pid ${sshd.pid}`);
+
+  const webPort = check ? await freePort() : await pickPort(argValue('--port') ?? 8080);
+  if (!check && argValue('--port') === undefined && webPort !== 8080) {
+    fail('127.0.0.1:8080 is taken: stop what uses it or pass --port N (make demo DEMO_PORT=N)');
+  }
+  const gwPort = check ? await freePort() : await pickPort(argValue('--gateway-port') ?? 8022);
+  const gwConfig = path.join(demoDir, 'gateway.toml');
+  fs.writeFileSync(
+    gwConfig,
+    [
+      '# Generated by scripts/demo.mjs for make demo: the demo page origin, the demo sshd only.',
+      '[server]',
+      `listen = "127.0.0.1:${gwPort}"`,
+      'log_level = "info"',
+      'shutdown_grace_ms = 1000',
+      '[origins]',
+      `allow = ["http://127.0.0.1:${webPort}", "http://localhost:${webPort}"]`,
+      'allow_missing = false',
+      '[auth]',
+      'jwt_secret_file = "jwt-secret"',
+      '[[targets]]',
+      'host = "127.0.0.1"',
+      `ports = [${target.port}]`,
+      '[session]',
+      'resume_ttl_ms = 60000',
+      '',
+    ].join('\n'),
+  );
+  const gwLog = fs.openSync(path.join(demoDir, 'gateway.log'), 'w');
+  gateway = spawn(gatewayBin, ['--config', gwConfig], { stdio: ['ignore', gwLog, gwLog] });
+  fs.closeSync(gwLog);
+  gateway.on('exit', (code, sig) => {
+    if (!stopping) {
+      console.error(`demo: mana-gateway exited (${code ?? sig}); see build/demo/gateway.log`);
+      void stopAll().then(() => process.exit(1));
+    }
+  });
+  await waitPort(gwPort, 10000, () => gateway.exitCode !== null);
+  log(`mana-gateway on ws://127.0.0.1:${gwPort}/ (config build/demo/gateway.toml)`);
+
+  server = await startServer({ port: webPort, gatewayPort: gwPort, material, target, user });
+  const url = `http://127.0.0.1:${webPort}/`;
+  log(`demo server on ${url}`);
+
+  const hostFp = fingerprintOf(material.hostPub);
+  if (!check) {
+    console.log(
+      [
+        '',
+        '  mana-websocket demo: SSH in the browser',
+        '',
+        `  Open       ${url}`,
+        `  Target     ${user}@${target.host}:${target.port} (OpenSSH, config ${sshd.configPath})`,
+        `  Host key   ssh-ed25519 ${hostFp}`,
+        `  Login key  ${path.relative(root, material.userKey)} (the page is prefilled with it)`,
+        ...(material.password ? [`  Password   ${material.password}`] : []),
+        `  Gateway    ws://127.0.0.1:${gwPort}/  log: build/demo/gateway.log`,
+        '',
+        '  Ctrl-C stops sshd, the gateway and this server.',
+        '',
+      ].join('\n'),
+    );
+    return;
+  }
+
+  const { runCheck } = await import('./demo-check.mjs');
+  let ok = false;
+  try {
+    ok = await runCheck({
+      url,
+      hostFingerprint: hostFp,
+      onBrowser: (b) => {
+        browser = b;
+      },
+      log,
+    });
+  } catch (e) {
+    console.error(`demo-check: ${e.stack ?? e}`);
+  }
+  await stopAll();
+  if (!ok) {
+    const gl = path.join(demoDir, 'gateway.log');
+    console.error('--- gateway log (tail) ---');
+    console.error(fs.readFileSync(gl, 'utf8').split('\n').slice(-15).join('\n'));
+  }
+  log(ok ? 'demo-check: PASSED' : 'demo-check: FAILED');
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch(async (e) => {
+  console.error(`demo: ${e.stack ?? e}`);
+  await stopAll();
+  process.exit(1);
+});
