@@ -1,0 +1,64 @@
+// SSH-level errors of SshSession. All extend ManaError (code, origin); the SSH engine's own code
+// (libssh2's error number, 0 when none) is `sshCode`.
+import { AuthError, ManaError, type ManaErrorInit } from '../errors.js';
+
+export interface SshErrorInit extends ManaErrorInit {
+  /** libssh2's error code (negative), 0 when the failure did not come from libssh2. */
+  sshCode?: number;
+}
+
+/** An SSH session failed: key exchange, channel refused, libssh2 error, transport gone. */
+export class SshError extends ManaError {
+  readonly sshCode: number;
+  constructor(message: string, init: SshErrorInit) {
+    super(message, init);
+    this.sshCode = init.sshCode ?? 0;
+  }
+}
+
+/**
+ * SSH authentication failed (`code`: auth_failed, auth_cancelled, key_error, no_methods).
+ * `methods` are the methods the server allowed (e.g. ['publickey', 'password']). An AuthError, so
+ * one `instanceof AuthError` covers gateway (JWT) and SSH refusals.
+ */
+export class SshAuthError extends AuthError {
+  readonly methods: string[];
+  readonly sshCode: number;
+  constructor(message: string, init: SshErrorInit & { methods: string[] }) {
+    super(message, init);
+    this.methods = init.methods;
+    this.sshCode = init.sshCode ?? 0;
+  }
+}
+
+/** What the host key check saw (also passed to hostKey.verify). */
+export interface HostKeyInfo {
+  host: string;
+  port: number;
+  /** Key type, e.g. `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`. */
+  algorithm: string;
+  /** OpenSSH format: `SHA256:` + base64 without padding. */
+  fingerprint: string;
+  /** Against the stored key of host:port. */
+  known: 'match' | 'new' | 'changed';
+}
+
+/**
+ * The server's host key was refused: it differs from the stored one (`code` hostkey_changed, a
+ * hard failure no callback can override) or verify() said no (hostkey_rejected). Nothing was sent
+ * to the server after the key exchange.
+ */
+export class HostKeyError extends SshError {
+  readonly hostKey: HostKeyInfo;
+  constructor(message: string, init: SshErrorInit & { hostKey: HostKeyInfo }) {
+    super(message, init);
+    this.hostKey = init.hostKey;
+  }
+}
+
+/**
+ * The SSH session is gone for good because its transport could not be resumed (the connection
+ * closed, gave up resuming, or the page was reloaded: SSH keys live in the page's memory). Open a
+ * new session; SshSession.lostSessions() lists what was attached before a reload.
+ */
+export class SessionLostError extends SshError {}

@@ -1,0 +1,316 @@
+// The whole binding surface of the mana-ssh module: one embind class, `SshEngine`, over
+// mana::ssh::SshEngine (libssh2 driven sans-I/O, see ssh_engine.hpp).
+//
+// Contract with js-glue (js-glue/src/internal/ssh-types.ts declares these types by hand; keep
+// both in step):
+//   * Time goes in as performance.now() milliseconds (double); nextTimeout() answers in the same.
+//   * Bytes go in as Uint8Array (copied into the wasm heap with one TypedArray.set) and come
+//     out as fresh Uint8Array copies, so JS never holds a view into the heap (memory may grow).
+//   * Outputs are pulled: takeOutput() and pollEvent(); nothing throws (no exceptions).
+//   * Every instance must be released with delete(); liveEngines() counts the instances alive.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "ssh_engine.hpp"
+
+namespace {
+
+using emscripten::val;
+namespace ssh = mana::ssh;
+
+val bytes_to_js(const std::uint8_t* data, std::size_t size) {
+  // A copy: the view into the heap is only valid until the next allocation.
+  return val::global("Uint8Array").new_(emscripten::typed_memory_view(size, data));
+}
+
+std::string get_string(const val& o, const char* key) {
+  const val v = o[key];
+  return v.isString() ? v.as<std::string>() : std::string();
+}
+
+std::size_t get_size(const val& o, const char* key, std::size_t fallback) {
+  const val v = o[key];
+  if (!v.isNumber()) return fallback;
+  const double d = v.as<double>();
+  return d > 0 && d < 1e12 ? static_cast<std::size_t>(d) : fallback;
+}
+
+// Keys: username, auth [{type, password | privateKey, passphrase}], hostkeyPref, kexPref,
+// cipherPref, macPref, pty, termType, cols, rows, env [[name, value]], command, keepaliveS,
+// outBound, inCap, appHighWater, writeCap.
+ssh::EngineConfig config_from_js(const val& o) {
+  ssh::EngineConfig c;
+  if (o.isUndefined() || o.isNull()) return c;
+  c.username = get_string(o, "username");
+  if (const val auth = o["auth"]; auth.isArray()) {
+    const auto n = auth["length"].as<unsigned>();
+    for (unsigned i = 0; i < n && i < 8; ++i) {
+      const val a = auth[i];
+      const std::string type = get_string(a, "type");
+      ssh::AuthMethod m;
+      if (type == "password") {
+        m.kind = ssh::AuthKind::password;
+        m.secret = get_string(a, "password");
+      } else if (type == "publickey") {
+        m.kind = ssh::AuthKind::publickey;
+        m.secret = get_string(a, "privateKey");
+        m.passphrase = get_string(a, "passphrase");
+      } else if (type == "keyboard-interactive") {
+        m.kind = ssh::AuthKind::keyboard_interactive;
+      } else {
+        continue;
+      }
+      c.auth.push_back(std::move(m));
+    }
+  }
+  c.hostkey_pref = get_string(o, "hostkeyPref");
+  c.kex_pref = get_string(o, "kexPref");
+  c.cipher_pref = get_string(o, "cipherPref");
+  c.mac_pref = get_string(o, "macPref");
+  c.pty = o["pty"].isTrue();
+  if (const std::string t = get_string(o, "termType"); !t.empty()) c.term_type = t;
+  c.cols = static_cast<std::uint32_t>(get_size(o, "cols", c.cols));
+  c.rows = static_cast<std::uint32_t>(get_size(o, "rows", c.rows));
+  if (const val env = o["env"]; env.isArray()) {
+    const auto n = env["length"].as<unsigned>();
+    for (unsigned i = 0; i < n && i < 64; ++i) {
+      const val kv = env[i];
+      if (!kv.isArray()) continue;
+      const val k = kv[0];
+      const val v = kv[1];
+      if (k.isString() && v.isString())
+        c.env.emplace_back(k.as<std::string>(), v.as<std::string>());
+    }
+  }
+  c.command = get_string(o, "command");
+  c.keepalive_s = static_cast<std::uint32_t>(get_size(o, "keepaliveS", 0));
+  c.out_bound = get_size(o, "outBound", c.out_bound);
+  c.in_cap = get_size(o, "inCap", c.in_cap);
+  c.app_high_water = get_size(o, "appHighWater", c.app_high_water);
+  c.write_cap = get_size(o, "writeCap", c.write_cap);
+  return c;
+}
+
+val typed(const char* type) {
+  val o = val::object();
+  o.set("type", std::string(type));
+  return o;
+}
+
+struct EventToJs {
+  val operator()(const ssh::event::StateChanged& e) const {
+    val o = typed("stateChanged");
+    o.set("from", std::string(ssh::to_string(e.from)));
+    o.set("to", std::string(ssh::to_string(e.to)));
+    return o;
+  }
+  val operator()(const ssh::event::KexDone& e) const {
+    val o = typed("kexDone");
+    o.set("kex", e.kex);
+    o.set("hostKey", e.hostkey);
+    o.set("cipherClientToServer", e.cipher_cs);
+    o.set("cipherServerToClient", e.cipher_sc);
+    o.set("macClientToServer", e.mac_cs);
+    o.set("macServerToClient", e.mac_sc);
+    return o;
+  }
+  val operator()(const ssh::event::HostKey& e) const {
+    val o = typed("hostKey");
+    o.set("keyType", e.key_type);
+    o.set("algorithm", e.algorithm);
+    o.set("fingerprint", e.fingerprint);
+    o.set("blob", bytes_to_js(reinterpret_cast<const std::uint8_t*>(e.blob.data()), e.blob.size()));
+    return o;
+  }
+  val operator()(const ssh::event::AuthMethods& e) const {
+    val o = typed("authMethods");
+    o.set("methods", e.methods);
+    return o;
+  }
+  val operator()(const ssh::event::AuthResult& e) const {
+    val o = typed("authResult");
+    o.set("method", e.method);
+    o.set("ok", e.ok);
+    o.set("code", e.code);
+    o.set("message", e.message);
+    return o;
+  }
+  val operator()(const ssh::event::KbdPrompts& e) const {
+    val o = typed("kbdPrompts");
+    o.set("name", e.name);
+    o.set("instruction", e.instruction);
+    val prompts = val::array();
+    for (const auto& p : e.prompts) {
+      val q = val::object();
+      q.set("prompt", p.text);
+      q.set("echo", p.echo);
+      prompts.call<void>("push", q);
+    }
+    o.set("prompts", prompts);
+    return o;
+  }
+  val operator()(const ssh::event::Ready& /*e*/) const { return typed("ready"); }
+  val operator()(const ssh::event::Data& e) const {
+    val o = typed("data");
+    o.set("stream", std::string(e.stream == 1 ? "stderr" : "stdout"));
+    o.set("data", bytes_to_js(e.bytes.data(), e.bytes.size()));
+    return o;
+  }
+  val operator()(const ssh::event::Exit& e) const {
+    val o = typed("exit");
+    o.set("code", e.code ? val(*e.code) : val::null());
+    o.set("signal", e.signal.empty() ? val::null() : val(e.signal));
+    o.set("message", e.message);
+    return o;
+  }
+  val operator()(const ssh::event::Diagnostic& e) const {
+    val o = typed("diagnostic");
+    o.set("code", e.code);
+    o.set("detail", e.detail);
+    return o;
+  }
+  val operator()(const ssh::event::Closed& e) const {
+    val o = typed("closed");
+    o.set("reason", std::string(ssh::to_string(e.kind)));
+    o.set("code", e.code);
+    o.set("message", e.message);
+    o.set("methods", e.methods);
+    return o;
+  }
+};
+
+class WasmSshEngine {
+ public:
+  explicit WasmSshEngine(const val& config)
+      : engine_(std::make_unique<ssh::SshEngine>(config_from_js(config))) {}
+
+  std::string state() const { return ssh::to_string(engine_->state()); }
+
+  bool push_input(const val& bytes) {
+    const std::size_t n = copy_in(bytes);
+    return engine_->push_input(scratch_in_.data(), n);
+  }
+  double take_input_consumed() { return static_cast<double>(engine_->take_input_consumed()); }
+  void transport_closed() { engine_->transport_closed(); }
+  double output_bytes() const { return static_cast<double>(engine_->output_bytes()); }
+  val take_output(double max) {
+    const std::size_t want =
+        std::min(engine_->output_bytes(), max > 0 ? static_cast<std::size_t>(max) : 0U);
+    scratch_.resize(want);
+    const std::size_t n = engine_->take_output(scratch_.data(), want);
+    return bytes_to_js(scratch_.data(), n);
+  }
+  double bytes_sent() const { return static_cast<double>(engine_->bytes_sent()); }
+  double bytes_received() const { return static_cast<double>(engine_->bytes_received()); }
+
+  void step(double now) { engine_->step(now); }
+  val next_timeout() const {
+    const auto t = engine_->next_timeout();
+    return t ? val(*t) : val::null();
+  }
+  val poll_event() {
+    auto e = engine_->poll_event();
+    if (!e) return val::null();
+    return std::visit(EventToJs{}, *e);
+  }
+
+  void host_key_decision(bool accept) { engine_->host_key_decision(accept); }
+  void kbd_answers(const val& answers) {
+    if (!answers.isArray()) {
+      engine_->kbd_answers(std::nullopt);
+      return;
+    }
+    std::vector<std::string> out;
+    const auto n = answers["length"].as<unsigned>();
+    for (unsigned i = 0; i < n && i < 64; ++i) {
+      const val a = answers[i];
+      out.push_back(a.isString() ? a.as<std::string>() : std::string());
+    }
+    engine_->kbd_answers(std::move(out));
+  }
+  double write(const val& bytes) {
+    const std::size_t n = copy_in(bytes);
+    return static_cast<double>(engine_->write(scratch_in_.data(), n));
+  }
+  double write_room() const { return static_cast<double>(engine_->write_room()); }
+  double write_queued() const { return static_cast<double>(engine_->write_queued()); }
+  void consume(double n) { engine_->consume(n > 0 ? static_cast<std::size_t>(n) : 0U); }
+  double unconsumed() const { return static_cast<double>(engine_->unconsumed()); }
+  void resize(double cols, double rows) {
+    if (!(cols > 0 && rows > 0 && cols <= 10000 && rows <= 10000)) return;
+    engine_->resize(static_cast<std::uint32_t>(cols), static_cast<std::uint32_t>(rows));
+  }
+  bool signal(const std::string& name) { return engine_->signal(name); }
+  void send_eof() { engine_->send_eof(); }
+  void close() { engine_->close(); }
+
+ private:
+  // Copies a Uint8Array into scratch_in_ with one TypedArray.set (embind's std::string conversion
+  // copies byte by byte in JS). Anything that is not a Uint8Array counts as empty.
+  std::size_t copy_in(const val& bytes) {
+    if (!bytes.instanceof (val::global("Uint8Array"))) return 0;
+    const auto n = bytes["length"].as<std::size_t>();
+    scratch_in_.resize(n);
+    if (n > 0) val(emscripten::typed_memory_view(n, scratch_in_.data())).call<void>("set", bytes);
+    return n;
+  }
+
+  std::unique_ptr<ssh::SshEngine> engine_;
+  std::vector<std::uint8_t> scratch_;
+  std::vector<std::uint8_t> scratch_in_;
+};
+
+int live_engine_count() {
+  return ssh::live_engines();
+}
+
+}  // namespace
+
+// libssh2 references recv()/send(), which would pull Emscripten's socket emulation (and a
+// require("ws")) into the JS glue. The engine always installs its own callbacks, so these are
+// never called; they fail like a socket that is not connected.
+extern "C" ssize_t recv(int /*fd*/, void* /*buf*/, size_t /*len*/, int /*flags*/) {
+  errno = ENOTCONN;
+  return -1;
+}
+extern "C" ssize_t send(int /*fd*/, const void* /*buf*/, size_t /*len*/, int /*flags*/) {
+  errno = ENOTCONN;
+  return -1;
+}
+
+EMSCRIPTEN_BINDINGS(mana_ssh) {
+  emscripten::class_<WasmSshEngine>("SshEngine")
+      .constructor<const val&>()
+      .function("state", &WasmSshEngine::state)
+      .function("pushInput", &WasmSshEngine::push_input)
+      .function("takeInputConsumed", &WasmSshEngine::take_input_consumed)
+      .function("transportClosed", &WasmSshEngine::transport_closed)
+      .function("outputBytes", &WasmSshEngine::output_bytes)
+      .function("takeOutput", &WasmSshEngine::take_output)
+      .function("bytesSent", &WasmSshEngine::bytes_sent)
+      .function("bytesReceived", &WasmSshEngine::bytes_received)
+      .function("step", &WasmSshEngine::step)
+      .function("nextTimeout", &WasmSshEngine::next_timeout)
+      .function("pollEvent", &WasmSshEngine::poll_event)
+      .function("hostKeyDecision", &WasmSshEngine::host_key_decision)
+      .function("kbdAnswers", &WasmSshEngine::kbd_answers)
+      .function("write", &WasmSshEngine::write)
+      .function("writeRoom", &WasmSshEngine::write_room)
+      .function("writeQueued", &WasmSshEngine::write_queued)
+      .function("consume", &WasmSshEngine::consume)
+      .function("unconsumed", &WasmSshEngine::unconsumed)
+      .function("resize", &WasmSshEngine::resize)
+      .function("signal", &WasmSshEngine::signal)
+      .function("sendEof", &WasmSshEngine::send_eof)
+      .function("close", &WasmSshEngine::close);
+  emscripten::function("liveEngines", &live_engine_count);
+}
