@@ -23,7 +23,9 @@ FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.
 FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp)))
 
 .PHONY: help deps build test lint format format-check tidy purity fuzz sim demo clean \
-        wasm wasm-debug js js-deps test-js lint-js format-js js-size
+        demo-check demo-build demo-deps demo-gateway \
+        wasm wasm-debug js js-deps test-js lint-js format-js js-size \
+        e2e e2e-deps lint-e2e format-e2e
 
 
 help:
@@ -34,14 +36,19 @@ help:
 	@echo "make format        apply clang-format"
 	@echo "make fuzz          libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz)"
 	@echo "make sim           $(BIN)/mana-sim --runs $(SIM_RUNS)"
-	@echo "make demo          browser SSH demo (not available yet)"
+	@echo "make demo          SSH in the browser: sshd + gateway + xterm.js page on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"
+	@echo "make demo-check    the demo headless in Chromium: login, echo, resize, exit 3; prints the transcript"
+	@echo "make demo-build    build the web demo (web-demo/) into $(DEMO_OUT)/"
 	@echo "make test-PRESET   build + ctest one preset (native-debug, native-asan, native-release, ...)"
-	@echo "make wasm          Emscripten build of the client core (preset wasm-release; wasm-debug too)"
+	@echo "make wasm          Emscripten build of the client core + SSH engine (preset wasm-release; WASM_SSH=OFF: core only)"
+	@echo "make wasm-deps     wasm libcrypto + libssh2 from pinned Debian sources into a cache; prints the prefix"
 	@echo "make js            @mana/websocket: tsc to $(JS_STAGE)/, npm pack to $(NPM_DIR)/"
 	@echo "make test-js       Node tests of js-glue against the built wasm and the real gateway"
 	@echo "make lint-js       tsc --noEmit + eslint + prettier --check over js-glue/"
 	@echo "make format-js     apply prettier to js-glue/"
 	@echo "make js-size       raw/gzip/brotli sizes of the wasm and the JS"
+	@echo "make e2e           Playwright suite (e2e/) in Debian's Chromium against the real gateway"
+	@echo "make lint-e2e      tsc --noEmit + eslint + prettier --check over e2e/"
 	@echo "make clean         remove $(BUILD)/"
 
 deps:
@@ -72,7 +79,7 @@ test-native-debug: build
 # is non-zero when any step failed.
 test: deps
 	@failed=""; \
-	for step in lint test-native-debug test-js test-native-noexcept test-native-asan; do \
+	for step in lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan; do \
 	  echo "==> make $$step"; \
 	  $(MAKE) $$step || failed="$$failed $$step"; \
 	done; \
@@ -82,7 +89,7 @@ test: deps
 # --- lint ------------------------------------------------------------------------------------
 lint:
 	@failed=""; \
-	for step in format-check purity tidy lint-js; do \
+	for step in format-check purity tidy lint-js lint-e2e; do \
 	  $(MAKE) $$step || failed="$$failed $$step"; \
 	done; \
 	if [[ -n "$$failed" ]]; then echo "make lint: FAILED:$$failed" >&2; exit 1; fi; \
@@ -120,10 +127,30 @@ MANA_GATEWAY ?= $(ROOT)/$(DEBUG_DIR)/bin/mana-gateway
 
 # Emscripten runs its JS tools with the machine's Node, which must see Debian's node-acorn: the
 # wasm presets set NODE_PATH=/usr/share/nodejs.
-wasm: build-wasm-release
-	@ls -l $(WASM_DIR)/mana-core.mjs $(WASM_DIR)/mana-core.wasm
+# The SSH engine (mana-ssh.{mjs,wasm}, CMake option MANA_WASM_SSH) links libssh2 + libcrypto built
+# by scripts/wasm-deps.sh (cached outside the repo; the last line of its output is the prefix, passed
+# at configure time). WASM_SSH=OFF builds the client core only and needs no dependencies.
+WASM_SSH ?= ON
+wasm-configure-%:
+	@if [[ "$(WASM_SSH)" == ON ]]; then \
+	  prefix="$$(bash scripts/wasm-deps.sh | tail -n1)"; \
+	  cmake --preset $* -DMANA_WASM_SSH=ON -DMANA_WASM_DEPS_PREFIX="$$prefix"; \
+	else cmake --preset $* -DMANA_WASM_SSH=OFF; fi
 
-wasm-debug: build-wasm-debug
+wasm: wasm-configure-wasm-release
+	cmake --build --preset wasm-release
+	@ls -l $(WASM_DIR)/mana-core.mjs $(WASM_DIR)/mana-core.wasm \
+	  $(if $(filter ON,$(WASM_SSH)),$(WASM_DIR)/mana-ssh.mjs $(WASM_DIR)/mana-ssh.wasm)
+
+wasm-debug: wasm-configure-wasm-debug
+	cmake --build --preset wasm-debug
+
+# libcrypto.a + libssh2.a for wasm from pinned Debian source packages (scripts/wasm-deps.lock), built
+# once into a cache outside the repo; prints the prefix. WASM_DEPS_ARGS=--check also runs the smoke
+# test. docs/wasm-dependencies.md.
+.PHONY: wasm-deps
+wasm-deps:
+	@bash scripts/wasm-deps.sh $(WASM_DEPS_ARGS)
 
 # npm ci only when package-lock.json changed (node_modules/.package-lock.json is npm's own stamp).
 js-deps: $(JS_DIR)/node_modules/.package-lock.json
@@ -133,7 +160,7 @@ $(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package.json $(JS_DIR)/pack
 
 js: wasm js-deps
 	@rm -rf $(JS_STAGE) && mkdir -p $(NPM_DIR)
-	cd $(JS_DIR) && npm run --silent build
+	cd $(JS_DIR) && MANA_REQUIRE_SSH=$(if $(filter ON,$(WASM_SSH)),1,0) npm run --silent build
 	@rm -f $(NPM_DIR)/mana-websocket-*.tgz
 	npm pack --silent $(JS_STAGE) --pack-destination $(NPM_DIR) >/dev/null
 	@ls -l $(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz
@@ -156,6 +183,7 @@ lint-js: js-deps
 js-size: js
 	@printf '%-44s %10s %10s %10s\n' file raw gzip brotli; \
 	for f in $(JS_STAGE)/dist/internal/mana-core.wasm $(JS_STAGE)/dist/internal/mana-core.mjs \
+	         $(wildcard $(JS_STAGE)/dist/internal/mana-ssh.wasm $(JS_STAGE)/dist/internal/mana-ssh.mjs) \
 	         $(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz; do \
 	  printf '%-44s %10s %10s %10s\n' "$${f#$(BUILD)/}" "$$(wc -c <"$$f")" \
 	    "$$(gzip -9c "$$f" | wc -c)" "$$(node -e "process.stdout.write(String(require('zlib').brotliCompressSync(require('fs').readFileSync(process.argv[1])).length))" "$$f")"; \
@@ -163,6 +191,35 @@ js-size: js
 	js="$$(cat $(JS_STAGE)/dist/*.js)"; \
 	printf '%-44s %10s %10s %10s\n' "js/package/dist/*.js (TS output)" "$$(printf %s "$$js" | wc -c)" \
 	  "$$(printf %s "$$js" | gzip -9c | wc -c)" "$$(printf %s "$$js" | node -e "let b=[];process.stdin.on('data',d=>b.push(d)).on('end',()=>process.stdout.write(String(require('zlib').brotliCompressSync(Buffer.concat(b)).length)))")"
+	@if compgen -G "$(JS_STAGE)/dist/ssh/*.js" >/dev/null; then \
+	  js="$$(cat $(JS_STAGE)/dist/ssh/*.js $(JS_STAGE)/dist/internal/ssh.js)"; \
+	  printf '%-44s %10s %10s %10s\n' "js/package/dist/ssh/*.js + internal/ssh.js" "$$(printf %s "$$js" | wc -c)" \
+	    "$$(printf %s "$$js" | gzip -9c | wc -c)" "$$(printf %s "$$js" | node -e "let b=[];process.stdin.on('data',d=>b.push(d)).on('end',()=>process.stdout.write(String(require('zlib').brotliCompressSync(Buffer.concat(b)).length)))")"; \
+	fi
+
+# --- browser end-to-end tests (e2e/, Playwright on Debian's Chromium) ---------------------------
+E2E_DIR  := e2e
+CHROMIUM ?= /usr/bin/chromium
+
+e2e-deps: $(E2E_DIR)/node_modules/.package-lock.json
+$(E2E_DIR)/node_modules/.package-lock.json: $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "e2e-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
+	cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+# The fixtures start the gateway, the targets, the static server and the proxies themselves.
+# The SSH journeys (e2e/ssh/) drive the built web demo (demo-build).
+e2e: js e2e-deps demo-build
+	@if [[ ! -x "$(MANA_GATEWAY)" ]]; then $(MAKE) build; fi
+	@if [[ ! -x "$(CHROMIUM)" ]]; then echo "e2e: $(CHROMIUM) is missing (make deps installs chromium)" >&2; exit 1; fi
+	cd $(E2E_DIR) && MANA_GATEWAY="$(MANA_GATEWAY)" CHROMIUM="$(CHROMIUM)" npx --no-install playwright test --reporter=list
+
+lint-e2e: e2e-deps
+	cd $(E2E_DIR) && npx --no-install tsc -p tsconfig.json && npx --no-install eslint --max-warnings 0 . \
+	  && npx --no-install prettier --check --log-level warn .
+	@echo "lint-e2e: ok"
+
+format-e2e: e2e-deps
+	cd $(E2E_DIR) && npx --no-install prettier --write --log-level warn .
 
 # --- fuzz / sim / demo -----------------------------------------------------------------------
 fuzz: build-fuzz
@@ -187,11 +244,37 @@ sim: build
 	@if [[ ! -x $(BIN)/mana-sim ]]; then echo "sim: mana-sim is not built (tests/sim/mana_sim.cpp missing)" >&2; exit 1; fi
 	$(BIN)/mana-sim --runs $(SIM_RUNS)
 
+# --- web demo (web-demo/, scripts/demo.mjs) ----------------------------------------------------
+DEMO_DIR  := web-demo
+DEMO_OUT  := $(BUILD)/web-demo
+DEMO_PORT ?= 8080
+
+demo-deps: $(DEMO_DIR)/node_modules/.package-lock.json
+$(DEMO_DIR)/node_modules/.package-lock.json: $(DEMO_DIR)/package.json $(DEMO_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "demo-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
+	cd $(DEMO_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+# Type-checks and bundles the page with Vite, offline, against the built package (build/js/package).
+demo-build: js demo-deps
+	@if [[ ! -f $(JS_STAGE)/dist/internal/mana-ssh.mjs ]]; then \
+	  echo "demo-build: $(JS_STAGE) has no SSH engine (mana-ssh.mjs): the wasm build needs MANA_WASM_SSH=ON" >&2; exit 1; fi
+	cd $(DEMO_DIR) && npx --no-install tsc -p tsconfig.json && npx --no-install vite build
+	@echo "demo-build: $(DEMO_OUT)/ ($$(du -sb $(DEMO_OUT) | cut -f1) bytes)"
+
+# The gateway alone (not the whole native-debug tree with its tests).
+demo-gateway: configure-native-debug
+	cmake --build --preset native-debug --target mana-gateway
+
+# Steps run one after the other (deps may apt-get install what the builds need).
 demo:
-	@echo "make demo: not available yet. The demo (SSH in the browser through the gateway) arrives" >&2
-	@echo "with the gateway, wasm client and browser SSH work; today the repository holds the" >&2
-	@echo "protocol core and its tests (make test)." >&2
-	@exit 1
+	@$(MAKE) deps
+	@$(MAKE) demo-gateway demo-build
+	node scripts/demo.mjs --port $(DEMO_PORT)
+
+demo-check:
+	@$(MAKE) deps
+	@$(MAKE) demo-gateway demo-build
+	node scripts/demo.mjs --check
 
 clean:
 	rm -rf $(BUILD)

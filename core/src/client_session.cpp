@@ -1,5 +1,6 @@
 #include "mana/core/client_session.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -80,7 +81,8 @@ Result<void> ClientSession::transport_open(Timestamp now) {
   if (state_ != SessionState::connecting && state_ != SessionState::reconnecting)
     return make_error(Errc::invalid_state, Origin::local,
                       "transport_open in state " + std::string(to_string(state_)));
-  const bool resuming = state_ == SessionState::reconnecting;
+  const bool resuming = state_ == SessionState::reconnecting || adopted_;
+  adopted_ = false;
   attach_transport(now);
   profile_active_ = false;
   Hello h;
@@ -101,6 +103,22 @@ Result<void> ClientSession::transport_open(Timestamp now) {
   send_bootstrap(h);
   handshake_deadline_ = now + cfg_.handshake_timeout;
   diag(resuming_ ? DiagCode::resume_requested : DiagCode::hello_sent, now);
+  return {};
+}
+
+Result<void> ClientSession::adopt_resume_token(std::string token) {
+  if (state_ != SessionState::connecting || !channels_.empty() || !cfg_.resume)
+    return make_error(Errc::invalid_state, Origin::local,
+                      "adopt_resume_token needs a fresh session with resume enabled");
+  const bool charset_ok = std::all_of(token.begin(), token.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+  if (token.size() < 16 || token.size() > 256 || !charset_ok)
+    return make_error(Errc::invalid_argument, Origin::local,
+                      "resume token must be 16..256 bytes of [A-Za-z0-9_-]");
+  token_ = std::move(token);
+  adopted_ = true;
   return {};
 }
 

@@ -21,6 +21,30 @@ for (const f of ['mana-core.mjs', 'mana-core.wasm']) {
   copyFileSync(src, join(internal, f));
 }
 copyFileSync(join(pkgDir, 'src', 'internal', 'mana-core.d.mts'), join(internal, 'mana-core.d.mts'));
+// The SSH engine (mana-ssh.mjs + .wasm, built when MANA_WASM_SSH is ON; MANA_WASM_SSH_DIR overrides
+// where it is read). MANA_REQUIRE_SSH=1 makes a missing module an error.
+const sshDir = resolve(process.env.MANA_WASM_SSH_DIR ?? wasmDir);
+const sshFiles = ['mana-ssh.mjs', 'mana-ssh.wasm'];
+if (sshFiles.every((f) => existsSync(join(sshDir, f)))) {
+  for (const f of sshFiles) copyFileSync(join(sshDir, f), join(internal, f));
+  copyFileSync(join(pkgDir, 'src', 'internal', 'mana-ssh.d.mts'), join(internal, 'mana-ssh.d.mts'));
+} else if (process.env.MANA_REQUIRE_SSH === '1') {
+  console.error(`stage: ${sshDir}/mana-ssh.{mjs,wasm} are missing; run \`make wasm\` first`);
+  process.exit(1);
+} else {
+  // A core-only build (make wasm WASM_SSH=OFF): a module that refuses, so bundlers still resolve
+  // the lazy import and openSession() rejects with a clear message.
+  writeFileSync(
+    join(internal, 'mana-ssh.mjs'),
+    'export default function createManaSsh() {\n' +
+      "  return Promise.reject(new Error('this build of @mana/websocket has no SSH engine " +
+      "(built with WASM_SSH=OFF)'));\n}\n",
+  );
+  copyFileSync(join(pkgDir, 'src', 'internal', 'mana-ssh.d.mts'), join(internal, 'mana-ssh.d.mts'));
+  console.warn(
+    `stage: no SSH engine in ${sshDir} (MANA_WASM_SSH is OFF): openSession() unavailable`,
+  );
+}
 copyFileSync(join(pkgDir, 'README.md'), join(stage, 'README.md'));
 const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
 delete manifest.scripts;

@@ -5,6 +5,7 @@
 // the onData listeners ran when `autoConsume` is set).
 import { ChannelOpenError, InvalidStateError, ManaError, type ErrorOrigin } from './errors.js';
 import { Emitter, type EventRegistration } from './emitter.js';
+import { disposeSymbol } from './dispose.js';
 import type { CoreChannelStats } from './internal/core-types.js';
 
 export interface OpenChannelOptions {
@@ -146,6 +147,11 @@ export class Channel {
   /** Terminal size (ssh kind); ignored by tcp targets. */
   resize(cols: number, rows: number): void {
     this.#conn.resize(this.id, cols, rows);
+  }
+
+  /** `using ch = conn.openChannel(...)`: close() at the end of the scope. */
+  [disposeSymbol](): void {
+    this.close('disposed');
   }
 
   /** Closes the channel; onClose fires when the gateway confirms. */

@@ -1,4 +1,5 @@
-// Connection: owns one WebSocket at a time and one wasm ClientSession for its whole life.
+// Connection: owns one WebSocket at a time and one wasm ClientSession (a second one only when the
+// gateway refused a stored session adopted after a page reload: #startFresh()).
 //
 // Invariants
 //   1. Every input into the core (bytes, closes, timers, app calls) is followed by pump(), which
@@ -18,8 +19,18 @@ import {
   errorFromCall,
   errorFromClose,
 } from './errors.js';
-import { createTokenStore, type StorageMode, type TokenStore } from './storage.js';
+import {
+  createTokenStore,
+  decodeStoredSession,
+  encodeStoredSession,
+  type StorageMode,
+  type StoredSession,
+  type TokenStore,
+} from './storage.js';
+import { newSessionId, resumeLockName, tryLock, type HeldLock } from './locks.js';
+import { disposeSymbol } from './dispose.js';
 import { loadCoreModule, type CoreLoadOptions } from './internal/core.js';
+import { openSshSession, type SshSession, type SshSessionOptions } from './ssh/session.js';
 import {
   isCoreError,
   type CoreEvent,
@@ -121,6 +132,13 @@ export interface ConnectOptions {
   handshakeTimeoutMs?: number;
   /** Ask the server for resume. Default true. */
   resume?: boolean;
+  /**
+   * Only resume the stored session (after a reload): connect() rejects with ResumeError
+   * (`no_stored_session`, `resume_lock_busy`) when there is none or another tab holds it, and a
+   * token the gateway refuses closes the connection with ResumeError instead of starting fresh.
+   * Default false.
+   */
+  resumeOnly?: boolean;
   environment?: ConnectEnvironment;
 }
 
@@ -133,7 +151,8 @@ export interface StateChangeEvent {
 
 export interface DiagnosticEvent {
   /** e.g. hello_sent, hello_ok, resume_requested, resume_accepted, token_rotated, rtt_sample,
-   *  transport_lost, reconnect_scheduled, reconnect_attempt, stored_token_discarded. */
+   *  transport_lost, reconnect_scheduled, reconnect_attempt, stored_session_found,
+   *  resumed_stored_session, stored_session_rejected, resume_lock_busy. */
   code: string;
   /** performance.now() milliseconds. */
   at: number;
@@ -191,10 +210,66 @@ function truncateUtf8(text: string, maxBytes: number): string {
 
 const encoder = new TextEncoder();
 
-/** Opens a connection. Resolves once the wasm core is loaded and the WebSocket is created. */
+/** What connect() found in storage and whether this tab may resume it. */
+export type StoredSessionOutcome =
+  /** Nothing stored (or storage `none`, or `resume: false`). */
+  | 'none'
+  /** A stored session was found and its lock taken: the first hello resumes it. */
+  | 'resuming'
+  /** Another tab holds the stored session's lock: this connection starts fresh. */
+  | 'lock_busy'
+  /** The stored value was unusable and was cleared. */
+  | 'invalid';
+
+/** @internal The stored session claimed by connect() before the Connection exists. */
+interface StoredClaim {
+  store: TokenStore;
+  found: boolean;
+  outcome: StoredSessionOutcome;
+  session: StoredSession | undefined;
+  lock: HeldLock | undefined;
+}
+
+async function claimStoredSession(options: ConnectOptions): Promise<StoredClaim> {
+  const store = createTokenStore(
+    options.storage ?? 'session',
+    options.storageKey ?? `mana.websocket.resume:${options.url}`,
+  );
+  const text = store.load();
+  const base = { store, found: text !== undefined, session: undefined, lock: undefined };
+  if (text === undefined || options.resume === false) return { ...base, outcome: 'none' };
+  const session = decodeStoredSession(text);
+  if (session === undefined) {
+    store.clear();
+    return { ...base, outcome: 'invalid' };
+  }
+  const lock = await tryLock(resumeLockName(session.id));
+  if (lock === null) return { ...base, outcome: 'lock_busy' };
+  return { ...base, outcome: 'resuming', session, lock };
+}
+
+/**
+ * Opens a connection. Resolves once the wasm core is loaded and the WebSocket is created. A
+ * session stored by an earlier page of this tab (reload) is resumed when its Web Lock is free
+ * (docs/browser-client.md, "Page reload and multiple tabs"). Rejects with ResumeError only with
+ * `resumeOnly`.
+ */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const module = await loadCoreModule(options.core);
-  return new Connection(module, options, internalToken);
+  const claim = await claimStoredSession(options);
+  if (options.resumeOnly === true && claim.outcome !== 'resuming') {
+    claim.lock?.release();
+    throw new ResumeError(
+      claim.outcome === 'lock_busy'
+        ? 'the stored session is in use by another tab (Web Lock held)'
+        : 'no stored session to resume',
+      {
+        code: claim.outcome === 'lock_busy' ? 'resume_lock_busy' : 'no_stored_session',
+        origin: 'local',
+      },
+    );
+  }
+  return new Connection(module, options, internalToken, claim);
 }
 
 const internalToken = Symbol('internal');
@@ -202,7 +277,8 @@ const internalToken = Symbol('internal');
 export class Connection implements Disposable {
   readonly url: string;
   readonly #options: ConnectOptions;
-  readonly #core: CoreSession;
+  readonly #module: CoreModule;
+  #core: CoreSession;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #WebSocket: WebSocketConstructor;
@@ -232,6 +308,13 @@ export class Connection implements Disposable {
   #resolveReady!: () => void;
   #rejectReady!: (e: ManaError) => void;
   #everReady = false;
+  /** The first hello resumes a session adopted from storage (cleared at ready). */
+  #adopted = false;
+  #storedOutcome: StoredSessionOutcome = 'none';
+  /** Id of the stored session this connection owns (names its Web Lock). */
+  #sessionId: string | undefined;
+  #lock: HeldLock | undefined;
+  #deferTimer: ReturnType<typeof setTimeout> | undefined;
 
   readonly #onStateChange = new Emitter<StateChangeEvent>();
   readonly #onDiagnostic = new Emitter<DiagnosticEvent>();
@@ -248,10 +331,11 @@ export class Connection implements Disposable {
   readonly onPersistence: EventRegistration<PersistenceEvent> = this.#onPersistence.event;
 
   /** @internal Use connect(). */
-  constructor(module: CoreModule, options: ConnectOptions, token: symbol) {
+  constructor(module: CoreModule, options: ConnectOptions, token: symbol, claim?: StoredClaim) {
     if (token !== internalToken) throw new TypeError('use connect() to create a Connection');
     this.url = options.url;
     this.#options = options;
+    this.#module = module;
     const env = options.environment ?? {};
     this.#env = env;
     this.#now = env.now ?? (() => performance.now());
@@ -266,32 +350,21 @@ export class Connection implements Disposable {
     this.#WebSocket = ws;
     this.#high = options.highWaterMark ?? 8 * 1024 * 1024;
     this.#low = Math.min(options.lowWaterMark ?? 2 * 1024 * 1024, this.#high);
-    this.#store = createTokenStore(
-      options.storage ?? 'session',
-      options.storageKey ?? `mana.websocket.resume:${options.url}`,
-    );
+    this.#store =
+      claim?.store ??
+      createTokenStore(
+        options.storage ?? 'session',
+        options.storageKey ?? `mana.websocket.resume:${options.url}`,
+      );
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
     });
     this.#ready.catch(() => undefined);
 
-    this.#core = new module.ClientSession(
-      {
-        ...(options.token !== undefined ? { bearer: options.token } : {}),
-        ...(options.window?.initial !== undefined ? { windowInitial: options.window.initial } : {}),
-        ...(options.window?.max !== undefined ? { windowMax: options.window.max } : {}),
-        ...(options.replayCapacity !== undefined ? { replayCapacity: options.replayCapacity } : {}),
-        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-        ...(options.handshakeTimeoutMs !== undefined
-          ? { handshakeTimeoutMs: options.handshakeTimeoutMs }
-          : {}),
-        resume: options.resume ?? true,
-      },
-      this.#now(),
-    );
+    this.#core = this.#newCore();
 
-    this.#loadStoredToken();
+    this.#applyClaim(claim);
     this.#watchEnvironment();
     this.#openSocket();
   }
@@ -323,6 +396,15 @@ export class Connection implements Disposable {
   }
   get disposed(): boolean {
     return this.#disposed;
+  }
+
+  /**
+   * What connect() found in storage: `resuming` (the stored session of an earlier page is being
+   * resumed; `resumed_stored_session` or `stored_session_rejected` follows), `lock_busy` (another
+   * tab holds it: fresh session), `invalid` (cleared), `none`.
+   */
+  get storedSession(): StoredSessionOutcome {
+    return this.#storedOutcome;
   }
 
   /** Resolves at the first `ready`; rejects with the error if the connection closes before. */
@@ -357,6 +439,22 @@ export class Connection implements Disposable {
     return ch;
   }
 
+  /**
+   * Opens an SSH session over a new channel to `options.target`: SSH runs in this page (libssh2
+   * in wasm, loaded on first use), so the gateway never sees credentials or plaintext. Resolves
+   * when the shell or command runs; rejects with SshAuthError, HostKeyError or SshError.
+   * See docs/ssh-in-browser.md.
+   */
+  openSession(options: SshSessionOptions): Promise<SshSession> {
+    return openSshSession(this, options, {
+      diagnostic: (code, detail) => {
+        this.#diag(code, detail);
+      },
+      storage: this.#store.mode,
+      storageKey: this.#options.storageKey ?? `mana.websocket.resume:${this.#options.url}`,
+    });
+  }
+
   /** Application pause (`app` reason): withhold credit, e.g. while the UI is busy. */
   setAppPaused(on: boolean): void {
     this.#assertUsable('setAppPaused');
@@ -370,6 +468,11 @@ export class Connection implements Disposable {
     this.#pump();
   }
 
+  /** `using conn = await connect(...)`: dispose() at the end of the scope. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
   /** Closes (if needed) and releases the wasm handle, timers, listeners and the WebSocket. */
   dispose(): void {
     if (this.#disposed) return;
@@ -380,6 +483,7 @@ export class Connection implements Disposable {
     this.#dropSocket(true);
     for (const ch of this.#channels.values()) ch._release();
     this.#channels.clear();
+    this.#releaseLock();
     this.#core.delete();
     this.#onStateChange.clear();
     this.#onDiagnostic.clear();
@@ -639,24 +743,116 @@ export class Connection implements Disposable {
 
   // ---- storage --------------------------------------------------------------------------------
 
-  #loadStoredToken(): void {
+  #newCore(): CoreSession {
+    const options = this.#options;
+    return new this.#module.ClientSession(
+      {
+        ...(options.token !== undefined ? { bearer: options.token } : {}),
+        ...(options.window?.initial !== undefined ? { windowInitial: options.window.initial } : {}),
+        ...(options.window?.max !== undefined ? { windowMax: options.window.max } : {}),
+        ...(options.replayCapacity !== undefined ? { replayCapacity: options.replayCapacity } : {}),
+        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+        ...(options.handshakeTimeoutMs !== undefined
+          ? { handshakeTimeoutMs: options.handshakeTimeoutMs }
+          : {}),
+        resume: options.resume ?? true,
+      },
+      this.#now(),
+    );
+  }
+
+  // A stored session (an earlier page of this tab) is resumed with no channels: its channel
+  // offsets (and any SSH state) lived in that page's memory, so the gateway frees its channels
+  // and targets at once and the session continues here (docs/browser-client.md).
+  #applyClaim(claim: StoredClaim | undefined): void {
     const mode = this.#store.mode;
-    const token = this.#store.load();
-    this.#onPersistence.fire({ kind: 'load', storage: mode, found: token !== undefined });
-    if (token !== undefined) {
-      // The byte offsets a resume needs live in the previous page's memory, so a new page cannot
-      // resume that session (docs/browser-client.md, "Storage"): start fresh and drop the token.
-      this.#diag('stored_token_discarded', 'a new page starts a fresh session');
-      this.#store.clear();
-      this.#onPersistence.fire({ kind: 'clear', storage: mode });
+    const outcome = claim?.outcome ?? 'none';
+    const events: [code: string, detail: string][] = [];
+    const persistence: PersistenceEvent[] = [
+      { kind: 'load', storage: mode, found: claim?.found ?? false },
+    ];
+    if (outcome === 'resuming' && claim?.session !== undefined) {
+      const r = this.#core.adoptResumeToken(claim.session.token);
+      if (r === undefined) {
+        this.#adopted = true;
+        this.#sessionId = claim.session.id;
+        this.#lock = claim.lock;
+        this.#storedOutcome = 'resuming';
+        events.push(['stored_session_found', `resuming it (lock ${claim.lock?.kind ?? 'none'})`]);
+      } else {
+        claim.lock?.release();
+        this.#store.clear();
+        this.#storedOutcome = 'invalid';
+        persistence.push({ kind: 'clear', storage: mode });
+        events.push(['stored_session_invalid', r.detail]);
+      }
+    } else {
+      this.#storedOutcome = outcome;
+      if (outcome === 'lock_busy') {
+        events.push(['resume_lock_busy', 'another tab holds the stored session: starting fresh']);
+      } else if (outcome === 'invalid') {
+        persistence.push({ kind: 'clear', storage: mode });
+        events.push(['stored_session_invalid', 'unreadable stored value cleared']);
+      }
     }
+    // The app registers its listeners after connect() resolves: report on the next task.
+    this.#deferTimer = setTimeout(() => {
+      this.#deferTimer = undefined;
+      if (this.#disposed) return;
+      for (const p of persistence) this.#onPersistence.fire(p);
+      for (const [code, detail] of events) this.#diag(code, detail);
+    }, 0);
   }
 
   #persistToken(): void {
     const token = this.#core.resumeToken();
     if (token === null || this.#store.mode === 'none') return;
-    this.#store.save(token);
+    if (this.#sessionId === undefined) {
+      // A new session: its own id and lock, held for the session's life.
+      const id = newSessionId();
+      this.#sessionId = id;
+      void tryLock(resumeLockName(id)).then((lock) => {
+        if (lock === null) return;
+        if (this.#disposed || this.#state === 'closed' || this.#sessionId !== id) lock.release();
+        else this.#lock = lock;
+      });
+    }
+    this.#store.save(encodeStoredSession({ token, id: this.#sessionId }));
     this.#onPersistence.fire({ kind: 'persist', storage: this.#store.mode });
+  }
+
+  #releaseLock(): void {
+    this.#lock?.release();
+    this.#lock = undefined;
+    this.#sessionId = undefined;
+  }
+
+  // The gateway refused the stored session (expired, unknown): start a fresh session on a new core
+  // instead of closing, unless the app asked for resumeOnly.
+  #startFresh(closed: Extract<CoreEvent, { type: 'closed' }>): void {
+    this.#adopted = false;
+    this.#storedOutcome = 'none';
+    this.#dropSocket(true);
+    this.#releaseLock();
+    if (this.#store.mode !== 'none') {
+      this.#store.clear();
+      this.#onPersistence.fire({ kind: 'clear', storage: this.#store.mode });
+    }
+    const old = this.#core;
+    this.#core = this.#newCore();
+    old.delete();
+    for (const r of pauseOrder) {
+      if ((this.#pause & pauseBits[r]) !== 0) this.#core.setPaused(pauseBits[r], true, this.#now());
+    }
+    this.#diag(
+      'stored_session_rejected',
+      `${closed.codeName} ${closed.code}${closed.reason ? ` (${closed.reason})` : ''}: starting fresh`,
+    );
+    const from = this.#state;
+    this.#state = 'connecting';
+    if (from !== 'connecting') this.#onStateChange.fire({ from, to: 'connecting' });
+    this.#pumpAgain = true;
+    this.#openSocket();
   }
 
   // ---- channel calls --------------------------------------------------------------------------
@@ -762,6 +958,16 @@ export class Connection implements Disposable {
         const from = this.#state;
         const to = ev.to;
         if (from === to) return;
+        if (to === 'closed' && this.#adopted && this.#options.resumeOnly !== true) {
+          const c = batch.find((e) => e.type === 'closed');
+          if (
+            c?.type === 'closed' &&
+            (c.error === 'resume_rejected' || c.error === 'resume_out_of_range')
+          ) {
+            this.#startFresh(c);
+            return;
+          }
+        }
         let error: ManaError | undefined;
         if (to === 'reconnecting' || to === 'closed') {
           const closed = batch.find((e) => e.type === 'closed');
@@ -787,6 +993,10 @@ export class Connection implements Disposable {
         this.#attempt = 0;
         this.#lostAt = undefined;
         this.#pendingError = undefined;
+        if (this.#adopted) {
+          this.#adopted = false;
+          this.#diag('resumed_stored_session', "the previous page's channels were released");
+        }
         this.#persistToken();
         if (!this.#everReady) {
           this.#everReady = true;
@@ -857,6 +1067,7 @@ export class Connection implements Disposable {
   #finalize(error: ManaError | undefined): void {
     this.#clearTimers();
     this.#dropSocket(true);
+    this.#releaseLock();
     if (this.#store.mode !== 'none') {
       this.#store.clear();
       this.#onPersistence.fire({ kind: 'clear', storage: this.#store.mode });
@@ -876,6 +1087,8 @@ export class Connection implements Disposable {
     if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     if (this.#bufferedTimer !== undefined) clearInterval(this.#bufferedTimer);
+    if (this.#deferTimer !== undefined) clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
     this.#deadlineTimer = undefined;
     this.#deadlineAt = undefined;
     this.#reconnectTimer = undefined;

@@ -15,6 +15,7 @@ export {
   type ReconnectOptions,
   type ServerInfo,
   type StateChangeEvent,
+  type StoredSessionOutcome,
   type WebSocketConstructor,
   type WebSocketLike,
 } from './connection.js';
@@ -43,6 +44,38 @@ export {
   type ErrorOrigin,
 } from './errors.js';
 export type { StorageMode } from './storage.js';
+export {
+  SshSession,
+  type KeyboardInteractiveHandler,
+  type KeyboardInteractivePrompt,
+  type SshAuthMethod,
+  type SshCloseEvent,
+  type SshExitEvent,
+  type SshSessionInfo,
+  type SshSessionMetadata,
+  type SshSessionOptions,
+  type SshSessionState,
+  type SshSessionStats,
+  type SshTermOptions,
+} from './ssh/session.js';
+export {
+  HostKeyError,
+  SessionLostError,
+  SshAuthError,
+  SshError,
+  type HostKeyInfo,
+} from './ssh/errors.js';
+export { forgetHostKey, type KeyValueStorage, type KnownHostsOption } from './ssh/known-hosts.js';
+export { loadSshModule as loadSsh, liveSshEngines, type SshLoadOptions } from './internal/ssh.js';
+export {
+  attachTerminal,
+  type AttachTerminalOptions,
+  type SessionChunk,
+  type TerminalAttachment,
+  type TerminalAttachmentStats,
+  type TerminalLike,
+  type TerminalSessionLike,
+} from './xterm.js';
 export {
   loadCoreModule as loadCore,
   liveCoreSessions,

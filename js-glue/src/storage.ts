@@ -73,3 +73,29 @@ function globalSessionStorage(): KeyValueStorage | undefined {
     return undefined;
   }
 }
+
+/** What is kept under the storage key: the newest resume token and the session's lock id. */
+export interface StoredSession {
+  token: string;
+  /** Stable for the session's life (the token rotates); names its Web Lock. */
+  id: string;
+}
+
+export function encodeStoredSession(s: StoredSession): string {
+  return JSON.stringify({ v: 1, token: s.token, id: s.id });
+}
+
+/** Parses a stored value; a bare token (older format) is its own id. Undefined when unusable. */
+export function decodeStoredSession(text: string): StoredSession | undefined {
+  if (!text.startsWith('{'))
+    return /^[A-Za-z0-9_-]{16,256}$/.test(text) ? { token: text, id: text } : undefined;
+  try {
+    const v = JSON.parse(text) as { v?: unknown; token?: unknown; id?: unknown };
+    if (v.v !== 1 || typeof v.token !== 'string' || typeof v.id !== 'string' || v.id === '') {
+      return undefined;
+    }
+    return { token: v.token, id: v.id };
+  } catch {
+    return undefined;
+  }
+}

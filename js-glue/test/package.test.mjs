@@ -123,8 +123,23 @@ connect({ url: 'ws://' + location.host + '/ws' }).then((conn) => {
     );
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: app, stdio: 'pipe' });
     const assets = readdirSync(join(app, 'dist', 'assets'));
-    const wasm = assets.filter((f) => f.endsWith('.wasm'));
-    assert.equal(wasm.length, 1, `one .wasm asset (${assets.join(', ')})`);
+    const wasm = assets.filter((f) => f.endsWith('.wasm') && f.startsWith('mana-core'));
+    assert.equal(wasm.length, 1, `one core .wasm asset (${assets.join(', ')})`);
+    // The SSH engine (when built: make wasm WASM_SSH=ON, the default) is a separate chunk +
+    // .wasm, fetched only when openSession() runs.
+    const withSsh = existsSync(
+      join(app, 'node_modules', '@mana', 'websocket', 'dist', 'internal', 'mana-ssh.wasm'),
+    );
+    const sshWasm = assets.filter((f) => f.endsWith('.wasm') && f.startsWith('mana-ssh'));
+    const sshChunk = assets.filter((f) => f.endsWith('.js') && f.startsWith('mana-ssh'));
+    assert.equal(sshWasm.length, withSsh ? 1 : 0, `SSH .wasm asset (${assets.join(', ')})`);
+    assert.equal(sshChunk.length, withSsh ? 1 : 0, `separate SSH chunk (${assets.join(', ')})`);
+    const entry = assets.filter((f) => f.startsWith('index') && f.endsWith('.js'));
+    for (const f of withSsh ? entry : []) {
+      const text = readFileSync(join(app, 'dist', 'assets', f), 'utf8');
+      assert.ok(!text.includes(sshWasm[0]), 'the entry does not reference the SSH wasm');
+      assert.ok(text.includes(sshChunk[0]), 'the entry imports the SSH chunk dynamically');
+    }
     const shipped = readFileSync(
       join(app, 'node_modules', '@mana', 'websocket', 'dist', 'internal', 'mana-core.wasm'),
     );

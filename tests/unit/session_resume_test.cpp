@@ -691,3 +691,101 @@ TEST_CASE("resume: repeated cuts at arbitrary points lose and duplicate nothing"
   CHECK(r.up_sent > 4 * test_window);
   CHECK(r.server().resume_count() == 40);
 }
+
+TEST_CASE("resume: a new client adopts a stored token; the server frees every old channel",
+          "[resume]") {
+  // Page reload: the old page's session (channels 1 and 2, data in flight both ways) is detached;
+  // a new ClientSession adopts the stored token and resumes it with no channels.
+  Resumable r;
+  REQUIRE(r.p.open(t0) == 2);
+  REQUIRE(r.write_down(500, t0) == 500);
+  REQUIRE(r.write_up(300, t0) == 300);
+  r.lose_transport(t0);
+  const std::string stored = *r.client().resume_token();
+  r.p.clear_logs();
+
+  ClientSession reloaded(test_client_config(), t0);
+  REQUIRE(reloaded.adopt_resume_token(stored));
+  REQUIRE(reloaded.resume_token() == stored);
+  REQUIRE(reloaded.transport_open(t0));
+  CHECK(reloaded.state() == SessionState::authenticating);
+  ServerSession fresh(test_server_config(), t0);
+  const auto out = drain_output(reloaded);
+  REQUIRE(out.size() == 1);
+  feed(fresh, out[0], t0);
+  const auto req = first_event<event::ResumeRequested>(drain_events(fresh));
+  REQUIRE(req);
+  REQUIRE(req->hello.resume);
+  CHECK(req->hello.resume->token == stored);
+  CHECK(req->hello.resume->channels.empty());
+  REQUIRE(r.server().matches_token(stored));
+  REQUIRE(r.server().resume(req->hello, std::string(token_b), t0));
+  pump(reloaded, r.server(), t0);
+
+  const auto server_ev = drain_events(r.server());
+  const auto freed = events_of<event::ChannelClosed>(server_ev);
+  REQUIRE(freed.size() == 2);
+  for (const auto& c : freed)
+    CHECK(c.reason == "resume: unknown to peer");
+  CHECK(r.server().channel_count() == 0);
+  CHECK(r.server().total_replay_bytes() == 0);
+  CHECK(r.server().state() == SessionState::ready);
+
+  const auto client_ev = drain_events(reloaded);
+  const auto ready = first_event<event::Ready>(client_ev);
+  REQUIRE(ready);
+  CHECK(ready->resumed);
+  CHECK(count_events<event::ChannelClosed>(client_ev) == 0);
+  CHECK(reloaded.state() == SessionState::ready);
+  CHECK(reloaded.channel_count() == 0);
+  CHECK(reloaded.resume_token() == std::string(token_b));
+  CHECK(reloaded.resume_count() == 1);
+  // The resumed session takes new channels as usual.
+  core::OpenParams p;
+  p.target = core::Target{"example.test", 22};
+  const auto id = reloaded.open_channel(p, t0);
+  REQUIRE(id);
+  CHECK(*id == 1);
+}
+
+TEST_CASE("resume: adopting a stored token is refused outside a fresh session", "[resume]") {
+  SECTION("bad tokens") {
+    ClientSession c(test_client_config(), t0);
+    CHECK(c.adopt_resume_token("short").error().code == Errc::invalid_argument);
+    CHECK(c.adopt_resume_token(std::string(257, 'a')).error().code == Errc::invalid_argument);
+    CHECK(c.adopt_resume_token("tokenAAAAAAAAAAAAAAA=AAA").error().code == Errc::invalid_argument);
+    CHECK_FALSE(c.resume_token());
+    REQUIRE(c.transport_open(t0));
+    const auto out = drain_output(c);
+    REQUIRE(out.size() == 1);
+    CHECK(as_text(out[0]).find("\"resume\":{") == std::string::npos);  // a plain hello
+  }
+  SECTION("after the first transport") {
+    SessionPair p;
+    REQUIRE(p.handshake(t0));
+    CHECK(p.client.adopt_resume_token(std::string(token_b)).error().code == Errc::invalid_state);
+  }
+  SECTION("resume disabled") {
+    ClientConfig cfg = test_client_config();
+    cfg.resume = false;
+    ClientSession c(std::move(cfg), t0);
+    CHECK(c.adopt_resume_token(std::string(token_b)).error().code == Errc::invalid_state);
+  }
+  SECTION("a rejected adopted token closes with 4011") {
+    ClientSession c(test_client_config(), t0);
+    REQUIRE(c.adopt_resume_token(std::string(token_c)));
+    REQUIRE(c.transport_open(t0));
+    ServerSession fresh(test_server_config(), t0);
+    const auto out = drain_output(c);
+    REQUIRE(out.size() == 1);
+    feed(fresh, out[0], t0);
+    REQUIRE(first_event<event::ResumeRequested>(drain_events(fresh)));
+    fresh.reject(Errc::resume_rejected, "resume rejected", t0);
+    deliver(fresh, c, t0);
+    const auto closed = events_of<event::Closed>(drain_events(c));
+    REQUIRE(closed.size() == 1);
+    CHECK(closed[0].code == CloseCode::resume_failed);
+    CHECK_FALSE(closed[0].resumable);
+    CHECK(c.state() == SessionState::closed);
+  }
+}

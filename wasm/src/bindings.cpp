@@ -331,6 +331,10 @@ class WasmClientSession {
 
   val resume_token() const { return string_or_null(session_.resume_token()); }
 
+  val adopt_resume_token(const std::string& token) {
+    return void_result(session_.adopt_resume_token(token));
+  }
+
   val rtt() const {
     const auto r = session_.rtt();
     return r ? val(static_cast<double>(r->ns) / 1e6) : val::null();
@@ -398,6 +402,7 @@ EMSCRIPTEN_BINDINGS(mana_core) {
       .function("pauseBits", &WasmClientSession::pause_bits)
       .function("close", &WasmClientSession::close)
       .function("resumeToken", &WasmClientSession::resume_token)
+      .function("adoptResumeToken", &WasmClientSession::adopt_resume_token)
       .function("rtt", &WasmClientSession::rtt)
       .function("channelCount", &WasmClientSession::channel_count)
       .function("channelStats", &WasmClientSession::channel_stats);

@@ -101,6 +101,8 @@ export interface CoreSession {
   pauseBits(): number;
   close(code: number, reason: string, now: number): void;
   resumeToken(): string | null;
+  /** Before the first transportOpen(): resume this stored token with no channels. */
+  adoptResumeToken(token: string): CoreError | undefined;
   rtt(): number | null;
   channelCount(): number;
   channelStats(id: number): CoreChannelStats | null;

@@ -58,6 +58,15 @@ class ClientSession final : public SessionCore {
   Result<void> resize(ChannelId id, std::uint16_t cols, std::uint16_t rows, Timestamp now);
   Result<void> signal(ChannelId id, std::string_view sig, Timestamp now);
 
+  // Adopts a resume token that an earlier page or process kept (the host's storage), before the
+  // first transport_open(). The first hello then carries `resume` with this token and an empty
+  // channel list, so the server frees every channel of that session at once (none is listed,
+  // PROTOCOL.md §9.5 step 2) and continues the session on this transport; hello_ok's channel
+  // entries are ignored and Ready has resumed = true. A token the server refuses closes with
+  // 4011 as on any resume. Errors (local): invalid_state unless connecting with no channel and
+  // resume enabled; invalid_argument unless 16..256 bytes of [A-Za-z0-9_-].
+  Result<void> adopt_resume_token(std::string token);
+
   // Resume state a host may persist (e.g. in sessionStorage) and restore.
   [[nodiscard]] const std::optional<std::string>& resume_token() const noexcept { return token_; }
   [[nodiscard]] std::optional<HelloOk> server_hello() const { return hello_ok_; }
@@ -79,6 +88,7 @@ class ClientSession final : public SessionCore {
   std::optional<HelloOk> hello_ok_;
   std::optional<Timestamp> handshake_deadline_;
   bool resuming_ = false;
+  bool adopted_ = false;  // adopt_resume_token() before the first transport_open()
   ChannelId next_id_ = 1;
   std::uint32_t resumes_ = 0;
 };
