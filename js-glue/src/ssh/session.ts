@@ -282,14 +282,22 @@ export class SshSession implements Disposable {
   readonly #onClose = new Emitter<SshCloseEvent>();
   readonly #onWritable = new Emitter<number>();
 
+  // Output, exit and close that arrive after the session opened but before the application
+  // registered any of onData / onStderr / onExit / onClose are held here, in order, and handed
+  // over in a microtask after the first such registration: `await conn.openSession(...)` resumes
+  // only after the pump that opened the session has run, so a fast command's output would
+  // otherwise fire to no listener. Bounded: held output is not consumed, so the engine stops
+  // reading at its high-water mark. null once handed over.
+  #held: SshEngineEvent[] | null = [];
+
   /** Output of the remote process (stdout; with a pty also what it writes to stderr). */
-  readonly onData: EventRegistration<Uint8Array> = this.#onData.event;
+  readonly onData: EventRegistration<Uint8Array> = this.#subscribe(this.#onData);
   /** stderr of an exec without a pty. */
-  readonly onStderr: EventRegistration<Uint8Array> = this.#onStderr.event;
+  readonly onStderr: EventRegistration<Uint8Array> = this.#subscribe(this.#onStderr);
   /** The remote process ended: exit code, or the signal that killed it. */
-  readonly onExit: EventRegistration<SshExitEvent> = this.#onExit.event;
+  readonly onExit: EventRegistration<SshExitEvent> = this.#subscribe(this.#onExit);
   /** The session ended (error set unless it was a normal end). Fires once. */
-  readonly onClose: EventRegistration<SshCloseEvent> = this.#onClose.event;
+  readonly onClose: EventRegistration<SshCloseEvent> = this.#subscribe(this.#onClose);
   /** write() may accept input again (payload: bytes it accepts now). */
   readonly onWritable: EventRegistration<number> = this.#onWritable.event;
 
@@ -642,7 +650,41 @@ export class SshSession implements Disposable {
     );
   }
 
+  #subscribe<T>(emitter: Emitter<T>): EventRegistration<T> {
+    return (listener) => {
+      const d = emitter.event(listener);
+      if (this.#held !== null) {
+        queueMicrotask(() => {
+          this.#release();
+        });
+      }
+      return d;
+    };
+  }
+
+  #release(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    for (const ev of held) this.#handle(ev);
+  }
+
   #handle(ev: SshEngineEvent): void {
+    if (
+      this.#held !== null &&
+      this.#everOpen &&
+      (ev.type === 'data' || ev.type === 'exit' || ev.type === 'closed')
+    ) {
+      this.#held.push(ev);
+      // The engine is done: hand over (or drop, with no listener) one task later at the latest,
+      // so a session nobody listens to still releases its wasm handle and timers.
+      if (ev.type === 'closed') {
+        setTimeout(() => {
+          this.#release();
+        }, 0);
+      }
+      return;
+    }
     switch (ev.type) {
       case 'stateChanged':
         this.#engineState(ev.to);
@@ -1019,7 +1061,7 @@ export class SshSession implements Disposable {
         b.dispose();
         resolve();
       });
-      const b = this.onClose(() => {
+      const b = this.#onClose.event(() => {
         a.dispose();
         b.dispose();
         reject(
