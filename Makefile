@@ -178,6 +178,8 @@ format-js: js-deps
 lint-js: js-deps
 	cd $(JS_DIR) && npx --no-install tsc -p tsconfig.json && npx --no-install eslint --max-warnings 0 . \
 	  && npx --no-install prettier --check --log-level warn .
+	@# web-demo/ is type-checked by demo-build (it needs the built package); here only its format.
+	cd web-demo && ../$(JS_DIR)/node_modules/.bin/prettier --check --log-level warn src index.html vite.config.mjs
 	@echo "lint-js: ok"
 
 js-size: js

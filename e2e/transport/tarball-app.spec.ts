@@ -1,0 +1,172 @@
+// Issue #4: "The tarball installs into a fresh app offline and connects to the gateway", in
+// Chromium. A fresh Vite app installs the npm tarball (make js: build/npm/mana-websocket-<v>.tgz)
+// and vite with `npm install --offline` (as js-glue/test/package.test.mjs does), imports `connect`
+// from '@mana/websocket', is built with `vite build` and served from its own dist/. The app reads
+// the gateway URL and token from a JSON file next to it (never from its URL), echoes 256 KiB of
+// seeded bytes through a `tcp` channel and reports on `window.tarballApp`.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  expect,
+  fillSeeded,
+  repoRoot,
+  startStaticServer,
+  test,
+  type StaticServer,
+} from '../fixtures';
+
+const run = promisify(execFile);
+const jsGlue = JSON.parse(readFileSync(join(repoRoot, 'js-glue', 'package.json'), 'utf8')) as {
+  version: string;
+  devDependencies: Record<string, string>;
+};
+const tarball =
+  process.env.MANA_NPM_TARBALL ??
+  join(repoRoot, 'build', 'npm', `mana-websocket-${jsGlue.version}.tgz`);
+const BYTES = 256 * 1024;
+const BANNER = 'SSH-2.0-mana-e2e-target\r\n';
+
+const MAIN_JS = `import { connect } from '@mana/websocket';
+const report = (window.tarballApp = { done: false });
+const hex = async (b) =>
+  [...new Uint8Array(await crypto.subtle.digest('SHA-256', b))]
+    .map((x) => x.toString(16).padStart(2, '0')).join('');
+(async () => {
+  const cfg = await (await fetch('./mana-e2e.json', { cache: 'no-store' })).json();
+  const payload = new Uint8Array(await (await fetch('./payload.bin', { cache: 'no-store' })).arrayBuffer());
+  const conn = await connect({ url: cfg.url, token: cfg.token, storage: 'none' });
+  const states = [];
+  conn.onStateChange((e) => states.push(e.to));
+  await conn.whenReady();
+  report.state = conn.state;
+  const ch = conn.openChannel({ target: { host: '127.0.0.1', port: cfg.port }, kind: 'tcp' });
+  const rx = new Uint8Array(cfg.banner + payload.length);
+  let got = 0;
+  const full = new Promise((resolve) => {
+    ch.onData(({ data }) => {
+      rx.set(data.subarray(0, rx.length - got), got);
+      got += data.length;
+      ch.consume(data.length);
+      if (got >= rx.length) resolve();
+    });
+  });
+  await ch.opened;
+  await ch.writeAll(payload);
+  await full;
+  const echo = rx.subarray(cfg.banner);
+  report.head = new TextDecoder().decode(rx.subarray(0, cfg.banner));
+  report.received = got;
+  report.exact = echo.length === payload.length && echo.every((b, i) => b === payload[i]);
+  report.echoSha = await hex(echo);
+  report.states = states;
+  conn.dispose();
+  report.done = true;
+})().catch((e) => {
+  report.error = String(e && e.stack ? e.stack : e);
+  report.done = true;
+});
+`;
+
+test('the npm tarball in a fresh offline Vite app connects and echoes 256 KiB', async ({
+  page,
+  startTarget,
+  gatewayWith,
+}) => {
+  test.setTimeout(45_000);
+  expect(existsSync(tarball), `${tarball} is missing: run \`make js\``).toBe(true);
+  const t0 = Date.now();
+  const appDir = mkdtempSync(join(tmpdir(), 'mana-e2e-tarball-app-'));
+  let server: StaticServer | undefined;
+  try {
+    writeFileSync(
+      join(appDir, 'package.json'),
+      JSON.stringify({ name: 'tarball-app', private: true, type: 'module' }),
+    );
+    writeFileSync(
+      join(appDir, 'index.html'),
+      '<!doctype html><html><body><script type="module" src="/main.js"></script></body></html>\n',
+    );
+    writeFileSync(join(appDir, 'main.js'), MAIN_JS);
+    // Offline: the tarball, and vite from the npm cache that `npm ci` of js-glue filled.
+    await run(
+      'npm',
+      [
+        'install',
+        '--offline',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        tarball,
+        `vite@${jsGlue.devDependencies.vite}`,
+      ],
+      { cwd: appDir },
+    );
+    const tInstall = Date.now();
+    await run(join(appDir, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn'], {
+      cwd: appDir,
+    });
+    const tBuild = Date.now();
+    const dist = join(appDir, 'dist');
+    const assets = readdirSync(join(dist, 'assets'));
+    const coreWasm = assets.filter((f) => f.startsWith('mana-core') && f.endsWith('.wasm'));
+    expect(coreWasm, assets.join(', ')).toHaveLength(1);
+    expect(
+      Buffer.compare(
+        readFileSync(join(dist, 'assets', coreWasm[0]!)),
+        readFileSync(join(appDir, 'node_modules/@mana/websocket/dist/internal/mana-core.wasm')),
+      ),
+    ).toBe(0);
+
+    const echo = await startTarget({ mode: 'echo' });
+    server = await startStaticServer(dist);
+    const origin = server.origin;
+    const gw = await gatewayWith({ targets: [echo], origins: [origin] });
+    const payload = new Uint8Array(BYTES);
+    fillSeeded(payload, 11, 0);
+    const sentSha = createHash('sha256').update(payload).digest('hex');
+    writeFileSync(join(dist, 'payload.bin'), payload);
+    writeFileSync(
+      join(dist, 'mana-e2e.json'),
+      JSON.stringify({ url: gw.url, token: gw.token(), port: echo.port, banner: BANNER.length }),
+    );
+
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => (window as any).tarballApp?.done === true, undefined, {
+      timeout: 20_000,
+    });
+    const r = await page.evaluate(() => (window as any).tarballApp);
+    const tRun = Date.now();
+    process.stderr.write(
+      `[tarball-app] install ${tInstall - t0} ms, vite build ${tBuild - tInstall} ms, ` +
+        `browser ${tRun - tBuild} ms\n`,
+    );
+
+    expect(r.error).toBeUndefined();
+    expect(r.state).toBe('ready');
+    expect(r.head).toBe(BANNER);
+    expect(r.received).toBe(BANNER.length + BYTES);
+    expect(r.exact).toBe(true);
+    expect(r.echoSha).toBe(sentSha);
+    expect(r.states).toEqual(['authenticating', 'ready', 'closed']);
+    expect(echo.connections).toHaveLength(1);
+    expect(echo.connections[0]!.bytesIn).toBe(BYTES);
+    expect(echo.connections[0]!.hashIn()).toBe(sentSha);
+    expect(await gw.metric('mana_connections_total')).toBe(1);
+    // The wasm core came from the app's own built asset, and only it: the SSH engine (chunk and
+    // mana-ssh.wasm) is fetched lazily by openSession(), which this app never calls.
+    const wasm = requests.filter((u) => new URL(u).pathname.endsWith('.wasm'));
+    expect(wasm).toEqual([`${origin}/assets/${coreWasm[0]}`]);
+    expect(requests.filter((u) => u.includes('mana-ssh'))).toEqual([]);
+    expect(requests.every((u) => u.startsWith(`${origin}/`))).toBe(true);
+  } finally {
+    await server?.close();
+    rmSync(appDir, { recursive: true, force: true });
+  }
+});
