@@ -40,6 +40,8 @@ void Metrics::observe_rtt(double seconds) {
 std::string Metrics::render() const {
   std::ostringstream o;
   counter(o, "mana_connections_total", "WebSocket connections accepted", connections_total);
+  counter(o, "mana_accept_errors_total", "TCP accept failures (out of descriptors or memory)",
+          accept_errors);
   gauge(o, "mana_connections_active", "WebSocket connections open", connections_active);
   counter(o, "mana_http_requests_total", "HTTP requests parsed", http_requests_total);
   labelled(o, "mana_http_rejects_total", "HTTP requests refused before the upgrade", "reason",

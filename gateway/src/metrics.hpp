@@ -22,6 +22,7 @@ class Metrics {
  public:
   // Counters.
   std::uint64_t connections_total = 0;    // WebSocket upgrades completed
+  std::uint64_t accept_errors = 0;        // accept() failures (EMFILE, ENFILE, ENOMEM...)
   std::uint64_t connections_active = 0;   // WebSockets open now
   std::uint64_t http_requests_total = 0;  // every HTTP request parsed
   std::uint64_t channels_total = 0;       // channel opens accepted

@@ -55,6 +55,13 @@ void ResumeTable::add(const std::string& token, const std::shared_ptr<Session>& 
   }
 }
 
+void ResumeTable::replace(const std::shared_ptr<Session>& s, const std::string& current,
+                          const std::string& previous) {
+  remove(s.get());
+  if (!previous.empty()) add(previous, s);
+  add(current, s);
+}
+
 std::shared_ptr<Session> ResumeTable::find(const std::string& token) const {
   auto it = by_hash_.find(key_of(token));
   if (it == by_hash_.end()) return nullptr;

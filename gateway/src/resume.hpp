@@ -26,6 +26,12 @@ class ResumeTable {
   static std::string new_token();
 
   void add(const std::string& token, const std::shared_ptr<Session>& s);
+  // After a resume: the session's tokens become exactly `current` and, when not empty,
+  // `previous` (the token the resume used, valid until the client shows it holds `current`).
+  // Keeping only "the last two issued" would drop the one token a client holds after two
+  // resume handshakes in a row were lost.
+  void replace(const std::shared_ptr<Session>& s, const std::string& current,
+               const std::string& previous);
   // The session a token was issued to (still to be confirmed with matches_token), or null.
   [[nodiscard]] std::shared_ptr<Session> find(const std::string& token) const;
   void remove(const Session* s);

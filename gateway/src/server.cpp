@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "server.hpp"
 
 #include <csignal>
@@ -252,7 +253,8 @@ Server::Server(asio::io_context& io, const Config& cfg)
       ctx_{io, cfg_, metrics_, auth_, policy_, resume_, rates_, *this},
       acceptor_(io),
       signals_(io, SIGTERM, SIGINT),
-      drain_timer_(io) {
+      drain_timer_(io),
+      accept_timer_(io) {
   metrics_.buffer_gauge = [this] {
     BufferGauge g;
     for (const auto& [id, s] : sessions_) {
@@ -308,10 +310,23 @@ void Server::do_accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec) {
       if (ec == asio::error::operation_aborted || shutting_down_) return;
-      log_warn("accept_error", {{"error", ec.message()}});
-      do_accept();
+      // Out of descriptors or memory: the pending connection stays in the backlog, so accepting
+      // again at once fails at once (a busy loop). Back off 10 ms doubling to 1 s; log the first
+      // failure of each episode and its end.
+      accept_backoff_ms_ = std::clamp<std::uint32_t>(accept_backoff_ms_ * 2, 10, 1000);
+      metrics_.accept_errors++;
+      if (!accept_failing_)
+        log_warn("accept_error", {{"error", ec.message()}, {"retry_ms", accept_backoff_ms_}});
+      accept_failing_ = true;
+      accept_timer_.expires_after(std::chrono::milliseconds(accept_backoff_ms_));
+      accept_timer_.async_wait([this](const boost::system::error_code& e) {
+        if (!e && !shutting_down_) do_accept();
+      });
       return;
     }
+    if (accept_failing_) log_info("accept_recovered", {{"errors", metrics_.accept_errors}});
+    accept_failing_ = false;
+    accept_backoff_ms_ = 0;
     on_accept(std::move(sock));
     do_accept();
   });
@@ -506,7 +521,7 @@ void Server::on_resume(const std::shared_ptr<Session>& fresh, const core::Hello&
       return refuse(core::Errc::resume_out_of_range, "resume offset out of range", "out_of_range");
     return refuse(core::Errc::resume_rejected, "resume rejected", "rejected");
   }
-  resume_.add(next, existing);
+  resume_.replace(existing, next, existing->core().previous_token());
   auto old_conn = existing->connection();
   auto conn = fresh->connection();
   fresh->discard();
@@ -534,6 +549,7 @@ void Server::begin_shutdown() {
   shutting_down_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_timer_.cancel();
   shutdown_deadline_ =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.shutdown_grace_ms);
   std::vector<std::shared_ptr<Session>> all;

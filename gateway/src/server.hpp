@@ -101,6 +101,9 @@ class Server {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer accept_timer_;  // accept back-off after EMFILE and the like
+  std::uint32_t accept_backoff_ms_ = 0;
+  bool accept_failing_ = false;
   std::map<std::uint64_t, std::shared_ptr<Session>> sessions_;
   std::map<std::string, std::uint32_t> per_ip_;
   std::uint32_t connections_ = 0;

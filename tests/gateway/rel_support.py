@@ -1,0 +1,289 @@
+"""Helpers for reliability_test.py and idle_load_test.py: target processes, a resuming client,
+process figures. Debian's /usr/bin/python3 only (python3-websockets 10.x, python3-jwt).
+
+Targets run as their own processes (`python3 rel_support.py MODE PORT ...`) so that a test can
+kill them for real:
+  echo PORT                   sends an SSH banner, then echoes what it receives
+  stream PORT SEED LEN RATE   sends an SSH banner, then LEN seeded bytes at RATE bytes/s, then FIN
+  blackhole PORT              accepts, reads and discards, never sends a byte
+"""
+import asyncio
+import hashlib
+import json
+import os
+import random
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import websockets  # noqa: E402
+
+from fixture import Failure, connect, hello, token  # noqa: E402
+
+BANNER = b"SSH-2.0-mana_reliability_target\r\n"
+WINDOW = 262144
+
+
+def seeded_stream(seed, length):
+    return random.Random(seed).randbytes(length)
+
+
+# ---- target processes ------------------------------------------------------------------------
+
+async def _drain(reader):
+    while await reader.read(65536):
+        pass
+
+
+async def _echo(reader, writer):
+    try:
+        writer.write(BANNER)
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    writer.close()
+
+
+def _stream(seed, length, rate):
+    data = seeded_stream(seed, length)
+
+    async def serve(reader, writer):
+        drain = asyncio.ensure_future(_drain(reader))
+        try:
+            writer.write(BANNER)
+            step = 16384
+            t0 = time.monotonic()
+            for off in range(0, length, step):
+                writer.write(data[off:off + step])
+                await writer.drain()
+                ahead = (off + step) / rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            writer.write_eof()
+            await asyncio.wait_for(drain, 30)
+        except (ConnectionError, OSError, asyncio.TimeoutError):
+            pass
+        drain.cancel()
+        writer.close()
+    return serve
+
+
+async def _blackhole(reader, writer):
+    try:
+        await _drain(reader)
+    except (ConnectionError, OSError):
+        pass
+    writer.close()
+
+
+async def _serve_target(mode, port, args):
+    handler = {"echo": lambda: _echo, "blackhole": lambda: _blackhole,
+               "stream": lambda: _stream(int(args[0]), int(args[1]), float(args[2]))}[mode]()
+    server = await asyncio.start_server(handler, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+# ---- process figures -------------------------------------------------------------------------
+
+def cpu_s(pid):
+    """utime + stime of a process in seconds."""
+    stat = open("/proc/%d/stat" % pid).read()
+    f = stat[stat.rindex(")") + 2:].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    for ln in open("/proc/%d/status" % pid).read().splitlines():
+        if ln.startswith("VmRSS:"):
+            return int(ln.split()[1])
+    return 0
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def children(pid):
+    out = []
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            stat = open("/proc/%s/stat" % e).read()
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                out.append(int(e))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+# ---- a resuming protocol client --------------------------------------------------------------
+
+class Chan:
+    def __init__(self, cid):
+        self.cid = cid
+        self.rx = 0
+        self.limit = WINDOW
+        self.granted = 0
+        self.hash = hashlib.sha256()
+        self.head = b""          # first bytes kept (banner checks)
+        self.closed = None       # the server's close message
+        self.open = True
+
+
+class Client:
+    """mana.v1 client over python3-websockets: answers pings, grants credit, resumes."""
+
+    def __init__(self, port, sub, local_ip=None, origin=None):
+        self.url = "ws://127.0.0.1:%d/" % port
+        self.sub = sub
+        self.local_ip = local_ip
+        self.origin = origin
+        self.ws = None
+        self.token = None
+        self.ch = {}
+        self.ctl = []
+        self.ctl_event = asyncio.Event()
+        self.lost = asyncio.Event()
+        self.closed = None       # (code, reason, monotonic time)
+        self.reader = None
+        self.resumes = 0
+
+    async def attach(self, resume=False, send_only=False):
+        kw = {} if self.origin is None else {"origin": self.origin}
+        ws = await connect(self.url, local_ip=self.local_ip, **kw)
+        res = None
+        if resume:
+            res = {"token": self.token, "channels": [
+                {"id": c.cid, "rx": c.rx, "credit": c.limit - c.rx}
+                for c in self.ch.values() if c.open]}
+        await ws.send(hello(token(sub=self.sub, exp_in=600), resume=res))
+        if send_only:
+            return ws
+        while True:
+            m = await asyncio.wait_for(ws.recv(), 5)
+            if isinstance(m, str):
+                ok = json.loads(m)
+                if ok.get("t") in ("ping", "pong"):
+                    continue
+                break
+        if ok.get("t") != "hello_ok":
+            raise Failure("expected hello_ok, got %r" % ok)
+        self.token = ok["resume"]["token"]
+        if resume:
+            self.resumes += 1
+            listed = {c["id"] for c in ok["resume"]["channels"]}
+            for c in self.ch.values():
+                if c.open and c.cid not in listed:
+                    c.open = False
+        self.ws = ws
+        self.closed = None
+        self.lost.clear()
+        self.reader = asyncio.ensure_future(self._read(ws))
+        return ok
+
+    async def _read(self, ws):
+        try:
+            while True:
+                m = await ws.recv()
+                if isinstance(m, bytes):
+                    _, cid = struct.unpack(">BI", m[:5])
+                    c = self.ch.get(cid)
+                    if c is None:
+                        continue
+                    payload = m[5:]
+                    c.rx += len(payload)
+                    c.hash.update(payload)
+                    if len(c.head) < 4096:
+                        c.head += payload[:4096 - len(c.head)]
+                    if c.rx - c.granted >= WINDOW // 2:
+                        n = c.rx - c.granted
+                        c.granted = c.rx
+                        c.limit += n
+                        await ws.send(json.dumps({"t": "flow", "id": cid, "credit": n,
+                                                  "rx": c.rx}))
+                    continue
+                j = json.loads(m)
+                t = j.get("t")
+                if t == "ping":
+                    await ws.send(json.dumps({"t": "pong", "ts": j["ts"]}))
+                    continue
+                if t == "close" and j.get("id") in self.ch:
+                    c = self.ch[j["id"]]
+                    if c.open:
+                        c.open = False
+                        c.closed = j
+                        await ws.send(json.dumps({"t": "close", "id": c.cid}))
+                self.ctl.append(j)
+                self.ctl_event.set()
+        except websockets.exceptions.ConnectionClosed as e:
+            self.closed = (e.code, e.reason, time.monotonic())
+        except Exception as e:  # noqa: BLE001 - any transport error is a loss
+            self.closed = (1006, repr(e), time.monotonic())
+        self.lost.set()
+
+    async def wait_ctl(self, pred, timeout=5):
+        end = time.monotonic() + timeout
+        while True:
+            for i, j in enumerate(self.ctl):
+                if pred(j):
+                    return self.ctl.pop(i)
+            left = end - time.monotonic()
+            if left <= 0:
+                raise Failure("no matching control message within %.1fs (have %r)"
+                              % (timeout, self.ctl[-5:]))
+            self.ctl_event.clear()
+            try:
+                await asyncio.wait_for(self.ctl_event.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def open(self, cid, port, host="127.0.0.1"):
+        self.ch[cid] = Chan(cid)
+        await self.ws.send(json.dumps({"t": "open", "id": cid,
+                                       "target": {"host": host, "port": port}}))
+        m = await self.wait_ctl(lambda j: j.get("id") == cid and
+                                j.get("t") in ("open_ok", "open_err"))
+        if m["t"] == "open_err":
+            del self.ch[cid]
+        return m
+
+    async def send(self, cid, data):
+        await self.ws.send(struct.pack(">BI", 1, cid) + data)
+
+    async def wait_rx(self, cid, n, timeout=10):
+        end = time.monotonic() + timeout
+        while self.ch[cid].rx < n:
+            if time.monotonic() > end:
+                raise Failure("channel %d: %d bytes after %.1fs, wanted %d"
+                              % (cid, self.ch[cid].rx, timeout, n))
+            await asyncio.sleep(0.01)
+
+    async def ping_ok(self, timeout=3):
+        ts = int(time.monotonic() * 1e6)
+        await self.ws.send(json.dumps({"t": "ping", "ts": ts}))
+        await self.wait_ctl(lambda j: j.get("t") == "pong" and j.get("ts") == ts, timeout)
+
+    def abort(self):
+        if self.ws is not None:
+            self.ws.transport.abort()
+
+    async def close(self):
+        if self.ws is not None:
+            try:
+                await asyncio.wait_for(self.ws.close(), 2)
+            except Exception:  # noqa: BLE001
+                pass
+        if self.reader is not None:
+            self.reader.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve_target(sys.argv[1], int(sys.argv[2]), sys.argv[3:]))
