@@ -1,21 +1,38 @@
 // SSH authentication and host-key trust in Chromium against a real sshd, through the API of the
 // package the demo page bundles (window.manaDemo.lib).
-import { test, expect, type DemoWindow } from './fixtures';
+import { test, expect, type DemoWindow, type Sshd } from './fixtures';
 
-interface Args {
-  url: string;
-  token: string;
-  host: string;
-  port: number;
-  user: string;
+/** What a test varies; run() adds the gateway (URL, token) and the sshd (host, port, user). */
+interface Options {
   auth: Record<string, unknown>;
   command?: string;
   kbdAnswer?: string;
   seedKnownHost?: string;
 }
 
-/** Opens a session in the page and returns what happened as plain data. */
-async function run(page: import('@playwright/test').Page, args: Args) {
+interface Args extends Options {
+  url: string;
+  token: string;
+  host: string;
+  port: number;
+  user: string;
+}
+
+/** Opens a session in the page as `sshd`'s user through `gateway`; returns what happened. */
+async function run(
+  page: import('@playwright/test').Page,
+  gateway: { url: string; token: () => string },
+  sshd: Sshd,
+  options: Options,
+) {
+  const args: Args = {
+    url: gateway.url,
+    token: gateway.token(),
+    host: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    ...options,
+  };
   return page.evaluate(async (a) => {
     const { lib } = (window as unknown as DemoWindow).manaDemo;
     if (a.seedKnownHost) {
@@ -80,14 +97,7 @@ async function run(page: import('@playwright/test').Page, args: Args) {
 }
 
 test('password login + echo', async ({ demoPage: page, sshGateway, sshd }) => {
-  const r = await run(page, {
-    url: sshGateway.url,
-    token: sshGateway.token(),
-    host: sshd.host,
-    port: sshd.port,
-    user: sshd.user,
-    auth: { password: sshd.password },
-  });
+  const r = await run(page, sshGateway, sshd, { auth: { password: sshd.password } });
   expect(r.ok, JSON.stringify(r)).toBe(true);
   if (!r.ok) return;
   expect(r.stdout).toMatch(/^ok-42\r?$/m);
@@ -100,12 +110,7 @@ test('wrong password -> AuthError with the methods the server allows', async ({
   sshGateway,
   sshd,
 }) => {
-  const r = await run(page, {
-    url: sshGateway.url,
-    token: sshGateway.token(),
-    host: sshd.host,
-    port: sshd.port,
-    user: sshd.user,
+  const r = await run(page, sshGateway, sshd, {
     auth: { password: 'definitely-not-the-password' },
   });
   expect(r.ok).toBe(false);
@@ -120,15 +125,7 @@ test('keyboard-interactive: the prompt is answered', async ({
   sshGateway,
   kbdSshd,
 }) => {
-  const r = await run(page, {
-    url: sshGateway.url,
-    token: sshGateway.token(),
-    host: kbdSshd.host,
-    port: kbdSshd.port,
-    user: kbdSshd.user,
-    auth: {},
-    kbdAnswer: kbdSshd.password,
-  });
+  const r = await run(page, sshGateway, kbdSshd, { auth: {}, kbdAnswer: kbdSshd.password });
   expect(r.ok, JSON.stringify(r)).toBe(true);
   if (!r.ok) return;
   expect(r.prompts.join('|')).toMatch(/Password/i);
@@ -143,12 +140,7 @@ test('changed host key -> HostKeyError, no authentication attempted', async ({
 }) => {
   const before = (sshd.log().match(/Accepted |Failed /g) ?? []).length;
   // A different ed25519 key (the user key's public half) stored for this host:port.
-  const r = await run(page, {
-    url: sshGateway.url,
-    token: sshGateway.token(),
-    host: sshd.host,
-    port: sshd.port,
-    user: sshd.user,
+  const r = await run(page, sshGateway, sshd, {
     auth: { privateKey: sshd.userKey.privateKey },
     seedKnownHost: sshd.userKey.publicKey.split(' ').slice(0, 2).join(' '),
   });
@@ -165,12 +157,7 @@ test('exec: stdout and stderr separated, exit code', async ({
   sshGateway,
   sshd,
 }) => {
-  const r = await run(page, {
-    url: sshGateway.url,
-    token: sshGateway.token(),
-    host: sshd.host,
-    port: sshd.port,
-    user: sshd.user,
+  const r = await run(page, sshGateway, sshd, {
     auth: { privateKey: sshd.userKey.privateKey },
     command: 'echo to-out; echo to-err >&2; exit 7',
   });
@@ -182,12 +169,7 @@ test('exec: stdout and stderr separated, exit code', async ({
 });
 
 test('exit signal', async ({ demoPage: page, sshGateway, sshd }) => {
-  const r = await run(page, {
-    url: sshGateway.url,
-    token: sshGateway.token(),
-    host: sshd.host,
-    port: sshd.port,
-    user: sshd.user,
+  const r = await run(page, sshGateway, sshd, {
     auth: { privateKey: sshd.userKey.privateKey },
     command: 'kill -TERM $$',
   });

@@ -1,5 +1,35 @@
 // Handshake, echo through the relay, and close codes surfaced as typed errors, in Chromium.
 import { expect, test } from '../fixtures';
+import type { Page } from '@playwright/test';
+
+/** Connects in the page; returns the fields of the error whenReady() rejected with, and the state. */
+function failedConnect(page: Page, url: string, token: string) {
+  return page.evaluate(
+    async ({ url, token }) => {
+      const { mana } = window as any;
+      const conn = await mana.connect({ url, token, storage: 'none' });
+      const e = await conn.whenReady().then(
+        () => null,
+        (err: any) => err,
+      );
+      const out = {
+        isAuth: e instanceof mana.AuthError,
+        isMana: e instanceof mana.ManaError,
+        name: e?.name,
+        code: e?.code,
+        wsCode: e?.wsCode,
+        appCode: e?.appCode,
+        origin: e?.origin,
+        resumable: e?.resumable,
+        state: conn.state,
+        lastIsSame: conn.lastError === e,
+      };
+      conn.dispose();
+      return out;
+    },
+    { url, token },
+  );
+}
 
 test('handshake, SSH banner and byte-exact echo of 1 MiB', async ({
   manaPage,
@@ -69,31 +99,7 @@ test('a bad JWT is an AuthError (wsCode 4003, remote)', async ({
   const gw = await gatewayWith({ targets: [echo] });
   // Signed with another key: the signature check fails.
   const forged = gw.token().replace(/\.[^.]+$/, '.AAAA');
-  const r = await manaPage.evaluate(
-    async ({ url, token }) => {
-      const { mana } = window as any;
-      const conn = await mana.connect({ url, token, storage: 'none' });
-      const e = await conn.whenReady().then(
-        () => null,
-        (err: any) => err,
-      );
-      const out = {
-        isAuth: e instanceof mana.AuthError,
-        isMana: e instanceof mana.ManaError,
-        name: e?.name,
-        code: e?.code,
-        wsCode: e?.wsCode,
-        appCode: e?.appCode,
-        origin: e?.origin,
-        resumable: e?.resumable,
-        state: conn.state,
-        lastIsSame: conn.lastError === e,
-      };
-      conn.dispose();
-      return out;
-    },
-    { url: gw.url, token: forged },
-  );
+  const r = await failedConnect(manaPage, gw.url, forged);
   expect(r).toEqual({
     isAuth: true,
     isMana: true,
@@ -158,21 +164,8 @@ test('a page whose Origin is not allowed never gets a session', async ({
 }) => {
   const echo = await startTarget({ mode: 'echo' });
   const gw = await gatewayWith({ targets: [echo], origins: ['http://127.0.0.1:1'] });
-  const r = await manaPage.evaluate(
-    async ({ url, token }) => {
-      const { mana } = window as any;
-      const conn = await mana.connect({ url, token, storage: 'none' });
-      const e = await conn.whenReady().then(
-        () => null,
-        (err: any) => err,
-      );
-      const out = { name: e?.name, code: e?.code, state: conn.state };
-      conn.dispose();
-      return out;
-    },
-    { url: gw.url, token: gw.token() },
-  );
-  expect(r).toEqual({ name: 'TransportError', code: 'transport_failed', state: 'closed' });
+  const r = await failedConnect(manaPage, gw.url, gw.token());
+  expect(r).toMatchObject({ name: 'TransportError', code: 'transport_failed', state: 'closed' });
   expect(await gw.metric('mana_http_rejects_total{reason="origin"}')).toBe(1);
   expect(await gw.metric('mana_connections_total')).toBe(0);
 });

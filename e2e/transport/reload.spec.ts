@@ -13,6 +13,11 @@ import type { Page } from '@playwright/test';
 const KEY = 'e2e-reload';
 const BANNER = 'SSH-2.0-mana-e2e-target\r\n';
 
+/** Disposes the connection connectAndEcho() left in the page. */
+function disposeConnection(page: Page) {
+  return page.evaluate(() => (window as any).t.conn.dispose());
+}
+
 /** Connects (storage `session`, key KEY), opens an echo channel, round-trips `text`. */
 async function connectAndEcho(page: Page, url: string, token: string, port: number, text: string) {
   return page.evaluate(
@@ -88,7 +93,7 @@ test("reload: the stored session is resumed and the old page's channel is freed 
   expect(await gw.metric('mana_resumes_total{outcome="accepted"}')).toBe(1);
   expect(await gw.metric('mana_sessions_active')).toBe(1);
   expect(await gw.metric('mana_channels_active')).toBe(1);
-  await manaPage.evaluate(() => (window as any).t.conn.dispose());
+  await disposeConnection(manaPage);
 });
 
 test('reload after the resume TTL: stored_session_rejected, then a fresh session', async ({
@@ -116,7 +121,7 @@ test('reload after the resume TTL: stored_session_rejected, then a fresh session
   expect(second.echoed).toBe(3);
   expect(await gw.metric('mana_resumes_total{outcome="rejected"}')).toBe(1);
   expect(await gw.metric('mana_sessions_active')).toBe(1);
-  await manaPage.evaluate(() => (window as any).t.conn.dispose());
+  await disposeConnection(manaPage);
 });
 
 test('two tabs: the duplicated tab cannot take the held session (Web Locks) and starts fresh', async ({
@@ -173,8 +178,8 @@ test('two tabs: the duplicated tab cannot take the held session (Web Locks) and 
   expect(aAfter).toEqual({ state: 'ready', states: ['authenticating', 'ready'] });
   expect(await gw.metric('mana_resumes_total{outcome="accepted"}')).toBe(0);
   expect(await gw.metric('mana_sessions_active')).toBe(2);
-  await tabB.evaluate(() => (window as any).t.conn.dispose());
-  await manaPage.evaluate(() => (window as any).t.conn.dispose());
+  await disposeConnection(tabB);
+  await disposeConnection(manaPage);
   const afterDispose = await manaPage.evaluate(
     async () => (await navigator.locks.query()).held?.length,
   );

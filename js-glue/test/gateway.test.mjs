@@ -2,107 +2,34 @@
 // $MANA_GATEWAY): the npm `ws` package stands in for the browser WebSocket, and a small TCP
 // server that greets with an SSH banner and then echoes is the target.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'ws';
-import { lib, sleep } from './helpers.mjs';
+import { gatewayConnectOptions, jwt, lib, sleep, sockets, startGateway } from './helpers.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const gatewayBin =
-  process.env.MANA_GATEWAY ?? join(root, 'build', 'native-debug', 'bin', 'mana-gateway');
 const SECRET = 'js-glue-test-secret-0123456789abcdefghij';
+const token = (sub = 'alice') => jwt(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 300 });
 
-function jwt(claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
-  return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
-}
-const token = (sub = 'alice') => jwt({ sub, exp: Math.floor(Date.now() / 1000) + 300 });
-
-function listen(server) {
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server.address().port)));
-}
-async function freePort() {
-  const s = createServer();
-  const p = await listen(s);
-  await new Promise((r) => s.close(r));
-  return p;
-}
-async function waitPort(port, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise((r) => {
-      const s = tcpConnect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open`);
-}
-
-// WebSocket that remembers its instances, so a test can cut the TCP connection abruptly.
-const sockets = [];
-class TrackedWebSocket extends WebSocket {
-  constructor(url, protocols) {
-    super(url, protocols);
-    sockets.push(this);
-  }
-}
-
-let gateway, target, tmp, url, targetPort;
-const gatewayLog = [];
+let gateway, target, url, targetPort;
 
 before(async () => {
-  assert.ok(
-    existsSync(gatewayBin),
-    `${gatewayBin} is missing: run \`make build\` first (or set MANA_GATEWAY)`,
-  );
   target = createServer((sock) => {
     sock.write('SSH-2.0-test\r\n');
     sock.on('data', (d) => sock.write(d));
     sock.on('error', () => undefined);
   });
-  targetPort = await listen(target);
-  const gwPort = await freePort();
-  tmp = mkdtempSync(join(tmpdir(), 'mana-js-gw-'));
-  writeFileSync(join(tmp, 'secret'), SECRET);
-  writeFileSync(
-    join(tmp, 'gw.toml'),
-    `[server]\nlisten = "127.0.0.1:${gwPort}"\n[origins]\nallow = []\nallow_missing = true\n` +
-      `[auth]\njwt_secret_file = "secret"\n[[targets]]\nhost = "127.0.0.1"\nports = [${targetPort}]\n` +
-      `[session]\nresume_ttl_ms = 10000\n`,
+  targetPort = await new Promise((r) =>
+    target.listen(0, '127.0.0.1', () => r(target.address().port)),
   );
-  gateway = spawn(gatewayBin, ['--config', join(tmp, 'gw.toml')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  gateway.stderr.on('data', (d) => gatewayLog.push(String(d)));
-  await waitPort(gwPort);
-  url = `ws://127.0.0.1:${gwPort}/`;
+  gateway = await startGateway({ secret: SECRET, ports: [targetPort], resumeTtlMs: 10000 });
+  url = gateway.url;
 });
 
 after(async () => {
-  gateway?.kill('SIGTERM');
-  await new Promise((r) => (gateway ? gateway.once('exit', r) : r()));
+  await gateway?.stop();
   target?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const options = (extra = {}) => ({
-  url,
-  token: token(),
-  WebSocket: TrackedWebSocket,
-  storage: 'memory',
-  environment: { document: null, window: null },
-  reconnect: { initialDelayMs: 20, jitter: 0 },
-  ...extra,
-});
+const options = (extra = {}) => gatewayConnectOptions(url, token(), extra);
 
 /** Collects channel bytes (consuming them) until `n` arrived. */
 function collector(ch) {

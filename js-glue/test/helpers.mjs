@@ -1,7 +1,15 @@
-// Test doubles: a scripted WebSocket, a fake document/window, and mana.v1 frame helpers.
-import { readFileSync } from 'node:fs';
+// Test doubles: a scripted WebSocket, a fake document/window, and mana.v1 frame helpers; and for
+// the tests against the real mana-gateway (build/native-debug/bin/mana-gateway or $MANA_GATEWAY):
+// starting it with a config, JWTs for it, and a WebSocket that can be cut abruptly.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const distDir = join(root, 'build', 'js', 'package', 'dist');
@@ -184,4 +192,94 @@ export function trackConnections(afterEach) {
     FakeWebSocket.instances.length = 0;
   });
   return (r) => (live.push(r.conn), r);
+}
+
+// ---- the real gateway ----
+
+const gatewayBin =
+  process.env.MANA_GATEWAY ?? join(root, 'build', 'native-debug', 'bin', 'mana-gateway');
+
+/** An HS256 JWT over `claims`, signed with `secret`. */
+export function jwt(secret, claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+
+export async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function waitPort(port, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise((r) => {
+      const s = tcpConnect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+/** WebSocket that remembers its instances, so a test can cut the TCP connection abruptly. */
+export const sockets = [];
+export class TrackedWebSocket extends WebSocket {
+  constructor(url, protocols) {
+    super(url, protocols);
+    sockets.push(this);
+  }
+}
+
+/** Options of lib.connect() to a real gateway under Node (fast reconnects, no browser globals). */
+export function gatewayConnectOptions(url, token, extra = {}) {
+  return {
+    url,
+    token,
+    WebSocket: TrackedWebSocket,
+    storage: 'memory',
+    environment: { document: null, window: null },
+    reconnect: { initialDelayMs: 20, jitter: 0 },
+    ...extra,
+  };
+}
+
+/**
+ * mana-gateway allowing `ports` on 127.0.0.1, accepting JWTs signed with `secret`, holding
+ * detached sessions for `resumeTtlMs`. Returns { url, stop, log }.
+ */
+export async function startGateway({ secret, ports, resumeTtlMs, tmpPrefix = 'mana-js-gw-' }) {
+  assert.ok(
+    existsSync(gatewayBin),
+    `${gatewayBin} is missing: run \`make build\` first (or set MANA_GATEWAY)`,
+  );
+  const gwPort = await freePort();
+  const tmp = mkdtempSync(join(tmpdir(), tmpPrefix));
+  writeFileSync(join(tmp, 'secret'), secret);
+  writeFileSync(
+    join(tmp, 'gw.toml'),
+    `[server]\nlisten = "127.0.0.1:${gwPort}"\n[origins]\nallow = []\nallow_missing = true\n` +
+      `[auth]\njwt_secret_file = "secret"\n[[targets]]\nhost = "127.0.0.1"\n` +
+      `ports = [${ports.join(', ')}]\n[session]\nresume_ttl_ms = ${resumeTtlMs}\n`,
+  );
+  const log = [];
+  const proc = spawn(gatewayBin, ['--config', join(tmp, 'gw.toml')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  proc.stderr.on('data', (d) => log.push(String(d)));
+  await waitPort(gwPort);
+  return {
+    url: `ws://127.0.0.1:${gwPort}/`,
+    log: () => log.join(''),
+    async stop() {
+      proc.kill('SIGTERM');
+      if (proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
 }

@@ -50,8 +50,22 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
   }
 
   const keyTarget = () => ({ host: '127.0.0.1', port: keySshd.port });
-  const pwTarget = () => ({ host: '127.0.0.1', port: pwSshd.port });
-  const keyAuth = () => ({ privateKey: keySshd.userKey.privateKey });
+  // openSession() options: key login on keySshd / password login on pwSshd, host keys kept in
+  // memory; `extra` adds to or overrides them (command or term, auth, knownHosts, ...).
+  const keyLogin = (extra) => ({
+    target: keyTarget(),
+    username: keySshd.user,
+    auth: { privateKey: keySshd.userKey.privateKey },
+    knownHosts: 'memory',
+    ...extra,
+  });
+  const pwLogin = (extra) => ({
+    target: { host: '127.0.0.1', port: pwSshd.port },
+    username: pwSshd.user,
+    auth: { password: pwSshd.password },
+    knownHosts: 'memory',
+    ...extra,
+  });
 
   test('ed25519 key login, exec echo, negotiated algorithms, TOFU, diagnostics', async () => {
     const conn = await connection();
@@ -59,13 +73,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     conn.onDiagnostic((d) => d.code.startsWith('ssh_') && diags.push(d));
     const knownHosts = memoryStorage();
     const t0 = performance.now();
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command: 'echo hello-$((6*7))',
-      knownHosts,
-    });
+    const s = await conn.openSession(keyLogin({ command: 'echo hello-$((6*7))', knownHosts }));
     const openMs = performance.now() - t0;
     const out = collect(s);
     await out.until((o) => o.exit !== undefined && o.closed !== undefined);
@@ -94,14 +102,13 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
 
     // Second session: the stored key matches and verify() sees it.
     const seen = [];
-    const s2 = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command: 'true',
-      knownHosts,
-      hostKey: { verify: async (i) => (seen.push(i), true) },
-    });
+    const s2 = await conn.openSession(
+      keyLogin({
+        command: 'true',
+        knownHosts,
+        hostKey: { verify: async (i) => (seen.push(i), true) },
+      }),
+    );
     await collect(s2).closedP();
     assert.equal(seen.length, 1);
     assert.equal(seen[0].known, 'match');
@@ -115,13 +122,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     const knownHosts = memoryStorage({
       [`mana.ssh.known_host:127.0.0.1:${keySshd.port}`]: `${rsa[0]} ${rsa[1]}`,
     });
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command: 'true',
-      knownHosts,
-    });
+    const s = await conn.openSession(keyLogin({ command: 'true', knownHosts }));
     assert.match(s.info.hostKeyAlgorithm, /^rsa-sha2-(256|512)$/);
     assert.equal(s.info.fingerprint, keySshd.hostKeys.rsa.fingerprint);
     await collect(s).closedP();
@@ -129,13 +130,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
 
   test('password login (shell in a pty) and exit 3 -> onExit code 3', async () => {
     const conn = await connection();
-    const s = await conn.openSession({
-      target: pwTarget(),
-      username: pwSshd.user,
-      auth: { password: pwSshd.password },
-      term: { cols: 80, rows: 24 },
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(pwLogin({ term: { cols: 80, rows: 24 } }));
     assert.equal(s.info.authMethod, 'password');
     assert.equal(s.state, 'open');
     const out = collect(s);
@@ -149,19 +144,18 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
   test('keyboard-interactive: prompts answered by the async handler', async () => {
     const conn = await connection();
     const rounds = [];
-    const s = await conn.openSession({
-      target: pwTarget(),
-      username: pwSshd.user,
-      auth: {
-        keyboardInteractive: async (prompts, info) => {
-          rounds.push({ prompts, info });
-          await sleep(10);
-          return prompts.map(() => pwSshd.password);
+    const s = await conn.openSession(
+      pwLogin({
+        auth: {
+          keyboardInteractive: async (prompts, info) => {
+            rounds.push({ prompts, info });
+            await sleep(10);
+            return prompts.map(() => pwSshd.password);
+          },
         },
-      },
-      command: 'echo kbd-ok',
-      knownHosts: 'memory',
-    });
+        command: 'echo kbd-ok',
+      }),
+    );
     const out = collect(s);
     await out.closedP();
     assert.equal(out.stdout, 'kbd-ok\n');
@@ -175,13 +169,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
   test('wrong password -> SshAuthError (an AuthError) with the allowed methods', async () => {
     const conn = await connection();
     const err = await conn
-      .openSession({
-        target: pwTarget(),
-        username: pwSshd.user,
-        auth: { password: 'definitely-wrong' },
-        command: 'true',
-        knownHosts: 'memory',
-      })
+      .openSession(pwLogin({ auth: { password: 'definitely-wrong' }, command: 'true' }))
       .then(
         () => assert.fail('must not authenticate'),
         (e) => e,
@@ -199,13 +187,12 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
   test('methods tried in order as offered: a bad key, then the password', async () => {
     const conn = await connection();
     // keySshd's user key is not authorized on pwSshd.
-    const s = await conn.openSession({
-      target: pwTarget(),
-      username: pwSshd.user,
-      auth: [{ privateKey: keySshd.userKey.privateKey }, { password: pwSshd.password }],
-      command: 'echo second-method',
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(
+      pwLogin({
+        auth: [{ privateKey: keySshd.userKey.privateKey }, { password: pwSshd.password }],
+        command: 'echo second-method',
+      }),
+    );
     const out = collect(s);
     await out.closedP();
     assert.equal(out.stdout, 'second-method\n');
@@ -246,13 +233,12 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
       assert.ok(bad instanceof lib.SshAuthError);
       assert.equal(bad.code, 'key_error');
       const garbage = await conn
-        .openSession({
-          target: keyTarget(),
-          username: keySshd.user,
-          auth: { privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n' },
-          command: 'true',
-          knownHosts: 'memory',
-        })
+        .openSession(
+          keyLogin({
+            auth: { privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n' },
+            command: 'true',
+          }),
+        )
         .then(
           () => assert.fail('garbage key'),
           (e) => e,
@@ -275,14 +261,13 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     });
     let verifyCalled = false;
     const err = await conn
-      .openSession({
-        target: keyTarget(),
-        username: keySshd.user,
-        auth: keyAuth(),
-        command: 'echo must-not-run',
-        knownHosts,
-        hostKey: { verify: () => ((verifyCalled = true), true) },
-      })
+      .openSession(
+        keyLogin({
+          command: 'echo must-not-run',
+          knownHosts,
+          hostKey: { verify: () => ((verifyCalled = true), true) },
+        }),
+      )
       .then(
         () => assert.fail('must not open'),
         (e) => e,
@@ -305,14 +290,13 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     );
     // A verify() that says no is a HostKeyError too (hostkey_rejected).
     const rejected = await conn
-      .openSession({
-        target: keyTarget(),
-        username: keySshd.user,
-        auth: keyAuth(),
-        command: 'true',
-        knownHosts: memoryStorage(),
-        hostKey: { verify: async () => false },
-      })
+      .openSession(
+        keyLogin({
+          command: 'true',
+          knownHosts: memoryStorage(),
+          hostKey: { verify: async () => false },
+        }),
+      )
       .then(
         () => assert.fail('must not open'),
         (e) => e,
@@ -324,13 +308,9 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
 
   test('pty: stty size follows resize (coalesced), env, signal(), exit signal', async () => {
     const conn = await connection();
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      term: { cols: 80, rows: 24, env: { MANA_TEST: 'env-ok' } },
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(
+      keyLogin({ term: { cols: 80, rows: 24, env: { MANA_TEST: 'env-ok' } } }),
+    );
     const out = collect(s);
     s.write('stty size; echo "M=$MANA_TEST"; echo T=$TERM\n');
     await out.text(/24 80[\s\S]*M=env-ok[\s\S]*T=xterm-256color/);
@@ -348,13 +328,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
 
     // OpenSSH refuses signal requests in root sessions ("session signalling requires
     // privilege separation"): the non-root test user.
-    const s2 = await conn.openSession({
-      target: pwTarget(),
-      username: pwSshd.user,
-      auth: { password: pwSshd.password },
-      command: 'echo started; exec sleep 30',
-      knownHosts: 'memory',
-    });
+    const s2 = await conn.openSession(pwLogin({ command: 'echo started; exec sleep 30' }));
     const out2 = collect(s2);
     await out2.text(/started/); // a signal before the process exists is dropped by sshd
     await sleep(100);
@@ -365,13 +339,9 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
 
   test('exec: stdout and stderr separated; exit code', async () => {
     const conn = await connection();
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command: 'echo out-1; echo err-1 >&2; echo out-2; exit 7',
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(
+      keyLogin({ command: 'echo out-1; echo err-1 >&2; echo out-2; exit 7' }),
+    );
     const out = collect(s);
     await out.closedP();
     assert.equal(out.stdout, 'out-1\nout-2\n');
@@ -381,13 +351,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
 
   test('stdin upload with writeAll + sendEof: sha256 of 8 MiB matches', async () => {
     const conn = await connection();
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command: 'sha256sum',
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(keyLogin({ command: 'sha256sum' }));
     const out = collect(s);
     const data = randomBytes(8 << 20);
     const t0 = performance.now();
@@ -406,14 +370,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
       const data = randomBytes(size);
       writeFileSync(file, data);
       const conn = await connection();
-      const s = await conn.openSession({
-        target: keyTarget(),
-        username: keySshd.user,
-        auth: keyAuth(),
-        command: `cat ${file}`,
-        ciphers: cipher,
-        knownHosts: 'memory',
-      });
+      const s = await conn.openSession(keyLogin({ command: `cat ${file}`, ciphers: cipher }));
       assert.equal(s.info.cipherServerToClient, cipher);
       const hash = createHash('sha256');
       let got = 0;
@@ -437,15 +394,9 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     const data = randomBytes(size);
     writeFileSync(file, data);
     const conn = await connection();
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command: `cat ${file}`,
-      flow: 'manual',
-      highWaterMark: 256 * 1024,
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(
+      keyLogin({ command: `cat ${file}`, flow: 'manual', highWaterMark: 256 * 1024 }),
+    );
     const chunks = [];
     s.onData((d) => chunks.push(d));
     await sleep(800);
@@ -473,14 +424,12 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     const conn = await connection();
     const states = [];
     conn.onStateChange((e) => states.push(e.to));
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command:
-        'for i in $(seq 1 300); do echo m$i; sleep 0.005; done; read -r line; echo got-$line',
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(
+      keyLogin({
+        command:
+          'for i in $(seq 1 300); do echo m$i; sleep 0.005; done; read -r line; echo got-$line',
+      }),
+    );
     const out = collect(s);
     await out.text(/m40\n/);
     sockets[sockets.length - 1].terminate(); // abrupt TCP cut, no close frame
@@ -501,13 +450,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     globalThis.sessionStorage = store;
     try {
       const conn = await connection({ storage: 'session' });
-      const s = await conn.openSession({
-        target: keyTarget(),
-        username: keySshd.user,
-        auth: keyAuth(),
-        term: { cols: 80, rows: 24 },
-        knownHosts: 'memory',
-      });
+      const s = await conn.openSession(keyLogin({ term: { cols: 80, rows: 24 } }));
       const key = `mana.websocket.resume:${gw.url}:ssh`;
       const meta = JSON.parse(store.getItem(key));
       assert.equal(meta.length, 1);
@@ -565,14 +508,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     const conn = await connection();
     const diags = [];
     conn.onDiagnostic((d) => d.code.startsWith('ssh_keepalive') && diags.push(d.code));
-    const s = await conn.openSession({
-      target: keyTarget(),
-      username: keySshd.user,
-      auth: keyAuth(),
-      command: 'sleep 2.5',
-      keepaliveMs: 1000,
-      knownHosts: 'memory',
-    });
+    const s = await conn.openSession(keyLogin({ command: 'sleep 2.5', keepaliveMs: 1000 }));
     await collect(s).closedP();
     assert.ok(diags.includes('ssh_keepalive_sent'), diags.join(','));
     assert.ok(diags.includes('ssh_keepalive_answered'), diags.join(','));

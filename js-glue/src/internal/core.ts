@@ -3,6 +3,7 @@
 // load decide how it is loaded.
 import createManaCore from './mana-core.mjs';
 import type { CoreModule } from './core-types.js';
+import { sharedModule } from './load-module.js';
 
 /** How to load the wasm core. In browsers the defaults fetch `mana-core.wasm` next to the module. */
 export interface CoreLoadOptions {
@@ -12,25 +13,15 @@ export interface CoreLoadOptions {
   locateFile?: (path: string, prefix: string) => string;
 }
 
-let shared: Promise<CoreModule> | undefined;
+const core = /* @__PURE__ */ sharedModule<CoreModule>(createManaCore);
 
 export function loadCoreModule(options: CoreLoadOptions = {}): Promise<CoreModule> {
-  if (shared === undefined) {
-    const p = createManaCore({
-      ...(options.wasmBinary !== undefined ? { wasmBinary: options.wasmBinary } : {}),
-      ...(options.locateFile !== undefined ? { locateFile: options.locateFile } : {}),
-    });
-    // A failed load may be retried (e.g. after a network error fetching the .wasm).
-    p.catch(() => {
-      if (shared === p) shared = undefined;
-    });
-    shared = p;
-  }
-  return shared;
+  return core.load(options);
 }
 
 /** Number of wasm ClientSession handles alive (0 after every Connection was disposed). */
 export async function liveCoreSessions(): Promise<number> {
+  const shared = core.current();
   if (shared === undefined) return 0;
   return (await shared).liveSessions();
 }

@@ -2,6 +2,7 @@
 // dynamic import keeps it out of the bundle of apps that only use the transport. One module
 // instance serves every SshSession of the page; the options of the first load decide how.
 import type { SshModule } from './ssh-types.js';
+import { sharedModule } from './load-module.js';
 
 /** How to load the SSH engine. In browsers the defaults fetch `mana-ssh.wasm` next to the module. */
 export interface SshLoadOptions {
@@ -11,28 +12,18 @@ export interface SshLoadOptions {
   locateFile?: (path: string, prefix: string) => string;
 }
 
-let shared: Promise<SshModule> | undefined;
+const ssh = /* @__PURE__ */ sharedModule<SshModule>((options) =>
+  import('./mana-ssh.mjs').then(({ default: createManaSsh }) => createManaSsh(options)),
+);
 
 /** Loads (once) and returns the SSH module; call early to preload it. */
 export function loadSshModule(options: SshLoadOptions = {}): Promise<SshModule> {
-  if (shared === undefined) {
-    const p = import('./mana-ssh.mjs').then(({ default: createManaSsh }) =>
-      createManaSsh({
-        ...(options.wasmBinary !== undefined ? { wasmBinary: options.wasmBinary } : {}),
-        ...(options.locateFile !== undefined ? { locateFile: options.locateFile } : {}),
-      }),
-    );
-    // A failed load may be retried (e.g. after a network error fetching the .wasm).
-    p.catch(() => {
-      if (shared === p) shared = undefined;
-    });
-    shared = p;
-  }
-  return shared;
+  return ssh.load(options);
 }
 
 /** Number of wasm SshEngine handles alive (0 after every SshSession closed or was disposed). */
 export async function liveSshEngines(): Promise<number> {
+  const shared = ssh.current();
   if (shared === undefined) return 0;
   return (await shared).liveEngines();
 }
