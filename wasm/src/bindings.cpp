@@ -5,9 +5,9 @@
 // hand; keep both in step):
 //   * Time goes in as performance.now() milliseconds (double); the core gets
 //     nanoseconds. Deadlines come back in the same milliseconds.
-//   * Bytes go in as Uint8Array / ArrayBuffer (embind copies them into the
-//     wasm heap) and come out as fresh Uint8Array copies, so JS never holds a
-//     view into the heap (memory may grow between calls).
+//   * Bytes go in as Uint8Array (copied into the wasm heap with one
+//     TypedArray.set, js_bytes.hpp) and come out as fresh Uint8Array copies, so
+//     JS never holds a view into the heap (memory may grow between calls).
 //   * Outputs are pulled: pollOutput() and pollEvent() return a plain object
 //     or null. Fallible calls return a number / undefined on success or
 //     { error, origin, detail, closeCode } on failure; nothing throws (the core
@@ -22,7 +22,9 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
+#include "js_bytes.hpp"
 #include "mana/core/client_session.hpp"
 
 namespace {
@@ -41,14 +43,7 @@ double to_ms(core::Timestamp t) {
   return static_cast<double>(t.ns) / 1e6;
 }
 
-val bytes_to_js(const std::uint8_t* data, std::size_t size) {
-  // A copy: the view into the heap is only valid until the next allocation.
-  return val::global("Uint8Array").new_(emscripten::typed_memory_view(size, data));
-}
-
-core::ByteView view_of(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
+using mana::wasm::bytes_to_js;
 
 val error_to_js(const core::Error& e) {
   val o = val::object();
@@ -229,9 +224,10 @@ class WasmClientSession {
 
   val transport_open(double now) { return void_result(session_.transport_open(to_ts(now))); }
 
-  void receive(bool text, const std::string& message, double now) {
-    session_.receive(text ? core::MessageType::text : core::MessageType::binary, view_of(message),
-                     to_ts(now));
+  void receive(bool text, const val& message, double now) {
+    const std::size_t n = mana::wasm::bytes_from_js(message, scratch_in_);
+    session_.receive(text ? core::MessageType::text : core::MessageType::binary,
+                     core::ByteView{scratch_in_.data(), n}, to_ts(now));
   }
 
   void receive_close(int code, const std::string& reason, double now) {
@@ -290,8 +286,10 @@ class WasmClientSession {
     return val(*r);
   }
 
-  val write(std::uint32_t id, const std::string& data, double now) {
-    auto r = session_.write(id, core::Stream::out, view_of(data), to_ts(now));
+  val write(std::uint32_t id, const val& data, double now) {
+    const std::size_t n = mana::wasm::bytes_from_js(data, scratch_in_);
+    auto r =
+        session_.write(id, core::Stream::out, core::ByteView{scratch_in_.data(), n}, to_ts(now));
     if (!r) return error_to_js(r.error());
     return val(static_cast<double>(*r));
   }
@@ -363,6 +361,7 @@ class WasmClientSession {
   }
 
   core::ClientSession session_;
+  std::vector<std::uint8_t> scratch_in_;  // receive() / write() input, reused
 };
 
 int live_session_count() {

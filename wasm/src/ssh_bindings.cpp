@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "js_bytes.hpp"
 #include "ssh_engine.hpp"
 
 namespace {
@@ -27,10 +28,7 @@ namespace {
 using emscripten::val;
 namespace ssh = mana::ssh;
 
-val bytes_to_js(const std::uint8_t* data, std::size_t size) {
-  // A copy: the view into the heap is only valid until the next allocation.
-  return val::global("Uint8Array").new_(emscripten::typed_memory_view(size, data));
-}
+using mana::wasm::bytes_to_js;
 
 std::string get_string(const val& o, const char* key) {
   const val v = o[key];
@@ -254,15 +252,7 @@ class WasmSshEngine {
   void close() { engine_->close(); }
 
  private:
-  // Copies a Uint8Array into scratch_in_ with one TypedArray.set (embind's std::string conversion
-  // copies byte by byte in JS). Anything that is not a Uint8Array counts as empty.
-  std::size_t copy_in(const val& bytes) {
-    if (!bytes.instanceof (val::global("Uint8Array"))) return 0;
-    const auto n = bytes["length"].as<std::size_t>();
-    scratch_in_.resize(n);
-    if (n > 0) val(emscripten::typed_memory_view(n, scratch_in_.data())).call<void>("set", bytes);
-    return n;
-  }
+  std::size_t copy_in(const val& bytes) { return mana::wasm::bytes_from_js(bytes, scratch_in_); }
 
   std::unique_ptr<ssh::SshEngine> engine_;
   std::vector<std::uint8_t> scratch_;

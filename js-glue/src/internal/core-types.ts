@@ -83,7 +83,7 @@ export interface CoreChannelStats {
 export interface CoreSession {
   state(): CoreState;
   transportOpen(now: number): CoreError | undefined;
-  receive(text: boolean, message: Uint8Array | ArrayBuffer | string, now: number): void;
+  receive(text: boolean, message: Uint8Array, now: number): void;
   receiveClose(code: number, reason: string, now: number): void;
   transportLost(now: number): void;
   nextTimeout(): number | null;
