@@ -1,6 +1,5 @@
 #include "mana/core/client_session.hpp"
 
-#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -110,11 +109,7 @@ Result<void> ClientSession::adopt_resume_token(std::string token) {
   if (state_ != SessionState::connecting || !channels_.empty() || !cfg_.resume)
     return make_error(Errc::invalid_state, Origin::local,
                       "adopt_resume_token needs a fresh session with resume enabled");
-  const bool charset_ok = std::all_of(token.begin(), token.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-  });
-  if (token.size() < 16 || token.size() > 256 || !charset_ok)
+  if (!is_resume_token(token))
     return make_error(Errc::invalid_argument, Origin::local,
                       "resume token must be 16..256 bytes of [A-Za-z0-9_-]");
   token_ = std::move(token);

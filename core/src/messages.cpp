@@ -774,4 +774,8 @@ std::string encode_control(const ControlMessage& m) {
   return j.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
+bool is_resume_token(std::string_view s) noexcept {
+  return is_token(s);
+}
+
 }  // namespace mana::core

@@ -184,6 +184,10 @@ using ControlMessage = std::variant<Hello, HelloOk, Open, OpenOk, OpenErr, Resiz
 // The "t" value of a message, e.g. "hello_ok".
 std::string_view type_name(const ControlMessage& m) noexcept;
 
+// Whether `s` is a well-formed resume token (16..256 chars of [A-Za-z0-9_-]), the rule
+// parse_control applies to hello.resume.token and hello_ok.resume.token.
+bool is_resume_token(std::string_view s) noexcept;
+
 struct ParseLimits {
   std::size_t max_json = 64 * 1024;  // bytes of JSON text
   std::size_t max_depth = 8;         // nesting of objects/arrays
