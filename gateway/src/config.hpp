@@ -94,7 +94,7 @@ struct Config {
   std::uint32_t connect_timeout_ms = 10000;
   std::uint32_t banner_timeout_ms = 10000;
   std::size_t banner_max_bytes = 8192;  // bytes read while looking for "SSH-"
-  std::size_t read_chunk = 64 * 1024;   // target read size (further limited by credit)
+  std::size_t read_chunk = 256 * 1024;  // target read size (further limited by credit)
 
   std::string source;  // the file read (empty: built-in defaults)
 };

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -28,6 +29,9 @@ struct Context {
   RateLimits& rates;
   Server& server;
   std::uint64_t next_id = 1;
+  // One read buffer for every target socket (one thread): a relay waits for readability and
+  // reads into this only then, so an idle channel holds no read buffer of its own.
+  std::vector<std::uint8_t> read_scratch{};
 };
 
 // Monotonic time for the core (steady_clock, nanoseconds).

@@ -53,7 +53,7 @@ Configuration ([section] key = default):
              open_burst = 40, ping_rate = 10, ping_burst = 50, resume_fail_rate = 1,
              resume_fail_burst = 10
   [relay]    connect_timeout_ms = 10000, banner_timeout_ms = 10000, banner_max_bytes = 8192,
-             read_chunk = 65536
+             read_chunk = 262144
 
 Endpoints: GET <path> with a WebSocket upgrade (subprotocol mana.ssh.v1), GET /healthz,
 GET /metrics (Prometheus text). Logs: JSON lines on stderr. SIGTERM/SIGINT: stop accepting,

@@ -30,7 +30,7 @@ Relay::Relay(Context& ctx, std::weak_ptr<Session> session, core::ChannelId id, c
 Relay::~Relay() = default;
 
 std::uint64_t Relay::buffered() const noexcept {
-  return banner_.size() + (pending_.size() - pending_off_) + to_target_bytes_ + rbuf_.capacity();
+  return banner_.size() + (pending_.size() - pending_off_) + to_target_bytes_;
 }
 
 void Relay::start() {
@@ -132,6 +132,7 @@ void Relay::on_connected(const boost::system::error_code& ec) {
   if (!s) return stop();
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);  // reads happen after wait_read (on_readable)
   if (auto r = s->core().accept_open(id_, std::nullopt, mono_now()); !r) {
     // The client closed the channel (or the session) meanwhile.
     stop();
@@ -181,7 +182,7 @@ bool Relay::scan_banner() {
 }
 
 void Relay::start_read() {
-  if (stopped_ || reading_ || target_eof_ || close_sent_) return;
+  if (stopped_ || draining_ || reading_ || target_eof_ || close_sent_) return;
   std::size_t want = 0;
   if (phase_ == Phase::banner) {
     want = std::min(ctx_.cfg.read_chunk, ctx_.cfg.banner_max_bytes - banner_.size());
@@ -207,19 +208,36 @@ void Relay::start_read() {
   } else {
     return;
   }
-  if (rbuf_.size() < ctx_.cfg.read_chunk) rbuf_.resize(ctx_.cfg.read_chunk);
   reading_ = true;
-  socket_.async_read_some(asio::buffer(rbuf_.data(), want),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      std::size_t n) { self->on_read(ec, n); });
+  want_ = want;
+  socket_.async_wait(
+      tcp::socket::wait_read,
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
-void Relay::on_read(const boost::system::error_code& ec, std::size_t n) {
+void Relay::on_readable(const boost::system::error_code& ec) {
   reading_ = false;
-  if (stopped_) return;
+  if (stopped_ || draining_) return;
+  if (ec) {
+    on_read(ec, nullptr, 0);
+    return;
+  }
+  auto& buf = ctx_.read_scratch;
+  if (buf.size() < ctx_.cfg.read_chunk) buf.resize(ctx_.cfg.read_chunk);
+  boost::system::error_code rec;
+  const std::size_t n =
+      socket_.read_some(asio::buffer(buf.data(), std::min(want_, buf.size())), rec);
+  if (rec == asio::error::would_block || rec == asio::error::try_again) {
+    start_read();  // spurious readiness
+    return;
+  }
+  on_read(rec, buf.data(), n);
+}
+
+void Relay::on_read(const boost::system::error_code& ec, const std::uint8_t* data, std::size_t n) {
   if (n > 0) {
     if (phase_ == Phase::banner) {
-      banner_.insert(banner_.end(), rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(n));
+      banner_.insert(banner_.end(), data, data + n);
       if (scan_banner()) {
         phase_ = Phase::relaying;
         timer_.cancel();
@@ -240,8 +258,7 @@ void Relay::on_read(const boost::system::error_code& ec, std::size_t n) {
         return;
       }
     } else if (phase_ == Phase::relaying) {
-      pending_.assign(rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(n));
-      pending_off_ = 0;
+      if (!deliver(data, n)) return;
     }
   }
   if (ec) {
@@ -258,6 +275,24 @@ void Relay::on_read(const boost::system::error_code& ec, std::size_t n) {
     }
   }
   flush_to_client();
+}
+
+bool Relay::deliver(const std::uint8_t* data, std::size_t n) {
+  auto s = session();
+  if (!s) return false;
+  auto r = s->core().write(id_, core::Stream::out, core::ByteView(data, n), mono_now());
+  if (!r) return false;  // channel closing or gone: ChannelClosed follows
+  ctx_.metrics.bytes_to_client += *r;
+  if (*r < n) {
+    pending_.assign(data + *r, data + n);
+    pending_off_ = 0;
+    if (!stalled_) {
+      stalled_ = true;
+      stall_start_ = mono_now();
+      ctx_.metrics.credit_stalls++;
+    }
+  }
+  return true;
 }
 
 void Relay::flush_to_client() {
@@ -277,7 +312,7 @@ void Relay::flush_to_client() {
     }
   }
   if (pending_off_ >= pending_.size()) {
-    pending_.clear();
+    std::vector<std::uint8_t>().swap(pending_);  // rare (a stall); do not keep its capacity
     pending_off_ = 0;
     if (target_eof_) {
       close_channel("eof");
@@ -314,18 +349,40 @@ void Relay::on_client_data(core::Bytes&& data) {
 void Relay::flush_to_target() {
   if (stopped_ || writing_ || phase_ != Phase::relaying || to_target_.empty()) return;
   writing_ = true;
+  // One gather write of everything queued (up to max_gather messages): fewer system calls and
+  // wake-ups of the target than one write per client message.
+  std::vector<asio::const_buffer> bufs;
+  const std::size_t count = std::min(to_target_.size(), max_gather);
+  bufs.reserve(count);
+  for (std::size_t i = 0; i < count; ++i)
+    bufs.emplace_back(asio::buffer(to_target_[i]));
   asio::async_write(
-      socket_, asio::buffer(to_target_.front()),
-      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+      socket_, bufs,
+      [self = shared_from_this(), count](const boost::system::error_code& ec, std::size_t n) {
         self->writing_ = false;
         if (self->stopped_) return;
         if (ec) {
-          self->close_channel("target write failed");
+          if (self->draining_) {
+            self->stop();
+          } else {
+            self->close_channel("target write failed");
+          }
           return;
         }
-        self->to_target_bytes_ -= self->to_target_.front().size();
-        self->to_target_.pop_front();
+        for (std::size_t i = 0; i < count; ++i) {
+          self->to_target_bytes_ -= self->to_target_.front().size();
+          self->to_target_.pop_front();
+        }
         self->ctx_.metrics.bytes_to_target += n;
+        if (self->draining_) {
+          // The channel is closed (its id may be reused): no credit, just finish the queue.
+          if (self->to_target_.empty()) {
+            self->stop();
+          } else {
+            self->flush_to_target();
+          }
+          return;
+        }
         if (auto s = self->session()) {
           // Credit for bytes the target has taken, not for bytes received.
           (void)s->core().consume(self->id_, n, mono_now());
@@ -345,6 +402,24 @@ void Relay::close_channel(const std::string& reason) {
   log_debug("channel_closing", {{"session", session_id_}, {"channel", id_}, {"reason", reason}});
   (void)s->core().close_channel(id_, reason, mono_now());
   s->pump();
+}
+
+void Relay::stop_after_flush() {
+  if (stopped_) return;
+  if (draining_) return;
+  if (to_target_.empty() || phase_ != Phase::relaying) {
+    stop();
+    return;
+  }
+  // Bytes the client sent before its close still reach the target (PROTOCOL.md 7.1), bounded
+  // by the channel's window and by drain_timeout_ms for a target that stopped reading.
+  draining_ = true;
+  timer_.cancel();
+  timer_.expires_after(std::chrono::milliseconds(drain_timeout_ms));
+  timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = w.lock()) self->stop();
+  });
 }
 
 void Relay::stop() {

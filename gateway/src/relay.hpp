@@ -3,10 +3,15 @@
 //   policy precheck -> resolve once -> check every address -> connect (timeout) to exactly the
 //   checked endpoints -> accept_open / reject_open -> SSH banner gate -> relay under credit.
 //
-// Target -> client: read at most ServerSession::available(id) bytes (nothing while it is 0:
-// TCP backpressure reaches the target; resume on ChannelWritable), then session.write().
+// Target -> client: wait until the socket is readable, then read at most
+// ServerSession::available(id) bytes (nothing while it is 0: TCP backpressure reaches the target;
+// resume on ChannelWritable) into the process-wide Context::read_scratch and hand them to
+// session.write() from there; only bytes the core did not take are copied (pending_). An idle
+// channel therefore owns no read buffer.
 // Client -> target: one async_write in flight; session.consume(id, n) only after it completed,
-// so credit is granted for bytes the target has taken. Banner gate: until the target sent a line
+// so credit is granted for bytes the target has taken. When the channel closes, bytes already
+// received for the target are still written (stop_after_flush, bounded in time) before the
+// target socket closes. Banner gate: until the target sent a line
 // starting "SSH-" (within banner_timeout_ms and banner_max_bytes) no client byte reaches the
 // target and no target byte reaches the client; otherwise the channel closes with "not_ssh".
 #pragma once
@@ -40,6 +45,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
   void on_client_data(core::Bytes&& data);
   void on_writable();
   void stop();
+  // The channel closed: write what is still queued for the target, then stop().
+  void stop_after_flush();
+  // Longest wait for a target to take those bytes.
+  static constexpr std::uint32_t drain_timeout_ms = 5000;
+  // Client messages written to the target in one gather write.
+  static constexpr std::size_t max_gather = 16;
   [[nodiscard]] std::uint64_t buffered() const noexcept;
 
  private:
@@ -54,7 +65,11 @@ class Relay : public std::enable_shared_from_this<Relay> {
                    const std::string& msg);
   void on_connected(const boost::system::error_code& ec);
   void start_read();
-  void on_read(const boost::system::error_code& ec, std::size_t n);
+  void on_readable(const boost::system::error_code& ec);
+  void on_read(const boost::system::error_code& ec, const std::uint8_t* data, std::size_t n);
+  // Relaying: hand target bytes to the core; keep what it did not take in pending_.
+  // False when the channel is gone or closing.
+  bool deliver(const std::uint8_t* data, std::size_t n);
   bool scan_banner();
   void flush_to_client();
   void flush_to_target();
@@ -82,9 +97,10 @@ class Relay : public std::enable_shared_from_this<Relay> {
   bool writing_ = false;
   bool target_eof_ = false;
   bool close_sent_ = false;
+  bool draining_ = false;  // closed channel, still writing to_target_ (stop_after_flush)
   bool stalled_ = false;
   core::Timestamp stall_start_;
-  std::vector<std::uint8_t> rbuf_;
+  std::size_t want_ = 0;               // read size decided when the wait was armed
   std::vector<std::uint8_t> banner_;   // target bytes held until the banner is seen
   std::vector<std::uint8_t> pending_;  // target bytes not yet taken by session.write
   std::size_t pending_off_ = 0;
