@@ -82,8 +82,14 @@ std::optional<std::string> parse_ws_url(std::string_view text, WsUrl& out) {
   if (text.find('#') != std::string_view::npos) return "URL must not have a fragment";
   const auto slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
-  u.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (!u.path.empty() && u.path[0] == '?') u.path.insert(0, "/");
+  if (slash == std::string_view::npos) {
+    u.path = "/";
+  } else {
+    // "ws://h?q" has the path "/?q". (Built by appending: g++-12 -O3 reports a false
+    // -Wrestrict for std::string::insert(0, ...).)
+    u.path = rest[slash] == '?' ? "/" : "";
+    u.path.append(rest.substr(slash));
+  }
   if (authority.find('@') != std::string_view::npos)
     return "URL must not carry user info (use --token-file)";
   if (authority.empty()) return "URL has no host";

@@ -1,5 +1,8 @@
 #include "connection.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/websocket/error.hpp>
 
@@ -22,9 +25,20 @@ Connection::Connection(Context& ctx, WsStream&& ws, std::string client_ip, std::
 Connection::~Connection() = default;
 
 void Connection::start() {
-  ws_.visit([this](auto& ws) {
+  // After the upgrade Beast's handshake timeout only bounds the close handshake: once our close
+  // frame is written, wait at most this long for the peer's reply, then close the socket. A
+  // peer detached as dead (4012) never replies; without this bound its socket lingered for
+  // handshake_timeout_ms.
+  const auto close_wait = std::chrono::milliseconds(
+      std::min<std::uint32_t>(ctx_.cfg.handshake_timeout_ms, close_handshake_ms));
+  ws_.visit([this, close_wait](auto& ws) {
     ws.read_message_max(ctx_.cfg.max_frame);
     ws.auto_fragment(false);
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = close_wait;
+    t.idle_timeout = websocket::stream_base::none();  // heartbeats are the core's job
+    t.keep_alive_pings = false;
+    ws.set_option(t);
   });
   do_read();
 }
@@ -35,10 +49,28 @@ void Connection::set_session(std::shared_ptr<Session> s) {
 
 void Connection::do_read() {
   if (read_done_ || finished_) return;
-  ws_.visit([this](auto& ws) {
-    ws.async_read(rbuf_, [self = shared_from_this()](const boost::system::error_code& ec,
-                                                     std::size_t n) { self->on_read(ec, n); });
+  // Frame by frame with async_read_some rather than async_read(dynamic buffer): Beast 1.81's
+  // read-size hint for dynamic buffers asserts (rd_remain > 0) when a control frame arrives
+  // between the fragments of a message, which a client can send on purpose. Idle, a
+  // connection holds a small buffer; inside a message it reads up to read_step_bytes at a time
+  // (read_message_max still bounds the message).
+  const std::size_t step = message_started_ ? read_step_bytes : first_read_bytes;
+  ws_.visit([this, step](auto& ws) {
+    ws.async_read_some(rbuf_.prepare(step),
+                       [self = shared_from_this()](const boost::system::error_code& ec,
+                                                   std::size_t n) { self->on_read_some(ec, n); });
   });
+}
+
+void Connection::on_read_some(const boost::system::error_code& ec, std::size_t n) {
+  rbuf_.commit(n);
+  if (!ec && !ws_.visit([](auto& ws) { return ws.is_message_done(); })) {
+    message_started_ = true;
+    do_read();
+    return;
+  }
+  message_started_ = false;
+  on_read(ec, rbuf_.size());
 }
 
 void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -71,6 +103,7 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
       s->on_message(text ? core::MessageType::text : core::MessageType::binary, view);
     }
     rbuf_.consume(rbuf_.size());
+    if (rbuf_.capacity() > 2 * read_step_bytes) rbuf_.shrink_to_fit();  // after a large message
   } catch (const std::exception& ex) {
     log_event(LogLevel::error, "internal", {{"conn", id_}, {"what", ex.what()}});
     read_done_ = true;

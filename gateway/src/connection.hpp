@@ -23,6 +23,10 @@ class Session;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  // Longest wait for the peer's close frame after ours was written (capped by
+  // handshake_timeout_ms); RFC 6455 lets the server close the TCP connection first.
+  static constexpr std::uint32_t close_handshake_ms = 1000;
+
   Connection(Context& ctx, WsStream&& ws, std::string client_ip, std::string origin);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -44,6 +48,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void do_read();
+  void on_read_some(const boost::system::error_code& ec, std::size_t n);
   void on_read(const boost::system::error_code& ec, std::size_t n);
   void do_write();
   void on_written(const boost::system::error_code& ec);
@@ -58,6 +63,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string origin_;
   std::shared_ptr<Session> session_;
   boost::beast::flat_buffer rbuf_;
+  static constexpr std::size_t first_read_bytes = 1536;  // a frame header and a small message
+  static constexpr std::size_t read_step_bytes = 64 * 1024;
+  bool message_started_ = false;
   std::deque<core::OutMessage> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;

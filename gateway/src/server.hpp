@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -62,6 +63,10 @@ class Server {
 
   // Binds and starts accepting (throws on bind errors).
   void start();
+  // Serves one already-connected stream socket exactly as an accepted one (HTTP phase caps,
+  // request, upgrade, session). The upgrade fuzz target drives the gateway through a socket pair
+  // this way, without start() and without a listening socket.
+  void serve(boost::asio::ip::tcp::socket sock) { on_accept(std::move(sock)); }
 
   // ---- called by sessions and connections ----------------------------------------
   void on_hello(const std::shared_ptr<Session>& s, const core::Hello& hello);

@@ -134,7 +134,7 @@ void Session::arm_timer() {
   timer_.cancel();
   if (!t) return;
   timer_.expires_at(to_steady(*t));
-  timer_.async_wait([w = weak_from_this(), t](const boost::system::error_code& ec) {
+  timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
     if (ec) return;
     auto s = w.lock();
     if (!s || !s->live()) return;
@@ -174,7 +174,7 @@ void Session::handle(core::Event& e) {
   }
   if (auto* c = std::get_if<ChannelClosed>(&e)) {
     if (auto it = relays_.find(c->id); it != relays_.end()) {
-      it->second->stop();
+      it->second->stop_after_flush();
       relays_.erase(it);
     }
     log_info("channel_close", {{"session", id_},
