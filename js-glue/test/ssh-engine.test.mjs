@@ -16,7 +16,8 @@ async function freshModule(extra = {}) {
   const { default: createManaSsh } = await import(
     join(distDir, 'internal', 'mana-ssh.mjs') + `?instance=${Math.random()}`
   );
-  return createManaSsh({ wasmBinary: readFileSync(sshWasm), ...extra });
+  const { wrapSshModule } = await import(join(distDir, 'internal', 'ssh-engine.js'));
+  return wrapSshModule(await createManaSsh({ wasmBinary: readFileSync(sshWasm), ...extra }));
 }
 
 /** Runs one engine over TCP until it closes; `drain` false stops taking its output. */

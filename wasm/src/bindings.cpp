@@ -1,15 +1,22 @@
 // The whole binding surface of the wasm build: one embind class, `ClientSession`,
 // over mana::core::ClientSession (the client side of the sans-I/O core).
 //
-// Contract with js-glue (js-glue/src/internal/core.ts declares these types by
-// hand; keep both in step):
+// Contract with js-glue (js-glue/src/internal/core-types.ts declares the raw surface by hand and
+// js-glue/src/internal/core-session.ts wraps it; keep all three in step):
 //   * Time goes in as performance.now() milliseconds (double); the core gets
 //     nanoseconds. Deadlines come back in the same milliseconds.
-//   * Bytes go in as Uint8Array (copied into the wasm heap with one
-//     TypedArray.set, js_bytes.hpp) and come out as fresh Uint8Array copies, so
-//     JS never holds a view into the heap (memory may grow between calls).
-//   * Outputs are pulled: pollOutput() and pollEvent() return a plain object
-//     or null. Fallible calls return a number / undefined on success or
+//   * The per-chunk path carries numbers only, no embind objects or strings:
+//       - bytes in: inputBuffer(n) returns the heap address of an n-byte scratch buffer, JS copies
+//         the message there with one HEAPU8.set, then receive(text, n, now) / write(id, n, now)
+//         read it;
+//       - pollOutput() / pollEvent() return a small integer kind (OutputKind / EventKind below)
+//         and write the fields of that output or event into a Float64 scratch at fields()
+//         (constant for the instance's lifetime); a payload is given as heap address + length
+//         and stays valid until the next pollOutput() / pollEvent() (JS copies it out at once
+//         with one HEAPU8.slice);
+//       - rare events (state, ready, open/close, errors, policy, diagnostics) come out as
+//         EventKind::other, and eventDetail() then returns them as a plain object.
+//   * Fallible calls return a number / undefined on success or
 //     { error, origin, detail, closeCode } on failure; nothing throws (the core
 //     is built without exceptions).
 //   * Every instance must be released with delete(); liveSessions() counts the
@@ -17,8 +24,10 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -42,8 +51,6 @@ core::Timestamp to_ts(double ms) {
 double to_ms(core::Timestamp t) {
   return static_cast<double>(t.ns) / 1e6;
 }
-
-using mana::wasm::bytes_to_js;
 
 val error_to_js(const core::Error& e) {
   val o = val::object();
@@ -91,11 +98,15 @@ core::ClientConfig config_from_js(const val& cfg) {
   return c;
 }
 
-const char* stream_name(core::Stream s) {
-  return s == core::Stream::err ? "stderr" : "stdout";
-}
+// What pollOutput() returns; fields(): [0] payload address, [1] payload length, [2] close code.
+enum class OutputKind : int { none = 0, text = 1, binary = 2, close = 3 };
 
-// One event as a plain object with a `type` discriminator.
+// What pollEvent() returns. fields() holds for `data`: [0] channel, [1] stream (0 stdout,
+// 1 stderr), [2] payload address, [3] payload length; for `writable`: [0] channel,
+// [1] available. `other`: eventDetail() gives the event as an object.
+enum class EventKind : int { none = 0, data = 1, writable = 2, other = 3 };
+
+// A rare event as a plain object with a `type` discriminator.
 struct EventToJs {
   val operator()(const core::event::StateChanged& e) const {
     val o = typed("stateChanged");
@@ -129,19 +140,9 @@ struct EventToJs {
     o.set("message", e.msg);
     return o;
   }
-  val operator()(const core::event::ChannelData& e) const {
-    val o = typed("channelData");
-    o.set("id", e.id);
-    o.set("stream", stream_name(e.stream));
-    o.set("data", bytes_to_js(e.data.data(), e.data.size()));
-    return o;
-  }
-  val operator()(const core::event::ChannelWritable& e) const {
-    val o = typed("channelWritable");
-    o.set("id", e.id);
-    o.set("available", static_cast<double>(e.available));
-    return o;
-  }
+  // Data and credit go through fields(), never as objects.
+  val operator()(const core::event::ChannelData& /*e*/) const { return typed("unexpected"); }
+  val operator()(const core::event::ChannelWritable& /*e*/) const { return typed("unexpected"); }
   val operator()(const core::event::ChannelResized& e) const {
     val o = typed("channelResized");
     o.set("id", e.id);
@@ -224,10 +225,15 @@ class WasmClientSession {
 
   val transport_open(double now) { return void_result(session_.transport_open(to_ts(now))); }
 
-  void receive(bool text, const val& message, double now) {
-    const std::size_t n = mana::wasm::bytes_from_js(message, scratch_in_);
-    session_.receive(text ? core::MessageType::text : core::MessageType::binary,
-                     core::ByteView{scratch_in_.data(), n}, to_ts(now));
+  // Heap address of an n-byte input buffer for the next receive() / write().
+  double input_buffer(double n) { return mana::wasm::input_buffer(scratch_in_, n); }
+
+  // Heap address of the Float64 fields of the last pollOutput() / pollEvent().
+  double fields() const { return mana::wasm::heap_address(fields_.data()); }
+
+  void receive(bool text, double n, double now) {
+    session_.receive(text ? core::MessageType::text : core::MessageType::binary, input(n),
+                     to_ts(now));
   }
 
   void receive_close(int code, const std::string& reason, double now) {
@@ -243,34 +249,55 @@ class WasmClientSession {
 
   void handle_timeout(double now) { session_.handle_timeout(to_ts(now)); }
 
-  val poll_output() {
-    auto m = session_.poll_output();
-    if (!m) return val::null();
-    val o = val::object();
-    switch (m->type) {
+  int poll_output() {
+    output_ = session_.poll_output();
+    if (!output_) return static_cast<int>(OutputKind::none);
+    fields_[0] = mana::wasm::heap_address(output_->data.data());
+    fields_[1] = static_cast<double>(output_->data.size());
+    fields_[2] = static_cast<double>(output_->close_code);
+    switch (output_->type) {
       case core::MessageType::text:
-        o.set("type", std::string("text"));
-        o.set("text", std::string(m->data.begin(), m->data.end()));
-        break;
+        return static_cast<int>(OutputKind::text);
       case core::MessageType::binary:
-        o.set("type", std::string("binary"));
-        o.set("data", bytes_to_js(m->data.data(), m->data.size()));
-        break;
+        return static_cast<int>(OutputKind::binary);
       case core::MessageType::close:
-        o.set("type", std::string("close"));
-        o.set("code", static_cast<int>(m->close_code));
-        o.set("reason", m->close_reason);
-        break;
+        return static_cast<int>(OutputKind::close);
     }
-    return o;
+    return static_cast<int>(OutputKind::none);
+  }
+
+  // The reason of the last pollOutput() when it was OutputKind::close.
+  std::string output_close_reason() const {
+    return output_ ? output_->close_reason : std::string();
   }
 
   double output_bytes() const { return static_cast<double>(session_.output_bytes()); }
 
-  val poll_event() {
-    auto e = session_.poll_event();
-    if (!e) return val::null();
-    return std::visit(EventToJs{}, *e);
+  int poll_event() {
+    event_ = session_.poll_event();
+    if (!event_) return static_cast<int>(EventKind::none);
+    if (const auto* d = std::get_if<core::event::ChannelData>(&*event_)) {
+      fields_[0] = d->id;
+      fields_[1] = d->stream == core::Stream::err ? 1 : 0;
+      fields_[2] = mana::wasm::heap_address(d->data.data());
+      fields_[3] = static_cast<double>(d->data.size());
+      return static_cast<int>(EventKind::data);
+    }
+    if (const auto* w = std::get_if<core::event::ChannelWritable>(&*event_)) {
+      fields_[0] = w->id;
+      fields_[1] = static_cast<double>(w->available);
+      return static_cast<int>(EventKind::writable);
+    }
+    return static_cast<int>(EventKind::other);
+  }
+
+  // The last pollEvent() as an object when it was EventKind::other, else null.
+  val event_detail() const {
+    if (!event_ || std::holds_alternative<core::event::ChannelData>(*event_) ||
+        std::holds_alternative<core::event::ChannelWritable>(*event_)) {
+      return val::null();
+    }
+    return std::visit(EventToJs{}, *event_);
   }
 
   val open_channel(const std::string& host, int port, const std::string& kind, double now) {
@@ -286,10 +313,8 @@ class WasmClientSession {
     return val(*r);
   }
 
-  val write(std::uint32_t id, const val& data, double now) {
-    const std::size_t n = mana::wasm::bytes_from_js(data, scratch_in_);
-    auto r =
-        session_.write(id, core::Stream::out, core::ByteView{scratch_in_.data(), n}, to_ts(now));
+  val write(std::uint32_t id, double n, double now) {
+    auto r = session_.write(id, core::Stream::out, input(n), to_ts(now));
     if (!r) return error_to_js(r.error());
     return val(static_cast<double>(*r));
   }
@@ -360,8 +385,16 @@ class WasmClientSession {
     return r ? val::undefined() : error_to_js(r.error());
   }
 
+  // The first n bytes of the input buffer (at most its size).
+  core::ByteView input(double n) const {
+    return core::ByteView{scratch_in_.data(), mana::wasm::clamp_size(n, scratch_in_.size())};
+  }
+
   core::ClientSession session_;
-  std::vector<std::uint8_t> scratch_in_;  // receive() / write() input, reused
+  std::vector<std::uint8_t> scratch_in_;    // receive() / write() input, reused
+  std::optional<core::OutMessage> output_;  // the last pollOutput(), owns its payload
+  std::optional<core::Event> event_;        // the last pollEvent(), owns its payload
+  std::array<double, 4> fields_{};          // see OutputKind / EventKind
 };
 
 int live_session_count() {
@@ -383,14 +416,18 @@ EMSCRIPTEN_BINDINGS(mana_core) {
       .constructor<const val&, double>()
       .function("state", &WasmClientSession::state)
       .function("transportOpen", &WasmClientSession::transport_open)
+      .function("inputBuffer", &WasmClientSession::input_buffer)
+      .function("fields", &WasmClientSession::fields)
       .function("receive", &WasmClientSession::receive)
       .function("receiveClose", &WasmClientSession::receive_close)
       .function("transportLost", &WasmClientSession::transport_lost)
       .function("nextTimeout", &WasmClientSession::next_timeout)
       .function("handleTimeout", &WasmClientSession::handle_timeout)
       .function("pollOutput", &WasmClientSession::poll_output)
+      .function("outputCloseReason", &WasmClientSession::output_close_reason)
       .function("outputBytes", &WasmClientSession::output_bytes)
       .function("pollEvent", &WasmClientSession::poll_event)
+      .function("eventDetail", &WasmClientSession::event_detail)
       .function("openChannel", &WasmClientSession::open_channel)
       .function("write", &WasmClientSession::write)
       .function("available", &WasmClientSession::available)

@@ -1,16 +1,21 @@
 // The whole binding surface of the mana-ssh module: one embind class, `SshEngine`, over
 // mana::ssh::SshEngine (libssh2 driven sans-I/O, see ssh_engine.hpp).
 //
-// Contract with js-glue (js-glue/src/internal/ssh-types.ts declares these types by hand; keep
-// both in step):
+// Contract with js-glue (js-glue/src/internal/ssh-types.ts declares the raw surface by hand and
+// js-glue/src/internal/ssh-engine.ts wraps it; keep all three in step):
 //   * Time goes in as performance.now() milliseconds (double); nextTimeout() answers in the same.
-//   * Bytes go in as Uint8Array (copied into the wasm heap with one TypedArray.set) and come
-//     out as fresh Uint8Array copies, so JS never holds a view into the heap (memory may grow).
-//   * Outputs are pulled: takeOutput() and pollEvent(); nothing throws (no exceptions).
+//   * The per-chunk path carries numbers only (js_bytes.hpp): bytes go in through
+//     inputBuffer(n) + one HEAPU8.set, then pushInput(n) / write(n); takeOutput(max) and a
+//     `data` event give heap address + length in the Float64 scratch at fields(), valid until the
+//     next takeOutput() / pollEvent(), and JS copies them out at once with one HEAPU8.slice.
+//   * Outputs are pulled: takeOutput() and pollEvent() (a small integer kind, EventKind below);
+//     rare events come out as EventKind::other and eventDetail() returns them as an object.
+//     Nothing throws (no exceptions).
 //   * Every instance must be released with delete(); liveEngines() counts the instances alive.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -104,6 +109,11 @@ val typed(const char* type) {
   return o;
 }
 
+// What pollEvent() returns. fields() holds for `data`: [0] stream (0 stdout, 1 stderr),
+// [1] payload address, [2] payload length. `other`: eventDetail() gives the event as an object.
+enum class EventKind : int { none = 0, data = 1, other = 2 };
+
+// A rare event as a plain object with a `type` discriminator.
 struct EventToJs {
   val operator()(const ssh::event::StateChanged& e) const {
     val o = typed("stateChanged");
@@ -157,12 +167,8 @@ struct EventToJs {
     return o;
   }
   val operator()(const ssh::event::Ready& /*e*/) const { return typed("ready"); }
-  val operator()(const ssh::event::Data& e) const {
-    val o = typed("data");
-    o.set("stream", std::string(e.stream == 1 ? "stderr" : "stdout"));
-    o.set("data", bytes_to_js(e.bytes.data(), e.bytes.size()));
-    return o;
-  }
+  // Data goes through fields(), never as an object.
+  val operator()(const ssh::event::Data& /*e*/) const { return val::null(); }
   val operator()(const ssh::event::Exit& e) const {
     val o = typed("exit");
     o.set("code", e.code ? val(*e.code) : val::null());
@@ -193,19 +199,24 @@ class WasmSshEngine {
 
   std::string state() const { return ssh::to_string(engine_->state()); }
 
-  bool push_input(const val& bytes) {
-    const std::size_t n = copy_in(bytes);
-    return engine_->push_input(scratch_in_.data(), n);
-  }
+  // Heap address of an n-byte input buffer for the next pushInput() / write().
+  double input_buffer(double n) { return mana::wasm::input_buffer(scratch_in_, n); }
+
+  // Heap address of the Float64 fields of the last takeOutput() / pollEvent().
+  double fields() const { return mana::wasm::heap_address(fields_.data()); }
+
+  bool push_input(double n) { return engine_->push_input(scratch_in_.data(), input_size(n)); }
   double take_input_consumed() { return static_cast<double>(engine_->take_input_consumed()); }
   void transport_closed() { engine_->transport_closed(); }
   double output_bytes() const { return static_cast<double>(engine_->output_bytes()); }
-  val take_output(double max) {
-    const std::size_t want =
-        std::min(engine_->output_bytes(), max > 0 ? static_cast<std::size_t>(max) : 0U);
+  // Moves up to max output bytes into the output buffer: fields() [0] address, [1] length.
+  double take_output(double max) {
+    const std::size_t want = mana::wasm::clamp_size(max, engine_->output_bytes());
     scratch_.resize(want);
     const std::size_t n = engine_->take_output(scratch_.data(), want);
-    return bytes_to_js(scratch_.data(), n);
+    fields_[0] = mana::wasm::heap_address(scratch_.data());
+    fields_[1] = static_cast<double>(n);
+    return static_cast<double>(n);
   }
   double bytes_sent() const { return static_cast<double>(engine_->bytes_sent()); }
   double bytes_received() const { return static_cast<double>(engine_->bytes_received()); }
@@ -215,10 +226,22 @@ class WasmSshEngine {
     const auto t = engine_->next_timeout();
     return t ? val(*t) : val::null();
   }
-  val poll_event() {
-    auto e = engine_->poll_event();
-    if (!e) return val::null();
-    return std::visit(EventToJs{}, *e);
+  int poll_event() {
+    event_ = engine_->poll_event();
+    if (!event_) return static_cast<int>(EventKind::none);
+    if (const auto* d = std::get_if<ssh::event::Data>(&*event_)) {
+      fields_[0] = d->stream == 1 ? 1 : 0;
+      fields_[1] = mana::wasm::heap_address(d->bytes.data());
+      fields_[2] = static_cast<double>(d->bytes.size());
+      return static_cast<int>(EventKind::data);
+    }
+    return static_cast<int>(EventKind::other);
+  }
+
+  // The last pollEvent() as an object when it was EventKind::other, else null.
+  val event_detail() const {
+    if (!event_ || std::holds_alternative<ssh::event::Data>(*event_)) return val::null();
+    return std::visit(EventToJs{}, *event_);
   }
 
   void host_key_decision(bool accept) { engine_->host_key_decision(accept); }
@@ -235,9 +258,8 @@ class WasmSshEngine {
     }
     engine_->kbd_answers(std::move(out));
   }
-  double write(const val& bytes) {
-    const std::size_t n = copy_in(bytes);
-    return static_cast<double>(engine_->write(scratch_in_.data(), n));
+  double write(double n) {
+    return static_cast<double>(engine_->write(scratch_in_.data(), input_size(n)));
   }
   double write_room() const { return static_cast<double>(engine_->write_room()); }
   double write_queued() const { return static_cast<double>(engine_->write_queued()); }
@@ -252,11 +274,14 @@ class WasmSshEngine {
   void close() { engine_->close(); }
 
  private:
-  std::size_t copy_in(const val& bytes) { return mana::wasm::bytes_from_js(bytes, scratch_in_); }
+  // n from JS as a byte count of the input buffer (at most its size).
+  std::size_t input_size(double n) const { return mana::wasm::clamp_size(n, scratch_in_.size()); }
 
   std::unique_ptr<ssh::SshEngine> engine_;
-  std::vector<std::uint8_t> scratch_;
-  std::vector<std::uint8_t> scratch_in_;
+  std::vector<std::uint8_t> scratch_;     // takeOutput() payload, reused
+  std::vector<std::uint8_t> scratch_in_;  // pushInput() / write() input, reused
+  std::optional<ssh::Event> event_;       // the last pollEvent(), owns its payload
+  std::array<double, 3> fields_{};        // see take_output() / EventKind
 };
 
 int live_engine_count() {
@@ -281,6 +306,8 @@ EMSCRIPTEN_BINDINGS(mana_ssh) {
   emscripten::class_<WasmSshEngine>("SshEngine")
       .constructor<const val&>()
       .function("state", &WasmSshEngine::state)
+      .function("inputBuffer", &WasmSshEngine::input_buffer)
+      .function("fields", &WasmSshEngine::fields)
       .function("pushInput", &WasmSshEngine::push_input)
       .function("takeInputConsumed", &WasmSshEngine::take_input_consumed)
       .function("transportClosed", &WasmSshEngine::transport_closed)
@@ -291,6 +318,7 @@ EMSCRIPTEN_BINDINGS(mana_ssh) {
       .function("step", &WasmSshEngine::step)
       .function("nextTimeout", &WasmSshEngine::next_timeout)
       .function("pollEvent", &WasmSshEngine::poll_event)
+      .function("eventDetail", &WasmSshEngine::event_detail)
       .function("hostKeyDecision", &WasmSshEngine::host_key_decision)
       .function("kbdAnswers", &WasmSshEngine::kbd_answers)
       .function("write", &WasmSshEngine::write)

@@ -22,7 +22,11 @@ namespace {
 
 constexpr libssh2_socket_t kDummySocket = 3;        // never used: the callbacks do the I/O
 constexpr std::size_t kOutputHardCap = 256 * 1024;  // above out_bound (see invariant 2)
-constexpr std::size_t kReadChunk = 32 * 1024;
+// One Data event carries up to kReadChunk bytes: libssh2_channel_read_ex joins the queued SSH
+// packets into the caller's buffer, and every event costs a JS object, a Uint8Array and a round
+// through the session's pump, so fewer, larger events are cheaper (bench/browser).
+constexpr std::size_t kReadChunk = 128 * 1024;
+constexpr std::size_t kWriteChunk = 32 * 1024;  // per libssh2_channel_write_ex call
 constexpr int kMaxKbdRounds = 4;
 constexpr unsigned char kMsgRequestSuccess = 81;
 constexpr unsigned char kMsgRequestFailure = 82;
@@ -668,10 +672,11 @@ SshEngine::Progress SshEngine::do_channel_start() {
 }
 
 bool SshEngine::read_stream(int stream, bool* progressed, bool* eof_seen) {
-  std::array<char, kReadChunk> buf{};
   while (unconsumed_ < cfg_.app_high_water && out_.size() < cfg_.out_bound) {
-    const std::size_t want = std::min(buf.size(), cfg_.app_high_water - unconsumed_);
-    const ssize_t n = libssh2_channel_read_ex(channel_, stream, buf.data(), want);
+    const std::size_t want = std::min(kReadChunk, cfg_.app_high_water - unconsumed_);
+    if (read_buf_.size() < kReadChunk) read_buf_.resize(kReadChunk);  // once per engine
+    const ssize_t n =
+        libssh2_channel_read_ex(channel_, stream, reinterpret_cast<char*>(read_buf_.data()), want);
     if (n == LIBSSH2_ERROR_EAGAIN) return true;
     if (n == 0) {
       *eof_seen = true;
@@ -684,7 +689,7 @@ bool SshEngine::read_stream(int stream, bool* progressed, bool* eof_seen) {
     }
     event::Data d;
     d.stream = stream;
-    d.bytes.assign(buf.data(), buf.data() + n);
+    d.bytes.assign(read_buf_.data(), read_buf_.data() + n);
     unconsumed_ += static_cast<std::size_t>(n);
     events_.emplace_back(std::move(d));
     *progressed = true;
@@ -731,7 +736,7 @@ SshEngine::Progress SshEngine::do_running() {
   bool progressed = false;
   // 1. Input for the remote process (one SSH packet per call; invariant 2 per call).
   while (!write_q_.empty() && out_.size() < cfg_.out_bound) {
-    const std::size_t n = std::min<std::size_t>(write_q_.size(), kReadChunk);
+    const std::size_t n = std::min<std::size_t>(write_q_.size(), kWriteChunk);
     const ssize_t w =
         libssh2_channel_write_ex(channel_, 0, reinterpret_cast<const char*>(write_q_.front()), n);
     if (w == LIBSSH2_ERROR_EAGAIN) break;

@@ -260,6 +260,7 @@ class SshEngine {
   ByteQueue in_;
   ByteQueue out_;
   ByteQueue write_q_;
+  std::vector<std::uint8_t> read_buf_;  // libssh2_channel_read_ex target (read_stream)
   std::size_t in_consumed_ = 0;
   bool transport_eof_ = false;
   bool discard_output_ = false;

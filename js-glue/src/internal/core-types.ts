@@ -1,4 +1,6 @@
-// Types of the embind surface (wasm/src/bindings.cpp). Only src/internal/ sees these.
+// Types of the core module. RawCoreSession / RawCoreModule are the embind surface
+// (wasm/src/bindings.cpp), seen by src/internal/ only; CoreSession / CoreModule are what
+// core-session.ts makes of it for the rest of the package (plain objects per event).
 
 export interface CoreError {
   error: string;
@@ -115,6 +117,57 @@ export interface CoreModule {
   liveSessions(): number;
   closeCodeName(code: number): string;
   closeCodeResumable(code: number): boolean;
+}
+
+/**
+ * The embind class itself. Per-chunk calls carry numbers only: bytes go in through
+ * inputBuffer(n) (a heap address) and come out as address + length in the Float64 fields at
+ * fields(), valid until the next pollOutput() / pollEvent(); see bindings.cpp.
+ */
+export interface RawCoreSession {
+  state(): CoreState;
+  transportOpen(now: number): CoreError | undefined;
+  inputBuffer(n: number): number;
+  fields(): number;
+  receive(text: boolean, n: number, now: number): void;
+  receiveClose(code: number, reason: string, now: number): void;
+  transportLost(now: number): void;
+  nextTimeout(): number | null;
+  handleTimeout(now: number): void;
+  /** OutputKind of bindings.cpp: 0 none, 1 text, 2 binary, 3 close. */
+  pollOutput(): number;
+  outputCloseReason(): string;
+  outputBytes(): number;
+  /** EventKind of bindings.cpp: 0 none, 1 data, 2 writable, 3 other (see eventDetail()). */
+  pollEvent(): number;
+  eventDetail(): CoreEvent | null;
+  openChannel(host: string, port: number, kind: string, now: number): number | CoreError;
+  write(id: number, n: number, now: number): number | CoreError;
+  available(id: number): number;
+  consume(id: number, n: number, now: number): CoreError | undefined;
+  closeChannel(id: number, reason: string, now: number): CoreError | undefined;
+  resize(id: number, cols: number, rows: number, now: number): CoreError | undefined;
+  setPaused(reason: number, on: boolean, now: number): void;
+  pauseBits(): number;
+  close(code: number, reason: string, now: number): void;
+  resumeToken(): string | null;
+  adoptResumeToken(token: string): CoreError | undefined;
+  rtt(): number | null;
+  channelCount(): number;
+  channelStats(id: number): CoreChannelStats | null;
+  delete(): void;
+  isDeleted(): boolean;
+}
+
+/** The Emscripten module object (createManaCore's result). */
+export interface RawCoreModule {
+  ClientSession: new (config: CoreConfig, now: number) => RawCoreSession;
+  liveSessions(): number;
+  closeCodeName(code: number): string;
+  closeCodeResumable(code: number): boolean;
+  /** The heap views; replaced when memory grows, so read them after every call into wasm. */
+  HEAPU8: Uint8Array;
+  HEAPF64: Float64Array;
 }
 
 export function isCoreError(v: unknown): v is CoreError {

@@ -3,6 +3,7 @@
 // load decide how it is loaded.
 import createManaCore from './mana-core.mjs';
 import type { CoreModule } from './core-types.js';
+import { wrapCoreModule } from './core-session.js';
 import { sharedModule } from './load-module.js';
 
 /** How to load the wasm core. In browsers the defaults fetch `mana-core.wasm` next to the module. */
@@ -13,7 +14,9 @@ export interface CoreLoadOptions {
   locateFile?: (path: string, prefix: string) => string;
 }
 
-const core = /* @__PURE__ */ sharedModule<CoreModule>(createManaCore);
+const core = /* @__PURE__ */ sharedModule<CoreModule>((options) =>
+  createManaCore(options).then(wrapCoreModule),
+);
 
 export function loadCoreModule(options: CoreLoadOptions = {}): Promise<CoreModule> {
   return core.load(options);

@@ -1,6 +1,6 @@
 // Hand-written declarations of the Emscripten module built from wasm/src/bindings.cpp
 // (Emscripten 3.1.6 has no --emit-tsd). Keep in step with the EMSCRIPTEN_BINDINGS block.
-import type { CoreModule } from './core-types.js';
+import type { RawCoreModule } from './core-types.js';
 
 export interface CoreModuleOptions {
   wasmBinary?: ArrayBuffer | Uint8Array;
@@ -10,5 +10,5 @@ export interface CoreModuleOptions {
   onAbort?: (what: unknown) => void;
 }
 
-declare function createManaCore(options?: CoreModuleOptions): Promise<CoreModule>;
+declare function createManaCore(options?: CoreModuleOptions): Promise<RawCoreModule>;
 export default createManaCore;

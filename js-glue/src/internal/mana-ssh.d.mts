@@ -1,6 +1,6 @@
 // Hand-written declarations of the Emscripten module built from wasm/src/ssh_bindings.cpp
 // (Emscripten 3.1.6 has no --emit-tsd). Keep in step with the EMSCRIPTEN_BINDINGS block.
-import type { SshModule } from './ssh-types.js';
+import type { RawSshModule } from './ssh-types.js';
 
 export interface SshModuleOptions {
   wasmBinary?: ArrayBuffer | Uint8Array;
@@ -10,5 +10,5 @@ export interface SshModuleOptions {
   onAbort?: (what: unknown) => void;
 }
 
-declare function createManaSsh(options?: SshModuleOptions): Promise<SshModule>;
+declare function createManaSsh(options?: SshModuleOptions): Promise<RawSshModule>;
 export default createManaSsh;

@@ -1,5 +1,6 @@
-// Types of the embind surface of the mana-ssh module (wasm/src/ssh_bindings.cpp). Only
-// src/internal/ and src/ssh/ see these.
+// Types of the mana-ssh module. RawSshEngine / RawSshModule are the embind surface
+// (wasm/src/ssh_bindings.cpp), used by src/internal/ssh-engine.ts only; SshEngineHandle /
+// SshModule are what it makes of them for src/ssh/ (plain objects per event).
 
 export type SshEngineState =
   | 'handshake'
@@ -109,4 +110,50 @@ export interface SshEngineHandle {
 export interface SshModule {
   SshEngine: new (config: SshEngineConfig) => SshEngineHandle;
   liveEngines(): number;
+}
+
+/**
+ * The embind class itself. Per-chunk calls carry numbers only: bytes go in through
+ * inputBuffer(n) (a heap address) and come out as address + length in the Float64 fields at
+ * fields(), valid until the next takeOutput() / pollEvent(); see ssh_bindings.cpp.
+ */
+export interface RawSshEngine {
+  state(): SshEngineState;
+  inputBuffer(n: number): number;
+  fields(): number;
+  pushInput(n: number): boolean;
+  takeInputConsumed(): number;
+  transportClosed(): void;
+  outputBytes(): number;
+  /** Moves up to max bytes into the output buffer; fields() [0] address, [1] length. */
+  takeOutput(max: number): number;
+  bytesSent(): number;
+  bytesReceived(): number;
+  step(now: number): void;
+  nextTimeout(): number | null;
+  /** EventKind of ssh_bindings.cpp: 0 none, 1 data, 2 other (see eventDetail()). */
+  pollEvent(): number;
+  eventDetail(): SshEngineEvent | null;
+  hostKeyDecision(accept: boolean): void;
+  kbdAnswers(answers: string[] | null): void;
+  write(n: number): number;
+  writeRoom(): number;
+  writeQueued(): number;
+  consume(n: number): void;
+  unconsumed(): number;
+  resize(cols: number, rows: number): void;
+  signal(name: string): boolean;
+  sendEof(): void;
+  close(): void;
+  delete(): void;
+  isDeleted(): boolean;
+}
+
+/** The Emscripten module object (createManaSsh's result). */
+export interface RawSshModule {
+  SshEngine: new (config: SshEngineConfig) => RawSshEngine;
+  liveEngines(): number;
+  /** The heap views; replaced when memory grows, so read them after every call into wasm. */
+  HEAPU8: Uint8Array;
+  HEAPF64: Float64Array;
 }

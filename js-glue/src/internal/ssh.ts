@@ -3,6 +3,7 @@
 // instance serves every SshSession of the page; the options of the first load decide how.
 import type { SshModule } from './ssh-types.js';
 import { sharedModule } from './load-module.js';
+import { wrapSshModule } from './ssh-engine.js';
 
 /** How to load the SSH engine. In browsers the defaults fetch `mana-ssh.wasm` next to the module. */
 export interface SshLoadOptions {
@@ -13,7 +14,9 @@ export interface SshLoadOptions {
 }
 
 const ssh = /* @__PURE__ */ sharedModule<SshModule>((options) =>
-  import('./mana-ssh.mjs').then(({ default: createManaSsh }) => createManaSsh(options)),
+  import('./mana-ssh.mjs').then(({ default: createManaSsh }) =>
+    createManaSsh(options).then(wrapSshModule),
+  ),
 );
 
 /** Loads (once) and returns the SSH module; call early to preload it. */
