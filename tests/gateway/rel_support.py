@@ -1,11 +1,14 @@
-"""Helpers for reliability_test.py and idle_load_test.py: target processes, a resuming client,
-process figures. Debian's /usr/bin/python3 only (python3-websockets 10.x, python3-jwt).
+"""Helpers for reliability_test.py, idle_load_test.py and soak_test.py: target processes, a
+resuming client, process figures. Debian's /usr/bin/python3 only (python3-websockets 10.x,
+python3-jwt).
 
 Targets run as their own processes (`python3 rel_support.py MODE PORT ...`) so that a test can
 kill them for real:
   echo PORT                   sends an SSH banner, then echoes what it receives
   stream PORT SEED LEN RATE   sends an SSH banner, then LEN seeded bytes at RATE bytes/s, then FIN
   blackhole PORT              accepts, reads and discards, never sends a byte
+  source PORT                 sends an SSH banner, then a 64 KiB block over and over as fast as
+                              the connection takes it, until the peer goes away
 """
 import asyncio
 import hashlib
@@ -74,6 +77,20 @@ def _stream(seed, length, rate):
     return serve
 
 
+async def _source(reader, writer):
+    block = seeded_stream(99, 65536)
+    drain = asyncio.ensure_future(_drain(reader))
+    try:
+        writer.write(BANNER)
+        while not drain.done():
+            writer.write(block)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    drain.cancel()
+    writer.close()
+
+
 async def _blackhole(reader, writer):
     try:
         await _drain(reader)
@@ -84,6 +101,7 @@ async def _blackhole(reader, writer):
 
 async def _serve_target(mode, port, args):
     handler = {"echo": lambda: _echo, "blackhole": lambda: _blackhole,
+               "source": lambda: _source,
                "stream": lambda: _stream(int(args[0]), int(args[1]), float(args[2]))}[mode]()
     server = await asyncio.start_server(handler, "127.0.0.1", port)
     async with server:
@@ -141,9 +159,11 @@ class Chan:
 class Client:
     """mana.v1 client over python3-websockets: answers pings, grants credit, resumes."""
 
-    def __init__(self, port, sub, local_ip=None, origin=None):
+    def __init__(self, port, sub, local_ip=None, origin=None, exp_in=600):
         self.url = "ws://127.0.0.1:%d/" % port
         self.sub = sub
+        self.exp_in = exp_in     # JWT lifetime from this machine's wall clock (s)
+        self.ping_times = []     # monotonic arrival time of every gateway ping
         self.local_ip = local_ip
         self.origin = origin
         self.ws = None
@@ -164,7 +184,7 @@ class Client:
             res = {"token": self.token, "channels": [
                 {"id": c.cid, "rx": c.rx, "credit": c.limit - c.rx}
                 for c in self.ch.values() if c.open]}
-        await ws.send(hello(token(sub=self.sub, exp_in=600), resume=res))
+        await ws.send(hello(token(sub=self.sub, exp_in=self.exp_in), resume=res))
         if send_only:
             return ws
         while True:
@@ -213,6 +233,7 @@ class Client:
                 j = json.loads(m)
                 t = j.get("t")
                 if t == "ping":
+                    self.ping_times.append(time.monotonic())
                     await ws.send(json.dumps({"t": "pong", "ts": j["ts"]}))
                     continue
                 if t == "close" and j.get("id") in self.ch:

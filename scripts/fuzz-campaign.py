@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Fuzzing campaign driver behind `make fuzz` and `make fuzz-coverage`.
+
+run       Runs every libFuzzer target (build/fuzz/bin/<target>) for --seconds each on its
+          accumulated corpus (build/fuzz-corpus/<target>/) plus the committed seeds
+          (tests/fuzz/corpus/<target>/). Per target it records the CPU time of the fuzzer
+          process (user + sys from wait4's rusage), the executions (-print_final_stats),
+          the corpus size and the crash/leak/timeout/oom inputs written this run, prints a
+          table and writes build/fuzz-report.json. Exit status 1 when any target failed.
+
+coverage  Replays each target's corpus (accumulated + seeds) through <target>_replay built
+          with clang source-based coverage (preset fuzz-coverage), merges the profiles with
+          llvm-profdata-14 and reads line coverage per source file with llvm-cov-14. Prints
+          the line coverage of the decoders (core/src/messages.cpp, core/src/wire_profile.cpp)
+          and of every other first-party file each target reaches, merged over all targets
+          too, and writes build/fuzz-coverage.json.
+
+Standard library only. Paths are relative to the repository root (the working directory).
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DECODERS = ["core/src/messages.cpp", "core/src/wire_profile.cpp"]
+ARTIFACT_PREFIXES = ("crash-", "leak-", "timeout-", "oom-", "slow-unit-")
+
+
+def count_files(path: Path) -> int:
+    if not path.is_dir():
+        return 0
+    return sum(1 for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def artifacts(path: Path) -> set:
+    if not path.is_dir():
+        return set()
+    return {p.name for p in path.iterdir() if p.name.startswith(ARTIFACT_PREFIXES)}
+
+
+def run_target(args, target: str) -> dict:
+    binary = Path(args.fuzz_dir) / "bin" / target
+    corpus = Path(args.build) / "fuzz-corpus" / target
+    art = Path(args.build) / "fuzz-artifacts" / target
+    logs = Path(args.build) / "fuzz-logs"
+    seeds = Path("tests/fuzz/corpus") / target
+    for d in (corpus, art, logs):
+        d.mkdir(parents=True, exist_ok=True)
+    before = artifacts(art)
+    cmd = [
+        str(binary),
+        f"-max_total_time={args.seconds}",
+        "-timeout=25",
+        "-rss_limit_mb=2048",
+        "-print_final_stats=1",
+        f"-artifact_prefix={art}/",
+        str(corpus),
+    ]
+    if seeds.is_dir():
+        cmd.append(str(seeds))
+    log_path = logs / f"{target}.log"
+    print(f"==> fuzz {target} for {args.seconds}s (log {log_path})", flush=True)
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=1:detect_leaks=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    start = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # Hard bound: the run plus generous slack for the final merge and stats.
+        deadline = start + args.seconds + 120
+        status = None
+        usage = None
+        while status is None:
+            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                status, usage = st, ru
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                pid, st, ru = os.wait4(proc.pid, 0)
+                status, usage = st, ru
+                break
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - start
+    text = log_path.read_text(errors="replace")
+    stats = dict(re.findall(r"^stat::(\w+):\s*(\d+)", text, re.M))
+    new_artifacts = sorted(artifacts(art) - before)
+    result = {
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "wall_s": round(wall, 2),
+        "runs": int(stats.get("number_of_executed_units", 0)),
+        "corpus_size": count_files(corpus),
+        "seeds": count_files(seeds),
+        "crashes": len(new_artifacts),
+        "artifacts": [str(art / a) for a in new_artifacts],
+        "exit_code": proc.returncode,
+        "peak_rss_mb": int(stats.get("peak_rss_mb", 0)),
+    }
+    if proc.returncode != 0 or new_artifacts:
+        print("\n".join(text.splitlines()[-40:]), file=sys.stderr)
+    return result
+
+
+def cmd_run(args) -> int:
+    report_path = Path(args.build) / "fuzz-report.json"
+    report = {}
+    failed = []
+    for t in args.targets:
+        r = run_target(args, t)
+        report[t] = r
+        if r["exit_code"] != 0 or r["crashes"]:
+            failed.append(t)
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{'target':28} {'cpu_s':>8} {'runs':>11} {'execs/s':>8} {'corpus':>7} {'crashes':>7}")
+    for t, r in report.items():
+        rate = r["runs"] / r["cpu_s"] if r["cpu_s"] else 0
+        print(f"{t:28} {r['cpu_s']:8.1f} {r['runs']:11d} {rate:8.0f} {r['corpus_size']:7d} "
+              f"{r['crashes']:7d}")
+    print(f"report: {report_path}")
+    if failed:
+        print(f"make fuzz: FAILED: {' '.join(failed)} (inputs in {args.build}/fuzz-artifacts/)",
+              file=sys.stderr)
+        return 1
+    print("make fuzz: no crashes")
+    return 0
+
+
+def first_party(name: str, root: str) -> str:
+    rel = os.path.relpath(name, root)
+    return rel if rel.startswith(("core/", "gateway/")) else ""
+
+
+def cmd_coverage(args) -> int:
+    cov_dir = Path(args.cov_dir)
+    prof_dir = cov_dir / "profiles"
+    prof_dir.mkdir(parents=True, exist_ok=True)
+    root = os.getcwd()
+    result = {"targets": {}, "merged": {}}
+    profdatas = []
+    binaries = []
+    for t in args.targets:
+        binary = cov_dir / "bin" / f"{t}_replay"
+        if not binary.exists():
+            print(f"fuzz-coverage: {binary} missing", file=sys.stderr)
+            return 1
+        for old in prof_dir.glob(f"{t}-*.profraw"):
+            old.unlink()
+        inputs = [p for p in (Path(args.build) / "fuzz-corpus" / t, Path("tests/fuzz/corpus") / t)
+                  if p.is_dir()]
+        env = dict(os.environ, LLVM_PROFILE_FILE=str(prof_dir / f"{t}-%p.profraw"))
+        subprocess.run([str(binary)] + [str(p) for p in inputs], env=env, check=True,
+                       stdout=subprocess.DEVNULL, timeout=1800)
+        profdata = prof_dir / f"{t}.profdata"
+        subprocess.run(["llvm-profdata-14", "merge", "-sparse", "-o", str(profdata)]
+                       + [str(p) for p in prof_dir.glob(f"{t}-*.profraw")], check=True)
+        exported = subprocess.run(
+            ["llvm-cov-14", "export", "-summary-only", f"-instr-profile={profdata}", str(binary)],
+            check=True, capture_output=True, text=True).stdout
+        files = {}
+        for f in json.loads(exported)["data"][0]["files"]:
+            rel = first_party(f["filename"], root)
+            if not rel:
+                continue
+            lines = f["summary"]["lines"]
+            if lines["count"] == 0 or (lines["covered"] == 0 and rel not in DECODERS):
+                continue
+            files[rel] = {"covered": lines["covered"], "count": lines["count"],
+                          "percent": round(lines["percent"], 1)}
+        result["targets"][t] = {"inputs": sum(count_files(p) for p in inputs), "files": files}
+        profdatas.append(profdata)
+        binaries.append(binary)
+    # Merged over all targets: one profile, every binary as an object file.
+    merged = prof_dir / "all.profdata"
+    subprocess.run(["llvm-profdata-14", "merge", "-sparse", "-o", str(merged)]
+                   + [str(p) for p in profdatas], check=True)
+    cmd = ["llvm-cov-14", "export", "-summary-only", f"-instr-profile={merged}", str(binaries[0])]
+    for b in binaries[1:]:
+        cmd += ["-object", str(b)]
+    exported = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for f in json.loads(exported)["data"][0]["files"]:
+        rel = first_party(f["filename"], root)
+        if rel and rel.startswith(("core/src/", "gateway/src/")):
+            lines = f["summary"]["lines"]
+            result["merged"][rel] = {"covered": lines["covered"], "count": lines["count"],
+                                     "percent": round(lines["percent"], 1)}
+    out = Path(args.build) / "fuzz-coverage.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"\nline coverage of the decoders per target ({', '.join(DECODERS)})")
+    print(f"{'target':28} {'inputs':>7} " + " ".join(f"{Path(d).name:>18}" for d in DECODERS))
+    for t, r in result["targets"].items():
+        cells = []
+        for d in DECODERS:
+            c = r["files"].get(d)
+            cells.append(f"{c['percent']:5.1f}% {c['covered']:5d}/{c['count']:<5d}" if c else
+                         f"{'-':>18}")
+        print(f"{t:28} {r['inputs']:7d} " + " ".join(cells))
+    print("\nother first-party files per target (line coverage)")
+    for t, r in result["targets"].items():
+        rest = [f"{Path(n).name} {c['percent']:.1f}%" for n, c in sorted(r["files"].items())
+                if n not in DECODERS]
+        print(f"{t:28} " + (", ".join(rest) if rest else "-"))
+    print("\nmerged over all targets")
+    for n, c in sorted(result["merged"].items()):
+        print(f"  {n:34} {c['percent']:5.1f}%  {c['covered']:5d}/{c['count']}")
+    print(f"report: {out}")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--seconds", type=int, default=60)
+    r.add_argument("--build", default="build")
+    r.add_argument("--fuzz-dir", default="build/fuzz")
+    r.add_argument("targets", nargs="+")
+    c = sub.add_parser("coverage")
+    c.add_argument("--build", default="build")
+    c.add_argument("--cov-dir", default="build/fuzz-coverage")
+    c.add_argument("targets", nargs="+")
+    args = ap.parse_args()
+    return cmd_run(args) if args.cmd == "run" else cmd_coverage(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
