@@ -7,6 +7,7 @@ MAKEFLAGS += --no-print-directory
 JOBS         ?= 2
 FUZZ_SECONDS ?= 60
 SIM_RUNS     ?= 1000
+SOAK_MINUTES ?= 5
 CLANG_TIDY   ?= clang-tidy-14
 CLANG_FORMAT ?= clang-format-14
 
@@ -22,10 +23,10 @@ FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.
                  -o -name '*.h' -o -name '*.cc' \) -not -path '*/corpus/*' 2>/dev/null | sort)
 FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp)))
 
-.PHONY: help deps build test lint format format-check tidy purity fuzz sim demo clean \
+.PHONY: help deps build test lint format format-check tidy purity fuzz fuzz-coverage sim soak demo clean \
         demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
-        e2e e2e-deps lint-e2e format-e2e
+        e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps
 
 
 help:
@@ -34,8 +35,10 @@ help:
 	@echo "make test          deps, lint, then build+ctest: native-debug, native-noexcept, native-asan"
 	@echo "make lint          clang-format check, core purity check, clang-tidy"
 	@echo "make format        apply clang-format"
-	@echo "make fuzz          libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz)"
+	@echo "make fuzz          libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz); build/fuzz-report.json"
+	@echo "make fuzz-coverage line coverage of the fuzz corpora (preset fuzz-coverage); build/fuzz-coverage.json"
 	@echo "make sim           $(BIN)/mana-sim --runs $(SIM_RUNS)"
+	@echo "make soak          extended reliability tier (not in make test, <= 25 min): 10 000 idle sessions, slow readers, echo under bulk load, SOAK_MINUTES=$(SOAK_MINUTES) churn + fault tier under ASan"
 	@echo "make demo          SSH in the browser: sshd + gateway + xterm.js page on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"
 	@echo "make demo-check    the demo headless in Chromium: login, echo, resize, exit 3; prints the transcript"
 	@echo "make demo-build    build the web demo (web-demo/) into $(DEMO_OUT)/"
@@ -49,6 +52,8 @@ help:
 	@echo "make js-size       raw/gzip/brotli sizes of the wasm and the JS"
 	@echo "make e2e           Playwright suite (e2e/) in Debian's Chromium against the real gateway"
 	@echo "make lint-e2e      tsc --noEmit + eslint + prettier --check over e2e/"
+	@echo "make bench         every peer interleaved (docs/benchmarks.md): build/bench/report.json + docs/benchmarks.md (QUICK=1: 64 MiB, ~5 min)"
+	@echo "make bench-browser in-page SSH download, keystroke->glyph latency, sizes in Chromium -> build/bench/browser.json (BENCH_QUICK=1: short)"
 	@echo "make clean         remove $(BUILD)/"
 
 deps:
@@ -223,28 +228,62 @@ lint-e2e: e2e-deps
 format-e2e: e2e-deps
 	cd $(E2E_DIR) && npx --no-install prettier --write --log-level warn .
 
+# Browser benchmarks (bench/browser/README.md): real sshd, the native-release gateway when built
+# (else native-debug), Debian's Chromium. Hard bound 6 min (BENCH_QUICK=1: 3 short rounds, 2 min).
+BENCH_QUICK ?=
+bench-browser: demo-build
+	@if [[ ! -x $(BUILD)/native-release/bin/mana-gateway && ! -x "$(MANA_GATEWAY)" ]]; then $(MAKE) demo-gateway; fi
+	@if [[ ! -x "$(CHROMIUM)" ]]; then echo "bench-browser: $(CHROMIUM) is missing (make deps installs chromium)" >&2; exit 1; fi
+	BENCH_QUICK="$(BENCH_QUICK)" CHROMIUM="$(CHROMIUM)" \
+	  timeout -k 10 $(if $(filter 1,$(BENCH_QUICK)),120,360) node bench/browser/run.mjs
+
+# Benchmarks (bench/README.md, docs/benchmarks.md): every peer interleaved in one run, not part of
+# `make test`. Installs websockify/socat/sshd and the Node relay's `ws`, builds the
+# native-release gateway, proxy and mana-bench, then bench/run.py writes build/bench/report.json and
+# the generated section of docs/benchmarks.md. QUICK=1: 64 MiB streams, 1 000 idle sessions.
+BENCH_DIR := bench
+REL_DIR   := $(BUILD)/native-release
+QUICK     ?=
+bench-deps: $(BENCH_DIR)/node_modules/.package-lock.json
+	@bash scripts/install-deps.sh
+	@bash scripts/bench-deps.sh
+$(BENCH_DIR)/node_modules/.package-lock.json: $(BENCH_DIR)/package.json $(BENCH_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "bench-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
+	cd $(BENCH_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+bench: bench-deps
+	@if [[ ! -f $(REL_DIR)/CMakeCache.txt ]]; then cmake --preset native-release; fi
+	cmake --build $(REL_DIR) -j$(JOBS) --target mana-bench mana-gateway mana-proxy
+	python3 $(BENCH_DIR)/run.py --bin $(REL_DIR)/bin $(if $(filter 1,$(QUICK)),--quick)
+
 # --- fuzz / sim / demo -----------------------------------------------------------------------
-fuzz: build-fuzz
-	@if [[ -z "$(FUZZ_TARGETS)" ]]; then echo "fuzz: no tests/fuzz/fuzz_*.cpp targets"; exit 0; fi; \
-	failed=""; \
-	for t in $(FUZZ_TARGETS); do \
-	  corpus="$(BUILD)/fuzz-corpus/$$t"; artifacts="$(BUILD)/fuzz-artifacts/$$t"; \
-	  mkdir -p "$$corpus" "$$artifacts"; \
-	  seeds=""; [[ -d tests/fuzz/corpus/$$t ]] && seeds="tests/fuzz/corpus/$$t"; \
-	  echo "==> fuzz $$t for $(FUZZ_SECONDS)s"; \
-	  if ! $(FUZZ_DIR)/bin/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=25 -print_final_stats=1 \
-	      -artifact_prefix="$$artifacts/" "$$corpus" $$seeds; then \
-	    failed="$$failed $$t"; \
-	  fi; \
-	done; \
-	if [[ -n "$$failed" ]]; then \
-	  echo "make fuzz: FAILED:$$failed (inputs in $(BUILD)/fuzz-artifacts/)" >&2; exit 1; \
-	fi; \
-	echo "make fuzz: no crashes"
+# Every fuzz target (tests/fuzz/fuzz_*.cpp) for FUZZ_SECONDS each; CPU s, execs, corpus and
+# crashes per target in build/fuzz-report.json (scripts/fuzz-campaign.py).
+fuzz: configure-fuzz
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(FUZZ_TARGETS)
+	python3 scripts/fuzz-campaign.py run --seconds $(FUZZ_SECONDS) --build $(BUILD) \
+	  --fuzz-dir $(FUZZ_DIR) $(FUZZ_TARGETS)
+
+# Line coverage (clang source-based, preset fuzz-coverage) of each target's corpus replay:
+# build/fuzz-coverage.json and a table (decoders per target, every core/gateway file merged).
+fuzz-coverage: configure-fuzz-coverage
+	cmake --build $(BUILD)/fuzz-coverage -j$(JOBS) --target $(addsuffix _replay,$(FUZZ_TARGETS))
+	python3 scripts/fuzz-campaign.py coverage --build $(BUILD) --cov-dir $(BUILD)/fuzz-coverage \
+	  $(FUZZ_TARGETS)
 
 sim: build
 	@if [[ ! -x $(BIN)/mana-sim ]]; then echo "sim: mana-sim is not built (tests/sim/mana_sim.cpp missing)" >&2; exit 1; fi
 	$(BIN)/mana-sim --runs $(SIM_RUNS)
+
+# Extended reliability tier (docs/reliability.md). Uses build/native-release's gateway if it is
+# built, else native-debug's; builds only the gateway and the clock fault shim of native-debug
+# and native-asan.
+soak:
+	cmake --preset native-debug >/dev/null
+	cmake --build $(DEBUG_DIR) -j$(JOBS) --target mana-gateway mana_clock_step_shim
+	cmake --preset native-asan >/dev/null
+	cmake --build $(BUILD)/native-asan -j$(JOBS) --target mana-gateway mana_clock_step_shim
+	SOAK_MINUTES=$(SOAK_MINUTES) /usr/bin/python3 tests/gateway/soak_test.py
 
 # --- web demo (web-demo/, scripts/demo.mjs) ----------------------------------------------------
 DEMO_DIR  := web-demo

@@ -1,0 +1,1646 @@
+#!/usr/bin/python3
+"""`make bench`: every peer, interleaved, in one invocation; writes build/bench/report.json.
+
+Peers: direct loopback TCP and a socat copy relay (baselines), websockify (Debian), a minimal Node
+`ws` relay (bench/node_ws_relay.mjs) and mana-gateway; for SSH streams direct OpenSSH and OpenSSH
+through each WebSocket relay (ProxyCommand `mana-bench stdio` for the raw relays, `mana-proxy` for
+mana-gateway). The load comes from `mana-bench` (bench/mana_bench.cpp) in separate processes:
+`mana-bench target` is the sink/source/echo behind every relay, `mana-bench client` drives them.
+
+Every metric runs R rounds (R = 5); in every round each metric runs once per peer, the peers in an
+order shuffled per round with a printed seed. Medians and min-max are reported together with the
+ratio to the baseline measured in the same run. Every stream is checked byte-exact (hashes of
+mana-bench, positional comparison for SSH streams); any mismatch makes the run exit 1 after the
+report was written with the failure in it. Every subprocess has a timeout and the whole run a
+budget (full 30 min, quick 5 min). Everything listens on 127.0.0.1 (idle sessions also use
+127.0.0.2-254 as source addresses) on ephemeral ports; every process started is killed at the end.
+
+Usage: bench/run.py [--quick] [--rounds N] [--seed S] [--out DIR] [--bin DIR] [--docs FILE]
+                    [--no-docs] [--only GROUP[,GROUP]]
+Internal helpers used on both ends of the SSH streams:
+       bench/run.py _source --bytes N --seed S    writes the pattern stream to stdout
+       bench/run.py _sink --bytes N --seed S      checks it from stdin, prints one JSON line
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import pwd
+import queue
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIB = 1 << 20
+GIB = 1 << 30
+BLOCK = MIB
+ORIGIN = "http://localhost:8080"
+CIPHERS = ("aes128-ctr", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+OPENSSL_EVP = {"aes128-ctr": "aes-128-ctr", "aes256-gcm@openssh.com": "aes-256-gcm",
+               "chacha20-poly1305@openssh.com": "chacha20-poly1305"}
+GATEWAY_WINDOW = 2 * MIB
+GATEWAY_MAX_WINDOW = 8 * MIB
+GATEWAY_READ_CHUNK = 256 * 1024  # the gateway default
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Sizes per mode. Rounds stay at 5 in both modes (the issue asks for >= 5). SSH streams are 256 MiB
+# in the full run (24 streams per round; 1 GiB would not fit the 30 min on 2 cores), 32 MiB in the
+# quick one. budget_s is the hard bound of the whole run (the browser part has its own): the goal is
+# 30 min full and 5 min quick on an otherwise idle 2-core machine; quick is bounded at 10 min
+# because on a loaded machine its 120 SSH logins alone can take more than 5.
+FULL = {"relay_bytes": GIB, "ssh_bytes": 256 * MIB, "echo_samples": 1000, "connect_samples": 50,
+        "streams_n": 100, "streams_bytes": 8 * MIB, "idle_ns": (1000, 5000, 9000),
+        "slow_n": 100, "slow_bytes": 256 * MIB, "slow_rate": 64 * 1024, "slow_ms": 5000,
+        "resume_bytes": 256 * MIB, "budget_s": 30 * 60, "openssl_s": 1}
+QUICK = {"relay_bytes": 64 * MIB, "ssh_bytes": 32 * MIB, "echo_samples": 1000,
+         "connect_samples": 20, "streams_n": 100, "streams_bytes": MIB, "idle_ns": (1000,),
+         "slow_n": 100, "slow_bytes": 64 * MIB, "slow_rate": 64 * 1024, "slow_ms": 2000,
+         "resume_bytes": 32 * MIB, "budget_s": 10 * 60, "openssl_s": 1}
+# websockify forks one Python process per connection and each child waits in select(), which fails
+# ("filedescriptor out of range in select()") once its descriptors pass FD_SETSIZE (1024): measured
+# here, about 660 idle sessions are the most it holds. Its idle sessions are measured at this count
+# (plus direct TCP at the same count for the kernel baseline).
+WEBSOCKIFY_IDLE_N = 500
+
+# Peers this repository does not ship: their byte-exactness failures are findings, not failures.
+THIRD_PARTY = ("websockify", "socat")
+
+GROUPS = ("openssl", "relay", "ssh", "echo", "connect", "streams", "idle", "slow", "resume",
+          "browser")
+
+
+class BenchError(Exception):
+    """A step failed (process died, timeout, unexpected output)."""
+
+
+# --- internal stream helpers (both ends of the SSH streams) --------------------------------------
+
+def pattern_block(seed):
+    """The 1 MiB block the SSH stream repeats (seeded, not compressible)."""
+    return random.Random(seed).randbytes(BLOCK)
+
+
+def grow_pipe(fd):
+    """1 MiB pipe buffer (fewer wake-ups); ignored when fd is not a pipe."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, 1031, BLOCK)  # F_SETPIPE_SZ
+    except OSError:
+        pass
+
+
+def cmd_source(args):
+    """Writes --bytes of the repeated pattern block to stdout in 1 MiB writes."""
+    block = memoryview(pattern_block(args.seed))
+    left = args.bytes
+    fd = sys.stdout.fileno()
+    grow_pipe(fd)
+    while left > 0:
+        view = block[:min(left, BLOCK)]
+        while len(view):
+            n = os.write(fd, view)
+            view = view[n:]
+            left -= n
+    return 0
+
+
+def cmd_sink(args):
+    """Reads stdin to EOF, compares every byte with the pattern, prints one JSON line.
+
+    seconds = first byte received .. EOF, so connection setup is not part of the throughput."""
+    block = pattern_block(args.seed)
+    doubled = block + block
+    got = 0
+    ok = True
+    first = None
+    fd = sys.stdin.fileno()
+    grow_pipe(fd)
+    while True:
+        chunk = os.read(fd, BLOCK)
+        if not chunk:
+            break
+        if first is None:
+            first = time.monotonic()
+        p = got % BLOCK
+        if ok and doubled[p:p + len(chunk)] != chunk:
+            ok = False
+        got += len(chunk)
+    end = time.monotonic()
+    seconds = end - first if first is not None else 0.0
+    ok = ok and got == args.bytes
+    print(json.dumps({"bytes": got, "expected": args.bytes, "ok": ok, "seconds": seconds,
+                      "mbps": got / seconds / 1e6 if seconds > 0 else 0.0}), flush=True)
+    return 0
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Proc:
+    """A child process in its own process group; stdout lines are queued by a reader thread."""
+
+    def __init__(self, registry, name, argv, log_dir, stdin=subprocess.DEVNULL, capture=True,
+                 cwd=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = os.path.join(log_dir, "%s.log" % name)
+        self.lines = queue.Queue()
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            argv, stdin=stdin, stdout=subprocess.PIPE if capture else log, stderr=log, cwd=cwd,
+            start_new_session=True, preexec_fn=raise_nofile)
+        log.close()
+        self.pid = self.popen.pid
+        registry.add(self)
+        if capture:
+            threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.popen.stdout:
+            self.lines.put(raw.decode(errors="replace").rstrip("\r\n"))
+        self.lines.put(None)
+
+    def next_line(self, timeout):
+        try:
+            line = self.lines.get(timeout=max(0.01, timeout))
+        except queue.Empty:
+            raise BenchError("%s: no output within %.1f s" % (self.name, timeout)) from None
+        if line is None:
+            self.lines.put(None)
+            raise BenchError("%s exited (status %s): %s" % (self.name, self.popen.poll(),
+                                                             self.log_tail()))
+        return line
+
+    def wait_prefix(self, prefix, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            line = self.next_line(end - time.monotonic())
+            if line.startswith(prefix):
+                return line
+
+    def next_json(self, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            line = self.next_line(end - time.monotonic())
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def drain(self):
+        out = []
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return out
+            if line is None:
+                self.lines.put(None)
+                return out
+            out.append(line)
+
+    def log_tail(self, n=1500):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-n:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stop(self, grace=2.0):
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # the group: forked children too
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class Registry:
+    def __init__(self):
+        self.procs = []
+
+    def add(self, p):
+        self.procs.append(p)
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            p.stop(grace=1.0)
+        self.procs = []
+
+
+def run(argv, timeout, stdin_data=None, check=True, env=None):
+    """subprocess.run in its own process group, killed (group) on timeout."""
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin_data is not None else
+                         subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True, preexec_fn=raise_nofile, env=env)
+    try:
+        out, err = p.communicate(stdin_data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise BenchError("timeout after %.0f s: %s" % (timeout, " ".join(argv[:6]))) from None
+    if check and p.returncode != 0:
+        raise BenchError("%s exited %d: %s" % (" ".join(argv[:6]), p.returncode,
+                                              err.decode(errors="replace")[-800:]))
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """True when 127.0.0.1:port is in LISTEN state (read from /proc, no probe connection, so a
+    forking relay does not open a connection to its target)."""
+    want = "0100007F:%04X" % port
+    try:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1] == want and fields[3] == "0A":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def wait_listening(port, proc, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if listening(port):
+            return
+        if not proc.alive():
+            raise BenchError("%s exited: %s" % (proc.name, proc.log_tail()))
+        time.sleep(0.02)
+    raise BenchError("%s: port %d not listening after %.0f s" % (proc.name, port, timeout))
+
+
+# --- /proc sampling ------------------------------------------------------------------------------
+
+def children_map():
+    out = {}
+    for ent in os.listdir("/proc"):
+        if not ent.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % ent) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        out.setdefault(ppid, []).append(int(ent))
+    return out
+
+
+def tree(pid):
+    kids = children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def proc_cpu_s(pid, with_children=True):
+    """utime+stime (+cutime+cstime of reaped children) of one process, seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    f = stat[stat.rindex(")") + 2:].split()
+    ticks = int(f[11]) + int(f[12])
+    if with_children:
+        ticks += int(f[13]) + int(f[14])
+    return ticks / CLK_TCK
+
+
+def tree_cpu_s(pid):
+    """CPU of a process tree: live descendants plus what the root reaped."""
+    total = proc_cpu_s(pid, with_children=True)
+    for p in tree(pid)[1:]:
+        total += proc_cpu_s(p, with_children=True)
+    return total
+
+
+def tree_memory(pid):
+    """(PSS bytes, RSS bytes, process count) summed over a process tree (smaps_rollup)."""
+    pss = rss = 0
+    pids = tree(pid)
+    for p in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                    elif line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return pss, rss, len(pids)
+
+
+# Slab caches a TCP socket and its descriptor occupy (SLUB may merge some of them into others; the
+# ones missing from /proc/slabinfo are skipped). Summing only these keeps other activity on the
+# machine (builds churn dentries and kmalloc caches) out of the per-session kernel figure.
+SOCKET_SLABS = ("TCP", "TCPv6", "sock_inode_cache", "eventpoll_epi", "eventpoll_pwq", "filp",
+                "skbuff_head_cache", "tcp_bind_bucket", "request_sock_TCP")
+
+
+def kernel_socket_bytes():
+    """Kernel memory of TCP sockets: active objects x object size over SOCKET_SLABS plus the TCP
+    buffer pages of /proc/net/sockstat. Falls back to /proc/meminfo Slab without slabinfo."""
+    total = 0
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields and fields[0] in SOCKET_SLABS:
+                    total += int(fields[1]) * int(fields[3])
+    except OSError:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("Slab:"):
+                    total = int(line.split()[1]) * 1024
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                fields = line.split()
+                total += int(fields[fields.index("mem") + 1]) * os.sysconf("SC_PAGE_SIZE")
+    return total
+
+
+def scrape_metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^(\S+)\s+(\S+)$", line)
+        if m and not line.startswith("#"):
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+def summary(values):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None, None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def fmt_num(v):
+    if v is None:
+        return "—"
+    a = abs(v)
+    if a >= 100:
+        return "%.0f" % v
+    if a >= 10:
+        return "%.1f" % v
+    if a >= 1:
+        return "%.2f" % v
+    return "%.3f" % v
+
+
+def fmt_signed(v):
+    if v is None:
+        return "—"
+    return ("+" if v >= 0 else "−") + fmt_num(abs(v))
+
+
+# --- JWT -----------------------------------------------------------------------------------------
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def mint_hs256(secret, sub, ttl_s):
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = b64url(json.dumps({"sub": sub, "exp": int(time.time()) + ttl_s},
+                               separators=(",", ":")).encode())
+    signing = header + b"." + claims
+    sig = b64url(hmac.new(secret, signing, hashlib.sha256).digest())
+    return (signing + b"." + sig).decode()
+
+
+# --- the bench -----------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.cfg = dict(QUICK if args.quick else FULL)
+        self.rounds = args.rounds
+        self.seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+        self.rng = random.Random(self.seed)
+        self.out_dir = os.path.abspath(args.out)
+        self.bin = os.path.abspath(args.bin)
+        self.mana_bench = os.path.join(self.bin, "mana-bench")
+        self.gateway_bin = os.path.join(self.bin, "mana-gateway")
+        self.proxy_bin = os.path.join(self.bin, "mana-proxy")
+        self.tmp = tempfile.mkdtemp(prefix="mana-bench-")
+        self.logs = os.path.join(self.out_dir, "logs")
+        self.reg = Registry()
+        self.started = time.time()
+        self.deadline = time.monotonic() + self.cfg["budget_s"]
+        self.values = {}   # (name, peer) -> list
+        self.extra = {}    # (name, peer) -> dict of extra info
+        self.meta = {}     # name -> {unit, group, baseline, ...}
+        self.failures = []
+        self.peer_defects = []
+        self.streams_checked = 0
+        self.notes = []
+        self.skipped = []
+        self.browser = None
+
+    # -- bookkeeping --
+
+    def log(self, msg):
+        el = time.time() - self.started
+        print("[bench %6.1fs] %s" % (el, msg), flush=True)
+
+    def left(self):
+        return self.deadline - time.monotonic()
+
+    def bound(self, want):
+        """A timeout for one step: at most `want`, never past the run's budget."""
+        left = self.left()
+        if left <= 1:
+            raise BenchError("time budget of %d s exhausted" % self.cfg["budget_s"])
+        return min(want, left)
+
+    def define(self, name, unit, group, baseline=None, better="higher", label=None,
+               added=False, baselines=()):
+        self.meta[name] = {"unit": unit, "group": group, "baseline": baseline, "better": better,
+                           "label": label or name, "added": added,
+                           "extra_baselines": list(baselines)}
+
+    def record(self, name, peer, value, **extra):
+        self.values.setdefault((name, peer), []).append(value)
+        if extra:
+            self.extra.setdefault((name, peer), {}).update(extra)
+
+    def fail(self, what):
+        self.log("FAIL: " + what)
+        self.failures.append(what)
+
+    def stream_error(self, peer, what):
+        """A stream step that ended without a result: through a third-party peer a stream that
+        did not complete is a finding about the peer (counted like a stream that was not
+        byte-exact); otherwise a failure of the run."""
+        if peer in THIRD_PARTY:
+            self.streams_checked += 1
+            self.log("peer defect: " + what)
+            self.peer_defects.append(what)
+        else:
+            self.fail(what)
+
+    def check_stream(self, ok, what, peer=None):
+        """Counts one stream; a stream that is not byte-exact fails the run, except through a
+        third-party peer (websockify, socat), where it is a finding about that peer: listed in
+        the report as a peer defect, its measurement left out of the statistics."""
+        self.streams_checked += 1
+        if not ok:
+            if peer in THIRD_PARTY:
+                self.log("peer defect: " + what)
+                self.peer_defects.append(what)
+            else:
+                self.fail("stream not byte-exact: " + what)
+        return ok
+
+    # -- setup --
+
+    def tool_versions(self):
+        def first_line(argv):
+            try:
+                rc, out, err = run(argv, 10, check=False)
+                return (out or err).strip().splitlines()[0]
+            except (BenchError, OSError, IndexError):
+                return "unknown"
+
+        def dpkg(pkg):
+            return first_line(["dpkg-query", "-W", "-f=${Version}", pkg])
+
+        cpu = "unknown"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        mem = 0
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+        debian = "unknown"
+        if os.path.exists("/etc/debian_version"):
+            debian = open("/etc/debian_version").read().strip()
+        ws_version = "missing"
+        ws_pkg = os.path.join(ROOT, "bench", "node_modules", "ws", "package.json")
+        if os.path.exists(ws_pkg):
+            ws_version = json.load(open(ws_pkg))["version"]
+        compiler, build_type = "unknown", "unknown"
+        cache = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(
+            self.gateway_bin))), "CMakeCache.txt")
+        if os.path.exists(cache):
+            text = open(cache).read()
+            m = re.search(r"^CMAKE_CXX_COMPILER:\w+=(.*)$", text, re.M)
+            if m:
+                compiler = first_line([m.group(1), "--version"])
+            m = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", text, re.M)
+            if m:
+                build_type = m.group(1)
+        return {
+            "cpu": cpu, "cores": os.cpu_count(), "kernel": os.uname().release,
+            "memory_bytes": mem, "debian": debian,
+            "openssh": first_line(["ssh", "-V"]), "websockify": dpkg("websockify"),
+            "socat": dpkg("socat"), "node": first_line(["node", "--version"]), "ws": ws_version,
+            "openssl": first_line(["openssl", "version"]), "compiler": compiler,
+            "gateway_build_type": build_type, "python": sys.version.split()[0],
+        }
+
+    def start_target(self, name, mode, nbytes=None):
+        argv = [self.mana_bench, "target", "--listen", "127.0.0.1:0", "--mode", mode]
+        if nbytes is not None:
+            argv += ["--bytes", str(nbytes)]
+        p = Proc(self.reg, name, argv, self.logs)
+        line = p.wait_prefix("PORT ", 15)
+        p.port = int(line.split()[1])
+        return p
+
+    def start_socat(self, name, target_port):
+        for _ in range(5):
+            port = free_port()
+            p = Proc(self.reg, name, [
+                "socat", "-b", "262144",
+                "TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,backlog=4096" % port,
+                "TCP4:127.0.0.1:%d" % target_port], self.logs, capture=False)
+            try:
+                wait_listening(port, p)
+                p.port = port
+                return p
+            except BenchError:
+                p.stop()
+        raise BenchError("socat did not start: " + p.log_tail())
+
+    def start_websockify(self, name, target_port):
+        for _ in range(5):
+            port = free_port()
+            p = Proc(self.reg, name, ["websockify", "127.0.0.1:%d" % port,
+                                      "127.0.0.1:%d" % target_port], self.logs, capture=False)
+            try:
+                wait_listening(port, p)
+                p.port = port
+                return p
+            except BenchError:
+                p.stop()
+        raise BenchError("websockify did not start: " + p.log_tail())
+
+    def start_node(self, name, target_port):
+        p = Proc(self.reg, name, ["node", os.path.join(ROOT, "bench", "node_ws_relay.mjs"),
+                                  "--listen", "127.0.0.1:0", "--target",
+                                  "127.0.0.1:%d" % target_port], self.logs)
+        p.port = int(p.wait_prefix("PORT ", 15).split()[1])
+        return p
+
+    def gateway_config(self, port, target_ports):
+        return "\n".join([
+            "[server]",
+            'listen = "127.0.0.1:%d"' % port,
+            'log_level = "warn"',
+            "metrics = true",
+            "http_timeout_ms = 60000",
+            "max_http_connections = 20000",
+            "max_http_connections_per_ip = 20000",
+            "[origins]",
+            'allow = ["%s"]' % ORIGIN,
+            "allow_missing = true",
+            "[auth]",
+            'jwt_secret_file = "%s"' % self.secret_path,
+            "[[targets]]",
+            'host = "127.0.0.1"',
+            "ports = [%s]" % ", ".join(str(p) for p in sorted(set(target_ports))),
+            "[session]",
+            "window = %d" % GATEWAY_WINDOW,
+            "max_window = %d" % GATEWAY_MAX_WINDOW,
+            "handshake_timeout_ms = 60000",
+            "idle_timeout_ms = 600000",
+            "resume_ttl_ms = 60000",
+            "[limits]",
+            "max_connections = 20000",
+            "max_connections_per_ip = 20000",
+            "max_sessions_per_principal = 1000000",
+            "[rate]",
+            "open_rate = 1000000",
+            "open_burst = 1000000",
+            "ping_rate = 1000000",
+            "ping_burst = 1000000",
+            "[relay]",
+            "read_chunk = %d" % GATEWAY_READ_CHUNK,
+            "",
+        ])
+
+    def start_gateway(self, name, target_ports):
+        for _ in range(5):
+            port = free_port()
+            conf = os.path.join(self.tmp, name + ".toml")
+            with open(conf, "w") as f:
+                f.write(self.gateway_config(port, target_ports))
+            p = Proc(self.reg, name, [self.gateway_bin, "--config", conf], self.logs,
+                     capture=False)
+            try:
+                wait_listening(port, p)
+                p.port = port
+                p.config_text = open(conf).read()
+                return p
+            except BenchError:
+                p.stop()
+        raise BenchError("mana-gateway did not start: " + p.log_tail())
+
+    def start_sshd(self):
+        if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        d = os.path.join(self.tmp, "sshd")
+        os.makedirs(d, mode=0o755)
+        for key in ("host", "id"):
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key)], 30)
+        shutil.copy(os.path.join(d, "id.pub"), os.path.join(d, "authorized_keys"))
+        os.chmod(os.path.join(d, "authorized_keys"), 0o644)
+        host_pub = open(os.path.join(d, "host.pub")).read().split()
+        self.known_hosts = os.path.join(d, "known_hosts")
+        with open(self.known_hosts, "w") as f:
+            f.write("mana-bench-sshd %s %s\n" % (host_pub[0], host_pub[1]))
+        self.ssh_key = os.path.join(d, "id")
+        self.ssh_user = pwd.getpwuid(os.getuid()).pw_name
+        for _ in range(5):
+            port = free_port()
+            with open(os.path.join(d, "sshd_config"), "w") as f:
+                f.write("\n".join([
+                    "ListenAddress 127.0.0.1:%d" % port,
+                    "HostKey %s" % os.path.join(d, "host"),
+                    "PidFile %s" % os.path.join(d, "sshd.pid"),
+                    "UsePAM no", "StrictModes no", "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
+                    "AuthorizedKeysFile %s" % os.path.join(d, "authorized_keys"),
+                    "PermitRootLogin prohibit-password", "AllowUsers %s" % self.ssh_user,
+                    "Ciphers %s" % ",".join(CIPHERS), "Compression no",
+                    "MaxStartups 200:30:400", "MaxSessions 200", "PrintMotd no",
+                    "PrintLastLog no", "LogLevel ERROR", ""]))
+            p = Proc(self.reg, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f",
+                                        os.path.join(d, "sshd_config")], self.logs,
+                     capture=False)
+            try:
+                wait_listening(port, p)
+                p.port = port
+                return p
+            except BenchError:
+                p.stop()
+        raise BenchError("sshd did not start: " + p.log_tail())
+
+    def setup(self):
+        for path in (self.mana_bench, self.gateway_bin, self.proxy_bin):
+            if not os.access(path, os.X_OK):
+                raise BenchError("%s is missing (make bench builds it)" % path)
+        shutil.rmtree(self.logs, ignore_errors=True)
+        os.makedirs(self.logs, exist_ok=True)
+        raise_nofile()
+        rc, out, err = run([self.mana_bench, "selftest"], 60, check=False)
+        if rc != 0:
+            raise BenchError("mana-bench selftest failed: " + (out + err)[-800:])
+        self.log("mana-bench selftest ok")
+        self.secret = os.urandom(32).hex().encode()
+        self.secret_path = os.path.join(self.tmp, "jwt-secret")
+        with open(self.secret_path, "wb") as f:
+            f.write(self.secret + b"\n")
+        os.chmod(self.secret_path, 0o600)
+        self.token_path = os.path.join(self.tmp, "token")
+        with open(self.token_path, "w") as f:
+            f.write(mint_hs256(self.secret, "bench", 4 * 3600) + "\n")
+        os.chmod(self.token_path, 0o600)
+
+        c = self.cfg
+        self.targets = {
+            "sink": self.start_target("target-sink", "sink"),
+            "source": self.start_target("target-source", "source", c["relay_bytes"]),
+            "echo": self.start_target("target-echo", "echo"),
+            "streams": self.start_target("target-streams", "source", c["streams_bytes"]),
+            "resume": self.start_target("target-resume", "source", c["resume_bytes"]),
+        }
+        self.sshd = self.start_sshd()
+        ports = {k: t.port for k, t in self.targets.items()}
+        ports["ssh"] = self.sshd.port
+        self.relays = {"socat": {}, "websockify": {}, "node-ws": {}}
+        for key, tport in ports.items():
+            if key == "resume":
+                continue  # mana only
+            if key != "ssh":
+                self.relays["socat"][key] = self.start_socat("socat-" + key, tport)
+            self.relays["websockify"][key] = self.start_websockify("websockify-" + key, tport)
+            self.relays["node-ws"][key] = self.start_node("node-ws-" + key, tport)
+        self.gateway = self.start_gateway("mana-gateway", ports.values())
+        self.target_ports = ports
+        self.log("peers up: sshd %d, gateway %d, targets %s" % (
+            self.sshd.port, self.gateway.port, ports))
+
+    # -- client invocations --
+
+    def client_argv(self, peer, key, op, *opts):
+        """mana-bench client for `peer` towards target `key` (sink/source/echo/streams)."""
+        base = [self.mana_bench, "client"]
+        if peer == "tcp":
+            base += ["--proto", "tcp", "--connect", "127.0.0.1:%d" % self.target_ports[key]]
+        elif peer == "socat":
+            base += ["--proto", "tcp", "--connect",
+                     "127.0.0.1:%d" % self.relays["socat"][key].port]
+        elif peer in ("websockify", "node-ws"):
+            base += ["--proto", "raw", "--connect",
+                     "ws://127.0.0.1:%d/" % self.relays[peer][key].port]
+        elif peer == "mana-gateway":
+            base += ["--proto", "mana", "--connect", "ws://127.0.0.1:%d/" % self.gateway.port,
+                     "--target", "127.0.0.1:%d" % self.target_ports[key],
+                     "--token-file", self.token_path, "--origin", ORIGIN]
+        else:
+            raise ValueError(peer)
+        return base + ["--op", op] + [str(o) for o in opts]
+
+    def client(self, argv, timeout):
+        """Runs one mana-bench client op; returns its JSON. A client that printed its JSON and
+        exited 1 (verification failed) returns it with ok = false; one that printed none raises."""
+        t = self.bound(timeout)
+        rc, out, err = run(argv + ["--timeout-ms", str(int(t * 1000))], t + 10, check=False)
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if not lines:
+            raise BenchError("client %s exited %d: %s" % (" ".join(argv[2:8]), rc,
+                                                         (err or out).strip()[-600:]))
+        r = json.loads(lines[-1])
+        if rc != 0:
+            r["ok"] = False
+            r["exit"] = rc
+            r["stderr"] = err.strip()[-300:]
+        return r
+
+    def relay_pid(self, peer, key):
+        if peer == "mana-gateway":
+            return self.gateway.pid
+        if peer in self.relays:
+            return self.relays[peer][key].pid
+        return None
+
+    # -- metric groups (one round each) --
+
+    def round_openssl(self):
+        for cipher in self.shuffled(CIPHERS):
+            evp = OPENSSL_EVP[cipher]
+            rc, out, err = run(["openssl", "speed", "-evp", evp, "-bytes", "65536", "-seconds",
+                                str(self.cfg["openssl_s"]), "-mr"], self.bound(60))
+            m = re.search(r"^\+F:\d+:[^:]+:([0-9.]+)", out, re.M)
+            if not m:
+                raise BenchError("openssl speed %s: unparsed output" % evp)
+            self.record("openssl_" + cipher, "openssl", float(m.group(1)) / 1e6)
+
+    def round_relay(self, peers):
+        n = self.cfg["relay_bytes"]
+        for peer in self.shuffled(peers):
+            for direction in self.shuffled(("up", "down")):
+                key = "sink" if direction == "up" else "source"
+                tgt = self.targets[key]
+                tgt.drain()
+                pid = self.relay_pid(peer, key)
+                cpu0 = tree_cpu_s(pid) if pid else None
+                name = "relay_" + direction
+                try:
+                    if direction == "up":
+                        r = self.client(self.client_argv(peer, key, "up", "--bytes", n,
+                                                         "--frame", 65536), 600)
+                        t = tgt.next_json(self.bound(20))
+                        ok = (r.get("ok", True) is True and r.get("bytes") == n and
+                              t.get("bytes_in") == n and t.get("hash_in") == r.get("hash"))
+                        self.check_stream(ok, "%s up: sent %s bytes, target received %s (hash "
+                                          "%s, sent %s)" % (peer, r.get("bytes"),
+                                                            t.get("bytes_in"), t.get("hash_in"),
+                                                            r.get("hash")), peer)
+                    else:
+                        r = self.client(self.client_argv(peer, key, "down", "--bytes", n), 600)
+                        t = tgt.next_json(self.bound(20))
+                        ok = (r.get("ok") is True and r.get("bytes") == n and
+                              r.get("eof_after_data", True) is True)
+                        self.check_stream(ok, "%s down: target sent %s bytes, client received "
+                                          "%s (hash %s, expected %s, end %s)" % (
+                                              peer, t.get("bytes_out"), r.get("bytes"),
+                                              r.get("hash"), r.get("expected_hash"),
+                                              r.get("end")), peer)
+                except BenchError as e:
+                    if "budget" in str(e):
+                        self.fail("%s %s: %s" % (name, peer, e))
+                    else:
+                        self.stream_error(peer, "%s %s: %s" % (name, peer, e))
+                    self.record(name, peer, None)
+                    continue
+                self.record(name, peer, r.get("mbps") if ok else None)
+                if pid and ok:
+                    time.sleep(0.05)  # let a forking relay reap its child
+                    cpu = tree_cpu_s(pid) - cpu0
+                    self.record("cpu_" + direction, peer, cpu / (n / 1e9))
+
+    def ssh_argv(self, peer, cipher, remote):
+        argv = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                "-i", self.ssh_key, "-o", "UserKnownHostsFile=" + self.known_hosts,
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+                "-o", "HostKeyAlias=mana-bench-sshd", "-o", "LogLevel=ERROR",
+                "-o", "Compression=no", "-o", "ConnectTimeout=30", "-c", cipher]
+        if peer == "websockify" or peer == "node-ws":
+            argv += ["-o", "ProxyCommand=%s stdio --connect ws://127.0.0.1:%d/" % (
+                self.mana_bench, self.relays[peer]["ssh"].port)]
+        elif peer == "mana-gateway":
+            argv += ["-o", "ProxyCommand=%s --url ws://127.0.0.1:%d/ --token-file %s "
+                     "--origin %s %%h %%p" % (self.proxy_bin, self.gateway.port,
+                                              self.token_path, ORIGIN)]
+        return argv + ["-p", str(self.sshd.port), "-T", "%s@127.0.0.1" % self.ssh_user, remote]
+
+    def ssh_stream(self, peer, cipher, direction, n, seed):
+        """One SSH stream of n bytes; returns the sink's JSON (bytes, ok, seconds, mbps)."""
+        me = "%s %s" % (sys.executable, os.path.abspath(__file__))
+        timeout = self.bound(max(60, n / 20e6))
+        if direction == "up":
+            src = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_source",
+                                    "--bytes", str(n), "--seed", str(seed)],
+                                   stdout=subprocess.PIPE, start_new_session=True)
+            try:
+                ssh = subprocess.Popen(
+                    self.ssh_argv(peer, cipher, "%s _sink --bytes %d --seed %d" % (me, n, seed)),
+                    stdin=src.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    start_new_session=True)
+                src.stdout.close()
+                try:
+                    out, err = ssh.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(ssh.pid, signal.SIGKILL)
+                    ssh.communicate()
+                    raise BenchError("ssh up timeout after %.0f s" % timeout) from None
+            finally:
+                try:
+                    os.killpg(src.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                src.wait()
+        else:
+            ssh = subprocess.Popen(
+                self.ssh_argv(peer, cipher, "%s _source --bytes %d --seed %d" % (me, n, seed)),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)
+            sink = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_sink",
+                                     "--bytes", str(n), "--seed", str(seed)],
+                                    stdin=ssh.stdout, stdout=subprocess.PIPE,
+                                    start_new_session=True)
+            ssh.stdout.close()
+            try:
+                out, _ = sink.communicate(timeout=timeout)
+                ssh.wait(10)
+                err = ssh.stderr.read()
+            except subprocess.TimeoutExpired:
+                for p in (ssh, sink):
+                    try:
+                        os.killpg(p.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                sink.communicate()
+                ssh.wait()
+                raise BenchError("ssh down timeout after %.0f s" % timeout) from None
+        if ssh.returncode != 0:
+            raise BenchError("ssh exited %d: %s" % (ssh.returncode,
+                                                    err.decode(errors="replace")[-600:]))
+        lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.startswith("{")]
+        if not lines:
+            raise BenchError("ssh %s: sink printed nothing" % direction)
+        return json.loads(lines[-1])
+
+    def round_ssh(self, peers):
+        n = self.cfg["ssh_bytes"]
+        for cipher in self.shuffled(CIPHERS):
+            for peer in self.shuffled(peers):
+                for direction in self.shuffled(("up", "down")):
+                    name = "ssh_%s_%s" % (direction, cipher)
+                    seed = self.rng.randrange(1 << 30)
+                    try:
+                        r = self.ssh_stream(peer, cipher, direction, n, seed)
+                    except BenchError as e:
+                        if "budget" in str(e):
+                            self.fail("%s %s: %s" % (name, peer, e))
+                        else:
+                            self.stream_error(peer, "%s %s: %s" % (name, peer, e))
+                        self.record(name, peer, None)
+                        continue
+                    ok = self.check_stream(r.get("ok") is True and r.get("bytes") == n,
+                                           "%s %s: %s" % (name, peer, r), peer)
+                    self.record(name, peer, r["mbps"] if ok else None)
+
+    def round_echo(self, peers):
+        for peer in self.shuffled(peers):
+            try:
+                r = self.client(self.client_argv(peer, "echo", "echo", "--samples",
+                                                 self.cfg["echo_samples"], "--warmup", 50), 120)
+            except BenchError as e:
+                self.fail("echo %s: %s" % (peer, e))
+                continue
+            for q in ("p50", "p90", "p99"):
+                self.record("echo_" + q, peer, r.get(q + "_us"))
+            self.targets["echo"].drain()
+
+    def round_connect(self, peers):
+        for peer in self.shuffled(peers):
+            try:
+                r = self.client(self.client_argv(peer, "echo", "connect", "--samples",
+                                                 self.cfg["connect_samples"]), 120)
+            except BenchError as e:
+                self.fail("connect %s: %s" % (peer, e))
+                continue
+            self.record("connect_p50", peer, r.get("p50_us"))
+            self.record("connect_p90", peer, r.get("p90_us"))
+            self.targets["echo"].drain()
+
+    def round_streams(self, peers):
+        c = self.cfg
+        for peer in self.shuffled(peers):
+            tgt = self.targets["streams"]
+            tgt.drain()
+            try:
+                r = self.client(self.client_argv(peer, "streams", "streams", "--n", c["streams_n"],
+                                                 "--bytes", c["streams_bytes"]), 600)
+            except BenchError as e:
+                if "budget" in str(e):
+                    self.fail("streams %s: %s" % (peer, e))
+                else:
+                    self.stream_error(peer, "streams %s: %s" % (peer, e))
+                self.record("streams_aggregate", peer, None)
+                continue
+            ok = self.check_stream(r.get("ok") is True and r.get("n") == c["streams_n"],
+                                   "streams %s: %s" % (peer, {k: v for k, v in r.items()
+                                                              if k != "per_stream_mbps"}), peer)
+            self.record("streams_aggregate", peer, r.get("aggregate_mbps") if ok else None)
+            self.record("streams_jain", peer, r.get("jain") if ok else None)
+
+    def round_resume(self):
+        try:
+            r = self.client(self.client_argv("mana-gateway", "resume", "resume", "--bytes",
+                                             self.cfg["resume_bytes"]), 300)
+        except BenchError as e:
+            self.fail("resume: %s" % e)
+            self.record("resume", "mana-gateway", None)
+            return
+        ok = self.check_stream(r.get("ok") is True and r.get("bytes") == self.cfg["resume_bytes"],
+                               "resume: %s" % r)
+        self.record("resume", "mana-gateway", r.get("resume_us") if ok else None)
+        self.targets["resume"].drain()
+
+    def shuffled(self, items):
+        items = list(items)
+        self.rng.shuffle(items)
+        return items
+
+    # -- idle sessions and slow readers (fresh processes per measurement) --
+
+    def start_peer_for(self, peer, name, target_port):
+        if peer == "tcp":
+            return None
+        if peer == "socat":
+            return self.start_socat(name, target_port)
+        if peer == "websockify":
+            return self.start_websockify(name, target_port)
+        if peer == "node-ws":
+            return self.start_node(name, target_port)
+        return self.start_gateway(name, [target_port])
+
+    def fresh_client_argv(self, peer, relay, target_port, op, *opts):
+        base = [self.mana_bench, "client"]
+        if peer == "tcp":
+            base += ["--proto", "tcp", "--connect", "127.0.0.1:%d" % target_port]
+        elif peer == "socat":
+            base += ["--proto", "tcp", "--connect", "127.0.0.1:%d" % relay.port]
+        elif peer in ("websockify", "node-ws"):
+            base += ["--proto", "raw", "--connect", "ws://127.0.0.1:%d/" % relay.port]
+        else:
+            base += ["--proto", "mana", "--connect", "ws://127.0.0.1:%d/" % relay.port,
+                     "--target", "127.0.0.1:%d" % target_port, "--token-file", self.token_path,
+                     "--origin", ORIGIN]
+        return base + ["--op", op] + [str(o) for o in opts]
+
+    def idle_one(self, peer, n):
+        tgt = self.start_target("idle-target-%s-%d" % (peer, n), "echo")
+        relay = None
+        client = None
+        try:
+            relay = self.start_peer_for(peer, "idle-%s-%d" % (peer, n), tgt.port)
+            time.sleep(0.5)
+            mem0 = tree_memory(relay.pid) if relay else (0, 0, 0)
+            slab0 = kernel_socket_bytes()
+            t = self.bound(120 + n / 50)
+            argv = self.fresh_client_argv(peer, relay, tgt.port, "idle", "--n", n,
+                                          "--source-ips", "127.0.0.2-127.0.0.254",
+                                          "--timeout-ms", int(t * 1000))
+            if peer == "websockify":
+                # its single accept loop forks per connection and drops handshakes under a
+                # burst of 256 concurrent connects; 16 at a time is what it keeps up with
+                argv += ["--concurrency", "16"]
+            client = Proc(self.reg, "idle-client-%s-%d" % (peer, n), argv, self.logs,
+                          stdin=subprocess.PIPE)
+            t0 = time.monotonic()
+            client.wait_prefix("READY", t)
+            ready_s = time.monotonic() - t0
+            time.sleep(1.0)
+            mem1 = tree_memory(relay.pid) if relay else (0, 0, 0)
+            slab1 = kernel_socket_bytes()
+            gw = None
+            if peer == "mana-gateway":
+                m = scrape_metrics(relay.port)
+                gw = {"sessions_active": m.get("mana_sessions_active"),
+                      "channels_active": m.get("mana_channels_active")}
+            client.popen.stdin.close()
+            r = client.next_json(self.bound(60))
+            ok = r.get("opened") == n and r.get("closed_early", 0) == 0
+            if not ok:
+                self.fail("idle %s n=%d: %s" % (peer, n, r))
+            return {"n": n, "pss_delta": mem1[0] - mem0[0], "rss_delta": mem1[1] - mem0[1],
+                    "processes": mem1[2], "slab_delta": slab1 - slab0, "ready_s": ready_s,
+                    "ok": ok, "gateway": gw}
+        finally:
+            for p in (client, relay, tgt):
+                if p is not None:
+                    p.stop()
+
+    def phase_idle(self, peers):
+        results = {}
+        runs = [(peer, n) for n in self.cfg["idle_ns"] for peer in peers if peer != "websockify"]
+        if "websockify" in peers:
+            runs += [("websockify", WEBSOCKIFY_IDLE_N), ("tcp", WEBSOCKIFY_IDLE_N)]
+        for peer, n in self.shuffled(runs):
+            self.log("idle %s n=%d" % (peer, n))
+            try:
+                results[(peer, n)] = self.idle_one(peer, n)
+            except BenchError as e:
+                if peer in THIRD_PARTY:
+                    self.peer_defects.append("idle %s n=%d: %s" % (peer, n, e))
+                else:
+                    self.fail("idle %s n=%d: %s" % (peer, n, e))
+        for (peer, n), r in results.items():
+            base = results.get(("tcp", n))
+            kernel = r["slab_delta"]
+            if peer != "tcp" and base is not None:
+                kernel -= base["slab_delta"]
+            user_b = r["pss_delta"] / n
+            kern_b = kernel / n
+            name = "idle_%d" % n
+            if name + "_total" not in self.meta:
+                for part in ("user", "kernel", "total"):
+                    self.define("%s_%s" % (name, part), "bytes/session", "idle", better="lower",
+                                label="%d: %s" % (n, part))
+            if peer == "tcp":
+                self.record(name + "_kernel", peer, kern_b, detail=r)
+                continue
+            self.record(name + "_user", peer, user_b)
+            self.record(name + "_kernel", peer, kern_b)
+            self.record(name + "_total", peer, user_b + kern_b, detail=r)
+        if "websockify" in peers:
+            self.notes.append(
+                "websockify idle sessions are measured at %d: it forks a Python process per "
+                "connection whose select() fails beyond descriptor 1024 (\"filedescriptor out of "
+                "range in select()\"), which here ends sessions after about 660." %
+                WEBSOCKIFY_IDLE_N)
+
+    def slow_one(self, peer):
+        c = self.cfg
+        tgt = self.start_target("slow-target-%s" % peer, "source", c["slow_bytes"])
+        relay = None
+        client = None
+        try:
+            relay = self.start_peer_for(peer, "slow-%s" % peer, tgt.port)
+            time.sleep(0.5)
+            mem0 = tree_memory(relay.pid)
+            t = self.bound(60 + c["slow_ms"] / 1000)
+            argv = self.fresh_client_argv(peer, relay, tgt.port, "slow", "--n", c["slow_n"],
+                                          "--read-rate", c["slow_rate"],
+                                          "--duration-ms", c["slow_ms"],
+                                          "--timeout-ms", int(t * 1000))
+            client = Proc(self.reg, "slow-client-%s" % peer, argv, self.logs)
+            peak = 0
+            gw_max = gw_total = None
+            end = time.monotonic() + c["slow_ms"] / 1000 + 0.5
+            while time.monotonic() < end and client.alive():
+                time.sleep(0.25)
+                peak = max(peak, tree_memory(relay.pid)[0])
+                if peer == "mana-gateway":
+                    m = scrape_metrics(relay.port)
+                    gw_max = max(gw_max or 0, m.get("mana_buffered_bytes_max", 0))
+                    gw_total = max(gw_total or 0, m.get("mana_buffered_bytes_total", 0))
+            r = client.next_json(self.bound(60))
+            ok = r.get("ok", True) is not False
+            if not ok:
+                self.fail("slow %s: %s" % (peer, r))
+            per = (peak - mem0[0]) / c["slow_n"]
+            self.record("slow_pss_per_session", peer, per, detail=r)
+            if peer == "mana-gateway":
+                self.record("slow_gateway_buffered_max", peer, gw_max)
+                self.record("slow_gateway_buffered_avg", peer,
+                            gw_total / c["slow_n"] if gw_total is not None else None)
+        finally:
+            for p in (client, relay, tgt):
+                if p is not None:
+                    p.stop()
+
+    # -- browser hook --
+
+    def run_browser(self):
+        """The single browser hook: `make bench-browser` (bench/browser/, Chromium) writes
+        build/bench/browser.json, whose metrics and sizes are merged into this report. A missing
+        hook or output file is a "not run" row, never a number."""
+        out = os.path.join(ROOT, "build", "bench", "browser.json")
+        try:
+            makefile = open(os.path.join(ROOT, "Makefile")).read()
+        except OSError:
+            makefile = ""
+        if not re.search(r"^bench-browser:", makefile, re.M):
+            self.skipped.append({"group": "browser",
+                                 "reason": "not run: the Makefile has no bench-browser target"})
+            return
+        if os.path.exists(out):
+            os.unlink(out)
+        argv = ["make", "-C", ROOT, "bench-browser"]
+        if self.args.quick:
+            argv.append("BENCH_QUICK=1")
+        env = dict(os.environ, MANA_GATEWAY=self.gateway_bin)
+        try:
+            # its own bound (make bench-browser has one too), outside the budget of the rest
+            rc, so, se = run(argv, 150 if self.args.quick else 420, check=False, env=env)
+        except BenchError as e:
+            self.skipped.append({"group": "browser", "reason": "not run: %s" % e})
+            self.fail("browser: %s" % e)
+            return
+        with open(os.path.join(self.logs, "browser.log"), "w") as f:
+            f.write(so + se)
+        if rc != 0 or not os.path.exists(out):
+            reason = "make bench-browser exit %d: %s" % (rc, (se or so).strip()[-300:])
+            self.skipped.append({"group": "browser", "reason": "not run: " + reason})
+            self.fail("browser: " + reason)
+            return
+        self.browser = json.load(open(out))
+        for m in self.browser.get("metrics", []):
+            if not isinstance(m, dict) or "name" not in m:
+                continue
+            name = "browser_" + m["name"]
+            if name not in self.meta:
+                self.define(name, m.get("unit", ""), "browser", label=m["name"])
+            for v in m.get("values") or [m.get("median")]:
+                self.record(name, "mana-gateway (Chromium)", v)
+        for key, size in sorted((self.browser.get("sizes") or {}).items()):
+            if not isinstance(size, dict):
+                continue
+            for kind in ("raw", "gzip", "brotli"):
+                if kind in size:
+                    name = "size_" + kind
+                    if name not in self.meta:
+                        self.define(name, "bytes", "sizes", better="lower", label=kind)
+                    self.record(name, key, size[kind])
+
+    # -- main --
+
+    def define_all(self):
+        for cipher in CIPHERS:
+            self.define("openssl_" + cipher, "MB/s", "openssl", label=cipher)
+        self.define("relay_up", "MB/s", "relay", baseline="tcp", baselines=("socat",),
+                    label="client→server")
+        self.define("relay_down", "MB/s", "relay", baseline="tcp", baselines=("socat",),
+                    label="server→client")
+        self.define("cpu_up", "CPU s/GB", "relay_cpu", baseline="socat", better="lower",
+                    label="client→server")
+        self.define("cpu_down", "CPU s/GB", "relay_cpu", baseline="socat", better="lower",
+                    label="server→client")
+        for cipher in CIPHERS:
+            for d, label in (("up", "→server"), ("down", "→client")):
+                self.define("ssh_%s_%s" % (d, cipher), "MB/s", "ssh", baseline="openssh-direct",
+                            label="%s %s" % (cipher.split("@")[0], label))
+        for q in ("p50", "p90", "p99"):
+            self.define("echo_" + q, "µs", "echo", baseline="tcp", better="lower", label=q,
+                        added=True)
+        self.define("connect_p50", "µs", "connect", baseline="tcp", better="lower", label="p50",
+                    added=True)
+        self.define("connect_p90", "µs", "connect", baseline="tcp", better="lower", label="p90",
+                    added=True)
+        self.define("streams_aggregate", "MB/s", "streams", baseline="tcp", label="aggregate")
+        self.define("streams_jain", "", "streams", label="Jain fairness")
+        for n in self.cfg["idle_ns"]:
+            for part in ("user", "kernel", "total"):
+                self.define("idle_%d_%s" % (n, part), "bytes/session", "idle", better="lower",
+                            baseline=None, label="%d: %s" % (n, part))
+        self.define("slow_pss_per_session", "bytes/session", "slow", better="lower",
+                    label="peer memory growth / session")
+        self.define("slow_gateway_buffered_max", "bytes", "slow", better="lower",
+                    label="gateway buffered, largest session")
+        self.define("slow_gateway_buffered_avg", "bytes", "slow", better="lower",
+                    label="gateway buffered / session")
+        self.define("resume", "µs", "resume", better="lower", label="drop → resumed")
+
+    def wanted(self, group):
+        return not self.args.only or group in self.args.only
+
+    def main(self):
+        self.log("mode %s, rounds %d, seed %d, budget %d s" % (
+            "quick" if self.args.quick else "full", self.rounds, self.seed, self.cfg["budget_s"]))
+        self.machine = self.tool_versions()
+        self.define_all()
+        try:
+            self.setup()
+            relay_peers = ("tcp", "socat", "websockify", "node-ws", "mana-gateway")
+            ssh_peers = ("openssh-direct", "websockify", "node-ws", "mana-gateway")
+            for r in range(1, self.rounds + 1):
+                self.log("round %d/%d" % (r, self.rounds))
+                steps = [("openssl", self.round_openssl),
+                         ("relay", lambda: self.round_relay(relay_peers)),
+                         ("ssh", lambda: self.round_ssh(ssh_peers)),
+                         ("echo", lambda: self.round_echo(relay_peers)),
+                         ("connect", lambda: self.round_connect(relay_peers)),
+                         ("streams", lambda: self.round_streams(relay_peers)),
+                         ("resume", self.round_resume)]
+                for group, fn in self.shuffled(steps):
+                    if self.wanted(group):
+                        self.log("  %s" % group)
+                        fn()
+            if self.wanted("idle") or self.wanted("slow"):
+                # the shared peers are stopped first: idle and slow measure fresh processes
+                self.reg.stop_all()
+                self.relays = {}
+            if self.wanted("slow"):
+                for peer in self.shuffled(("socat", "websockify", "node-ws", "mana-gateway")):
+                    self.log("slow readers %s" % peer)
+                    try:
+                        self.slow_one(peer)
+                    except BenchError as e:
+                        self.fail("slow %s: %s" % (peer, e))
+            if self.wanted("idle"):
+                self.phase_idle(("tcp", "websockify", "node-ws", "mana-gateway"))
+            if self.wanted("browser"):
+                self.log("browser")
+                self.run_browser()
+        except BenchError as e:
+            self.fail(str(e))
+        finally:
+            self.reg.stop_all()
+        return self.finish()
+
+    # -- report --
+
+    def metrics_list(self):
+        out = []
+        for (name, peer), values in sorted(self.values.items()):
+            meta = self.meta.get(name, {})
+            med, lo, hi = summary(values)
+            base_peer = meta.get("baseline")
+            ratio = added = None
+            ratios = {}
+            if base_peer and base_peer != peer:
+                bmed = summary(self.values.get((name, base_peer), []))[0]
+                if bmed and med is not None:
+                    ratio = med / bmed
+                    if meta.get("added"):
+                        added = med - bmed
+            for other in meta.get("extra_baselines", []):
+                omed = summary(self.values.get((name, other), []))[0]
+                if omed and med is not None and other != peer:
+                    ratios[other] = med / omed
+            entry = {"name": name, "group": meta.get("group"), "unit": meta.get("unit"),
+                     "peer": peer, "values": values, "median": med, "min": lo, "max": hi,
+                     "baseline": base_peer if base_peer != peer else None, "ratio": ratio,
+                     "ok": med is not None and None not in values}
+            if added is not None:
+                entry["added"] = added
+            if ratios:
+                entry["ratios"] = ratios
+            if (name, peer) in self.extra:
+                entry.update(self.extra[(name, peer)])
+            out.append(entry)
+        return out
+
+    def targets_table(self, metrics):
+        def med(name, peer):
+            for m in metrics:
+                if m["name"] == name and m["peer"] == peer:
+                    return m
+            return None
+
+        rows = []
+
+        def row(text, m, value, ok):
+            rows.append({"target": text, "measured": value, "met": ok if m else None})
+
+        up = med("relay_up", "mana-gateway")
+        wsu = med("relay_up", "websockify")
+        v = up["median"] if up else None
+        x = (v / wsu["median"]) if up and wsu and wsu["median"] and v else None
+        row("Gateway relay ≥ 1 GB/s client→server and ≥ 5× websockify", up,
+            "%s MB/s, %s× websockify" % (fmt_num(v), fmt_num(x)),
+            bool(v and v >= 1000 and x and x >= 5))
+        dn = med("relay_down", "mana-gateway")
+        v = dn["median"] if dn else None
+        row("Gateway relay ≥ 1.5 GB/s server→client", dn, "%s MB/s" % fmt_num(v),
+            bool(v and v >= 1500))
+        ratios = [m["ratio"] for m in metrics if m["group"] == "ssh" and
+                  m["peer"] == "mana-gateway"]
+        worst = min([r for r in ratios if r is not None], default=None)
+        row("SSH through gateway ≥ 0.90× direct OpenSSH, both directions, every cipher",
+            ratios or None, "worst %s×" % fmt_num(worst),
+            bool(ratios and None not in ratios and worst >= 0.9))
+        e50, e99 = med("echo_p50", "mana-gateway"), med("echo_p99", "mana-gateway")
+        a50 = e50.get("added") if e50 else None
+        a99 = e99.get("added") if e99 else None
+        row("Added echo latency ≤ 100 µs p50, ≤ 500 µs p99", e50,
+            "%s µs p50, %s µs p99" % (fmt_signed(a50), fmt_signed(a99)),
+            a50 is not None and a99 is not None and a50 <= 100 and a99 <= 500)
+        c50 = med("connect_p50", "mana-gateway")
+        a = c50.get("added") if c50 else None
+        row("Added connect time ≤ 10 ms", c50, "%s µs p50" % fmt_signed(a),
+            a is not None and a <= 10000)
+        n = self.cfg["idle_ns"][-1]
+        idle = med("idle_%d_total" % n, "mana-gateway")
+        v = idle["median"] if idle else None
+        row("Idle session ≤ 16 KiB including kernel (at %d sessions)" % n, idle,
+            "%s bytes" % fmt_num(v), v is not None and v <= 16 * 1024)
+        sb = med("slow_gateway_buffered_max", "mana-gateway")
+        v = sb["median"] if sb else None
+        bound = GATEWAY_WINDOW + GATEWAY_READ_CHUNK
+        row("Buffered bytes per slow session ≤ credit window + one frame (%d)" % bound, sb,
+            "%s bytes (largest session)" % fmt_num(v), v is not None and v <= bound)
+        for m in metrics:
+            if m["group"] != "browser" or m["median"] is None:
+                continue
+            if "download" in m["name"] and "chacha20" in m["name"]:
+                row("Browser: in-page SSH download ≥ 100 MB/s (%s)" % m["name"][8:], m,
+                    "%s MB/s" % fmt_num(m["median"]), m["median"] >= 100)
+            elif m["name"] == "browser_keystroke_glyph_p95":
+                row("Browser: keystroke→glyph p95 ≤ 20 ms (%s)" % m["name"][8:], m,
+                    "%s ms" % fmt_num(m["median"]), m["median"] <= 20)
+        for key, limit, text in (("ssh-bundle-total", 350 * 1024, "wasm+JS ≤ 350 KiB brotli"),
+                                 ("js-glue-total", 50 * 1024, "JS glue ≤ 50 KiB brotli")):
+            m = med("size_brotli", key)
+            if m is not None:
+                row("Browser: %s (%s)" % (text, key), m, "%s bytes" % fmt_num(m["median"]),
+                    m["median"] <= limit)
+        rs = med("resume", "mana-gateway")
+        v = rs["median"] if rs else None
+        row("Resume 0 bytes lost or duplicated (and its time)", rs,
+            "%s µs, byte-exact %s" % (fmt_num(v), "yes" if rs and rs["ok"] else "no"),
+            bool(rs and rs["ok"]))
+        return rows
+
+    def markdown(self, report):
+        m = report["machine"]
+        lines = []
+        lines.append("Run of %s UTC, %s mode, %d rounds, seed %d, %.0f s wall time." % (
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.started)),
+            "quick" if report["quick"] else "full", report["rounds"], report["seed"],
+            report["seconds"]))
+        lines.append("")
+        lines.append("Machine: %s, %d cores, %.1f GiB, Linux %s, Debian %s. %s; websockify %s; "
+                     "socat %s; Node %s, ws %s; %s; %s; gateway build %s." % (
+                         m["cpu"], m["cores"], m["memory_bytes"] / GIB, m["kernel"], m["debian"],
+                         m["openssh"], m["websockify"], m["socat"], m["node"], m["ws"],
+                         m["openssl"], m["compiler"], m["gateway_build_type"]))
+        lines.append("")
+        lines.append("Sizes: relay streams %s, SSH streams %s, %d echo samples, %d connects, "
+                     "%d streams × %s, idle at %s sessions, %d slow readers at %d B/s." % (
+                         human(self.cfg["relay_bytes"]), human(self.cfg["ssh_bytes"]),
+                         self.cfg["echo_samples"], self.cfg["connect_samples"],
+                         self.cfg["streams_n"], human(self.cfg["streams_bytes"]),
+                         "/".join(str(x) for x in self.cfg["idle_ns"]), self.cfg["slow_n"],
+                         self.cfg["slow_rate"]))
+        lines.append("")
+        lines.append("Streams checked byte-exact: %d; not byte-exact through a third-party peer: "
+                     "%d; failures: %d." % (report["streams_checked"],
+                                            len(report["peer_defects"]),
+                                            len(report["failures"])))
+        lines.append("")
+        titles = {"openssl": "openssl speed (64 KiB blocks, one core)",
+                  "relay": "Relay throughput (64 KiB frames)",
+                  "relay_cpu": "Relay CPU per GB relayed (relay process tree)",
+                  "ssh": "SSH stream throughput (OpenSSH client → sshd, default MACs)",
+                  "echo": "1-byte echo round trip",
+                  "connect": "Connect time (TCP + upgrade + hello/open until the banner)",
+                  "streams": "Concurrent streams (server→client)",
+                  "idle": "Idle sessions: bytes per session (PSS + kernel socket memory)",
+                  "slow": "Slow readers: buffering per session",
+                  "resume": "Resume after a forced drop (mana-gateway)",
+                  "browser": "Browser (Chromium, bench/browser/)",
+                  "sizes": "wasm / JS sizes (bench/browser/)"}
+        by_group = {}
+        for e in report["metrics"]:
+            by_group.setdefault(e["group"], []).append(e)
+        for group in ("openssl", "relay", "relay_cpu", "ssh", "echo", "connect", "streams",
+                      "idle", "slow", "resume", "browser", "sizes"):
+            entries = by_group.get(group)
+            if not entries:
+                continue
+            names = [n for n in self.meta if self.meta[n]["group"] == group and
+                     any(e["name"] == n for e in entries)]
+            peers = []
+            for e in entries:
+                if e["peer"] not in peers:
+                    peers.append(e["peer"])
+            order = ["openssl", "tcp", "openssh-direct", "socat", "websockify", "node-ws",
+                     "mana-gateway"]
+            peers.sort(key=lambda p: order.index(p) if p in order else len(order))
+            lines.append("### %s" % titles.get(group, group))
+            lines.append("")
+            head = ["peer"]
+            for n in names:
+                meta = self.meta[n]
+                head.append("%s (%s)" % (meta["label"], meta["unit"]) if meta["unit"]
+                            else meta["label"])
+                if meta["baseline"]:
+                    head.append("+ µs" if meta["added"] else "× %s" % meta["baseline"])
+                for other in meta["extra_baselines"]:
+                    head.append("× %s" % other)
+            lines.append("| " + " | ".join(head) + " |")
+            lines.append("|" + "---|" * len(head))
+            for peer in peers:
+                cells = [peer]
+                for n in names:
+                    meta = self.meta[n]
+                    e = next((x for x in entries if x["name"] == n and x["peer"] == peer), None)
+                    if e is None:
+                        cells.append("—")
+                    elif e["median"] is None:
+                        cells.append("failed")
+                    elif e["min"] == e["max"] or len(e["values"]) == 1:
+                        cells.append(fmt_num(e["median"]) + ("" if e["ok"] else " (failed runs)"))
+                    else:
+                        cells.append("%s (%s–%s)%s" % (fmt_num(e["median"]), fmt_num(e["min"]),
+                                                      fmt_num(e["max"]),
+                                                      "" if e["ok"] else " failed runs"))
+                    if meta["baseline"]:
+                        if e is None:
+                            cells.append("—")
+                        elif meta["added"]:
+                            cells.append(fmt_signed(e["added"]) if "added" in e else "—")
+                        else:
+                            cells.append(fmt_num(e["ratio"]) if e.get("ratio") else "—")
+                    for other in meta["extra_baselines"]:
+                        r = (e or {}).get("ratios", {}).get(other)
+                        cells.append(fmt_num(r) if r else "—")
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        for s in report["skipped"]:
+            lines.append("- %s: %s" % (s["group"], s["reason"]))
+        for note in report["notes"]:
+            lines.append("- " + note)
+        if report["skipped"] or report["notes"]:
+            lines.append("")
+        lines.append("### Targets")
+        lines.append("")
+        lines.append("| target | measured (mana-gateway) | |")
+        lines.append("|---|---|---|")
+        for t in report["targets"]:
+            state = "not measured" if t["met"] is None else ("met" if t["met"] else "missed")
+            lines.append("| %s | %s | %s |" % (t["target"], t["measured"], state))
+        lines.append("")
+        if report["peer_defects"]:
+            lines.append("### Streams a third-party peer did not deliver byte-exact")
+            lines.append("")
+            lines.append("Left out of the statistics above (a cell with fewer rounds, or "
+                         "\"failed\"); not a failure of the run.")
+            lines.append("")
+            for f in report["peer_defects"]:
+                lines.append("- " + f.replace("\n", " ")[:400])
+            lines.append("")
+        if report["failures"]:
+            lines.append("### Failures")
+            lines.append("")
+            for f in report["failures"]:
+                lines.append("- " + f.replace("\n", " ")[:400])
+            lines.append("")
+        return "\n".join(lines)
+
+    def finish(self):
+        seconds = time.time() - self.started
+        metrics = self.metrics_list()
+        report = {
+            "machine": self.machine,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "seconds": seconds, "quick": bool(self.args.quick), "rounds": self.rounds,
+            "seed": self.seed, "sizes": {k: v for k, v in self.cfg.items()},
+            "gateway": {"window": GATEWAY_WINDOW, "max_window": GATEWAY_MAX_WINDOW,
+                        "read_chunk": GATEWAY_READ_CHUNK},
+            "metrics": metrics, "streams_checked": self.streams_checked,
+            "failures": self.failures, "peer_defects": self.peer_defects, "skipped": self.skipped, "notes": self.notes,
+        }
+        report["targets"] = self.targets_table(metrics)
+        if self.browser is not None:
+            report["browser"] = self.browser
+        os.makedirs(self.out_dir, exist_ok=True)
+        with open(os.path.join(self.out_dir, "report.json"), "w") as f:
+            json.dump(report, f, indent=1)
+        md = self.markdown(report)
+        with open(os.path.join(self.out_dir, "report.md"), "w") as f:
+            f.write(md + "\n")
+        if not self.args.no_docs:
+            update_docs(self.args.docs, md)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.log("wrote %s/report.json and report.md (%.0f s, %d streams checked, %d failures)" % (
+            self.out_dir, seconds, self.streams_checked, len(self.failures)))
+        for f in self.failures:
+            print("FAILURE: " + f, file=sys.stderr)
+        return 1 if self.failures else 0
+
+
+def human(n):
+    if n >= GIB and n % GIB == 0:
+        return "%d GiB" % (n // GIB)
+    if n >= MIB:
+        return "%d MiB" % (n // MIB)
+    return "%d B" % n
+
+
+BEGIN = "<!-- bench:begin -->"
+END = "<!-- bench:end -->"
+
+
+def update_docs(path, md):
+    """Replaces the text between the markers in docs/benchmarks.md (appends them if absent)."""
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        text = "# Benchmarks\n\n"
+    block = "%s\n%s\n%s" % (BEGIN, md.rstrip("\n"), END)
+    if BEGIN in text and END in text:
+        pre = text[:text.index(BEGIN)]
+        post = text[text.index(END) + len(END):]
+        text = pre + block + post
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] in ("_source", "_sink"):
+        ap = argparse.ArgumentParser()
+        ap.add_argument("cmd")
+        ap.add_argument("--bytes", type=int, required=True)
+        ap.add_argument("--seed", type=int, required=True)
+        a = ap.parse_args()
+        return cmd_source(a) if a.cmd == "_source" else cmd_sink(a)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="64 MiB streams, 1000 idle sessions")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "native-release", "bin"))
+    ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--only", type=lambda s: s.split(","),
+                    help="comma-separated groups: " + ",".join(GROUPS))
+    args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be >= 1")
+    bench = Bench(args)
+
+    def on_signal(signum, _frame):
+        bench.reg.stop_all()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return bench.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
