@@ -251,10 +251,11 @@ $(BENCH_DIR)/node_modules/.package-lock.json: $(BENCH_DIR)/package.json $(BENCH_
 	@command -v npm >/dev/null || { echo "bench-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
 	cd $(BENCH_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
+BENCH_T0 := $(shell date +%s)
 bench: bench-deps
 	@if [[ ! -f $(REL_DIR)/CMakeCache.txt ]]; then cmake --preset native-release; fi
 	cmake --build $(REL_DIR) -j$(JOBS) --target mana-bench mana-gateway mana-proxy
-	python3 $(BENCH_DIR)/run.py --bin $(REL_DIR)/bin $(if $(filter 1,$(QUICK)),--quick)
+	python3 $(BENCH_DIR)/run.py --bin $(REL_DIR)/bin --started-at $(BENCH_T0) $(if $(filter 1,$(QUICK)),--quick)
 
 # --- fuzz / sim / demo -----------------------------------------------------------------------
 # Every fuzz target (tests/fuzz/fuzz_*.cpp) for FUZZ_SECONDS each; CPU s, execs, corpus and

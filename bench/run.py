@@ -485,6 +485,7 @@ class Bench:
         self.notes = []
         self.skipped = []
         self.browser = None
+        self.group_seconds = {}
 
     # -- bookkeeping --
 
@@ -1274,6 +1275,14 @@ class Bench:
     def wanted(self, group):
         return not self.args.only or group in self.args.only
 
+    def timed(self, group, fn):
+        """Run one step and add its wall time to its group's total (report: group_seconds)."""
+        t0 = time.monotonic()
+        try:
+            return fn()
+        finally:
+            self.group_seconds[group] = self.group_seconds.get(group, 0.0) + time.monotonic() - t0
+
     def main(self):
         self.log("mode %s, rounds %d, seed %d, budget %d s" % (
             "quick" if self.args.quick else "full", self.rounds, self.seed, self.cfg["budget_s"]))
@@ -1295,7 +1304,7 @@ class Bench:
                 for group, fn in self.shuffled(steps):
                     if self.wanted(group):
                         self.log("  %s" % group)
-                        fn()
+                        self.timed(group, fn)
             if self.wanted("idle") or self.wanted("slow"):
                 # the shared peers are stopped first: idle and slow measure fresh processes
                 self.reg.stop_all()
@@ -1304,14 +1313,15 @@ class Bench:
                 for peer in self.shuffled(("socat", "websockify", "node-ws", "mana-gateway")):
                     self.log("slow readers %s" % peer)
                     try:
-                        self.slow_one(peer)
+                        self.timed("slow", lambda: self.slow_one(peer))
                     except BenchError as e:
                         self.fail("slow %s: %s" % (peer, e))
             if self.wanted("idle"):
-                self.phase_idle(("tcp", "websockify", "node-ws", "mana-gateway"))
+                self.timed("idle", lambda: self.phase_idle(
+                    ("tcp", "websockify", "node-ws", "mana-gateway")))
             if self.wanted("browser"):
                 self.log("browser")
-                self.run_browser()
+                self.timed("browser", self.run_browser)
         except BenchError as e:
             self.fail(str(e))
         finally:
@@ -1425,10 +1435,18 @@ class Bench:
     def markdown(self, report):
         m = report["machine"]
         lines = []
-        lines.append("Run of %s UTC, %s mode, %d rounds, seed %d, %.0f s wall time." % (
+        total = ""
+        if report.get("make_seconds"):
+            total = " (`make bench` from its start, installs and builds included: %.0f s)" % (
+                report["make_seconds"])
+        lines.append("Run of %s UTC, %s mode, %d rounds, seed %d, %.0f s wall time%s." % (
             time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.started)),
             "quick" if report["quick"] else "full", report["rounds"], report["seed"],
-            report["seconds"]))
+            report["seconds"], total))
+        if report.get("group_seconds"):
+            lines.append("")
+            lines.append("Time per group: %s." % ", ".join(
+                "%s %.0f s" % (k, v) for k, v in report["group_seconds"].items()))
         lines.append("")
         lines.append("Machine: %s, %d cores, %.1f GiB, Linux %s, Debian %s. %s; websockify %s; "
                      "socat %s; Node %s, ws %s; %s; %s; gateway build %s." % (
@@ -1557,6 +1575,8 @@ class Bench:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "seconds": seconds, "quick": bool(self.args.quick), "rounds": self.rounds,
             "seed": self.seed, "sizes": {k: v for k, v in self.cfg.items()},
+            "group_seconds": {k: round(v, 1) for k, v in sorted(self.group_seconds.items())},
+            "make_seconds": (time.time() - self.args.started_at) if self.args.started_at else None,
             "gateway": {"window": GATEWAY_WINDOW, "max_window": GATEWAY_MAX_WINDOW,
                         "read_chunk": GATEWAY_READ_CHUNK},
             "metrics": metrics, "streams_checked": self.streams_checked,
@@ -1626,6 +1646,8 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "native-release", "bin"))
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--started-at", type=float, default=None,
+                    help="epoch seconds when `make bench` started (report: make_seconds)")
     ap.add_argument("--only", type=lambda s: s.split(","),
                     help="comma-separated groups: " + ",".join(GROUPS))
     args = ap.parse_args()
