@@ -85,8 +85,8 @@ ReceiveWindow::ReceiveWindow(WindowConfig cfg) noexcept
       window_(std::min(cfg.initial, max_json_integer)),
       limit_(std::min(cfg.initial, max_json_integer)) {
   // Auto-tuning only ever grows the window: a ceiling below the initial window
-  // means "no growth".
-  cfg_.max = std::max(cfg_.max, window_);
+  // means "no growth". Growth stops at unannounced_window_ceiling (§8.4).
+  cfg_.max = std::max(std::min(cfg_.max, unannounced_window_ceiling), window_);
 }
 
 Result<void> ReceiveWindow::on_data(std::uint64_t n) noexcept {

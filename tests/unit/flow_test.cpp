@@ -291,6 +291,33 @@ TEST_CASE("ReceiveWindow auto-tunes: doubles within 2 RTT, capped at max", "[cre
   CHECK(w.limit() - w.consumed() <= 4000);
 }
 
+TEST_CASE("ReceiveWindow never grows past max(initial, 2 MiB), whatever its ceiling", "[credit]") {
+  // PROTOCOL 8.4: a sender holds at most 2 MiB (or the initial window) unacknowledged; a larger
+  // window would have it stop at its replay capacity before a grant falls due.
+  constexpr std::uint64_t mib = 1024 * 1024;
+  auto grow = [](ReceiveWindow& w) {
+    Timestamp t = t0;
+    for (int i = 0; i < 40; ++i) {
+      receive_and_consume(w, w.outstanding());
+      t = t + Duration::from_ms(1);  // always within 2 RTT: doubles whenever it may
+      (void)grant(w, false, t);
+      CHECK(w.limit() - w.consumed() <= std::max<std::uint64_t>(w.window(), 2 * mib));
+    }
+  };
+  ReceiveWindow small(WindowConfig{256 * 1024, 8 * mib});
+  grow(small);
+  CHECK(small.window() == 2 * mib);
+  CHECK(mana::core::unannounced_window_ceiling == 2 * mib);
+
+  ReceiveWindow large_initial(WindowConfig{4 * mib, 8 * mib});
+  grow(large_initial);
+  CHECK(large_initial.window() == 4 * mib);  // the initial window was announced: no growth
+
+  ReceiveWindow low_ceiling(WindowConfig{256 * 1024, mib});
+  grow(low_ceiling);
+  CHECK(low_ceiling.window() == mib);  // a lower configured ceiling still holds
+}
+
 TEST_CASE("ReceiveWindow does not auto-tune on slow grants or without an RTT", "[credit]") {
   SECTION("exactly 2 RTT after the previous grant is not 'less than'") {
     ReceiveWindow w(WindowConfig{1000, 4000});

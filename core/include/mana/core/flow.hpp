@@ -44,9 +44,16 @@ class PauseSet {
 
 std::string_view to_string(PauseReason r) noexcept;  // "transport" | "hidden" | "offline" | "app"
 
+// PROTOCOL §8.4: the maximum window is not announced, so a receiver's window
+// never grows past max(initial window, this); every sender can buffer that
+// many unacknowledged bytes per channel (§9.1). A larger configured ceiling
+// is cut to it: a window the sender cannot hold would stall the channel (the
+// sender stops at its replay capacity before a grant falls due).
+inline constexpr std::uint64_t unannounced_window_ceiling = 2 * 1024 * 1024;
+
 struct WindowConfig {
   std::uint64_t initial = 256 * 1024;   // initial window, bytes
-  std::uint64_t max = 2 * 1024 * 1024;  // auto-tuning ceiling, bytes
+  std::uint64_t max = 2 * 1024 * 1024;  // auto-tuning ceiling, bytes (see above)
 };
 
 // Sender side: what we may still send.
