@@ -19,6 +19,10 @@
 // 3 rounds. Output: build/bench/browser.json (see bench/browser/README.md for the schema).
 // --profile additionally records a Chromium CPU profile (CDP Profiler) of one chacha20 download
 // into build/bench/browser-download.cpuprofile and prints the functions by self time.
+// --latency-only skips the downloads (keystroke test only); --trace-latency also times the steps
+// between each keydown and its render (keydown listener, next ordinary task, WebSocket.send, echo
+// message, term.write, parsed, rendered), logs their p50/p95 per round and writes them to the JSON
+// (`keystroke_phases`). For development: neither changes what the keystroke metrics measure.
 //
 // Environment: MANA_GATEWAY (default build/native-release/bin/mana-gateway when it exists, else
 // build/native-debug/bin/mana-gateway; the build type goes into the JSON), CHROMIUM (default
@@ -71,6 +75,8 @@ const keys = quick ? 50 : 200;
 const outFile = path.resolve(value('--out') ?? path.join(root, 'build', 'bench', 'browser.json'));
 const profileOnly = flag('--profile-only');
 const profile = flag('--profile') || profileOnly;
+const latencyOnly = flag('--latency-only');
+const traceLatency = flag('--trace-latency');
 const deadlineS = Number(process.env.BENCH_DEADLINE_S ?? (quick ? 110 : 330));
 const ciphers = ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com'];
 if (!Number.isInteger(rounds) || rounds < 1) {
@@ -202,7 +208,7 @@ function jwt(secret, claims) {
 export function summary(values) {
   const v = [...values].sort((a, b) => a - b);
   const mid = v.length >> 1;
-  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  const median = v.length % 2 ? v[mid] : Math.round(((v[mid - 1] + v[mid]) / 2) * 1000) / 1000;
   return { median, min: v[0], max: v[v.length - 1] };
 }
 
@@ -632,6 +638,30 @@ async function download(page, a) {
   return page.evaluate((a) => window.manaBench.download(a), a);
 }
 
+/**
+ * --trace-latency: installed before the page's scripts run (Playwright init script). Records the
+ * performance.now() of every WebSocket.send and of every message event (its listener is added in
+ * the constructor, so it runs before the page's own onmessage). Nothing here asks for a frame.
+ */
+function latencyTraceHooks() {
+  const trace = { send: [], recv: [] };
+  window.benchTrace = trace;
+  const Native = window.WebSocket;
+  const send = Native.prototype.send;
+  Native.prototype.send = function (data) {
+    trace.send.push(performance.now());
+    return send.call(this, data);
+  };
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', () => {
+        trace.recv.push(performance.now());
+      });
+    }
+  };
+}
+
 /** Logs in through the demo form (host-key prompt accepted) and starts `cat >/dev/null`. */
 async function openTerminal(page, hostFingerprint) {
   await page.click('#btn-connect');
@@ -657,7 +687,7 @@ async function openTerminal(page, hostFingerprint) {
     { timeout: 10000 },
   );
   await page.waitForTimeout(300);
-  await page.evaluate(() => {
+  await page.evaluate((trace) => {
     const term = window.manaDemo.term;
     const st = { expect: null, samples: [] };
     window.benchLatency = st;
@@ -665,10 +695,55 @@ async function openTerminal(page, hostFingerprint) {
     document.addEventListener(
       'keydown',
       (e) => {
-        if (st.expect && st.expect.down === undefined) st.expect.down = e.timeStamp;
+        if (st.expect && st.expect.down === undefined) {
+          st.expect.down = e.timeStamp;
+          if (trace) {
+            st.expect.handler = performance.now();
+            const x = st.expect;
+            // When the renderer runs the next ordinary task: a WebSocket message that is already
+            // there waits as long (Chromium holds tasks after an input until a pending frame is
+            // presented). A MessageChannel task asks for no frame, unlike requestAnimationFrame.
+            const ch = new MessageChannel();
+            ch.port1.onmessage = () => {
+              x.task = performance.now();
+              ch.port1.close();
+            };
+            ch.port2.postMessage(0);
+          }
+        }
       },
       true,
     );
+    // --trace-latency: the steps between the keydown and the render, ms after the keydown's
+    // timeStamp: the keydown listener runs, the next ordinary task runs, the key goes out
+    // (first WebSocket.send after the listener), the echo arrives (first message event after
+    // that send), term.write is called, xterm parsed it, xterm rendered the row.
+    const phases = (x, rendered) => {
+      const t = window.benchTrace;
+      const after = (list, t0) => list.find((v) => v >= t0);
+      const sent = after(t.send, x.handler);
+      const recv = sent === undefined ? undefined : after(t.recv, sent);
+      t.send.length = 0;
+      t.recv.length = 0;
+      const rel = (v) => (v === undefined ? null : v - x.down);
+      return {
+        handler: rel(x.handler),
+        task: rel(x.task),
+        sent: rel(sent),
+        received: rel(recv),
+        written: rel(x.written),
+        parsed: rel(x.parsed),
+        rendered: rel(rendered),
+      };
+    };
+    if (trace) {
+      const write = term.write.bind(term);
+      term.write = (data, cb) => {
+        const x = st.expect;
+        if (x && x.handler !== undefined && x.written === undefined) x.written = performance.now();
+        write(data, cb);
+      };
+    }
     const present = (x) => {
       const b = term.buffer.active;
       const line = b.getLine(b.baseY + b.cursorY);
@@ -684,11 +759,15 @@ async function openTerminal(page, hostFingerprint) {
       const x = st.expect;
       if (x && x.parsed !== undefined && present(x)) {
         const rendered = performance.now();
-        st.samples.push({ parsed: x.parsed - x.down, rendered: rendered - x.down });
+        st.samples.push({
+          parsed: x.parsed - x.down,
+          rendered: rendered - x.down,
+          ...(trace ? { phases: phases(x, rendered) } : {}),
+        });
         st.expect = null;
       }
     });
-  });
+  }, traceLatency);
 }
 
 /** Types `count` keys (a..z, a new row every 40), one at a time; returns per-key latencies. */
@@ -943,12 +1022,14 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    if (traceLatency) await page.addInitScript(latencyTraceHooks);
     await page.goto(`http://127.0.0.1:${webPort}/`);
     await page.waitForSelector('body[data-ready="1"]', { timeout: 10000 });
     return { context, page };
   };
 
   const metrics = new Map();
+  const keystrokePhases = [];
   const add = (name, unit, v) => {
     if (!metrics.has(name)) metrics.set(name, { name, unit, values: [] });
     metrics.get(name).values.push(round3(v));
@@ -1037,43 +1118,66 @@ async function main() {
 
   for (let r = 1; r <= (profileOnly ? 0 : rounds); r++) {
     // 1. Downloads in a fresh Chromium with no DevTools client (the user's situation).
-    const plan = steps();
-    await runHeadless(
-      executablePath,
-      webPort,
-      plan.map(({ id, args }) => ({ id, args })),
-      (id, result, before, after) => {
-        if (id.startsWith('warmup_')) {
-          if (!result || result.error) throw new Error(`${id}: ${result?.error}`);
-          return;
-        }
-        const step = plan.find((x) => x.id === id);
-        if (result?.cipher !== undefined && id.startsWith('ssh_')) {
-          const want = ciphers.find((c) => id === `ssh_${short(c)}`);
-          if (result.cipher !== want)
-            throw new Error(`asked for ${want}, negotiated ${result.cipher}`);
-        }
-        log(`round ${r}: ${record(id, result, step.expect, before, after)}`);
-      },
-      150000,
-    );
+    //    (--latency-only skips it.)
+    if (!latencyOnly) {
+      const plan = steps();
+      await runHeadless(
+        executablePath,
+        webPort,
+        plan.map(({ id, args }) => ({ id, args })),
+        (id, result, before, after) => {
+          if (id.startsWith('warmup_')) {
+            if (!result || result.error) throw new Error(`${id}: ${result?.error}`);
+            return;
+          }
+          const step = plan.find((x) => x.id === id);
+          if (result?.cipher !== undefined && id.startsWith('ssh_')) {
+            const want = ciphers.find((c) => id === `ssh_${short(c)}`);
+            if (result.cipher !== want)
+              throw new Error(`asked for ${want}, negotiated ${result.cipher}`);
+          }
+          log(`round ${r}: ${record(id, result, step.expect, before, after)}`);
+        },
+        150000,
+      );
+    }
     // 2. Playwright (CDP with the Network domain enabled, as in the e2e suite): one reference
     //    download, then keystroke -> glyph.
     const { context, page } = await newPage();
     try {
-      const before = cpuSnapshot(cpuRoots(playwrightPid));
-      const d = await download(page, dlArgs(ciphers[0]));
-      const after = cpuSnapshot(cpuRoots(playwrightPid));
-      if (d.cipher !== ciphers[0])
-        throw new Error(`asked for ${ciphers[0]}, negotiated ${d.cipher}`);
-      log(
-        `round ${r}: ${record(`devtools_ssh_${short(ciphers[0])}`, d, downloadBytes, before, after)}`,
-      );
+      if (!latencyOnly) {
+        const before = cpuSnapshot(cpuRoots(playwrightPid));
+        const d = await download(page, dlArgs(ciphers[0]));
+        const after = cpuSnapshot(cpuRoots(playwrightPid));
+        if (d.cipher !== ciphers[0])
+          throw new Error(`asked for ${ciphers[0]}, negotiated ${d.cipher}`);
+        log(
+          `round ${r}: ${record(`devtools_ssh_${short(ciphers[0])}`, d, downloadBytes, before, after)}`,
+        );
+      }
       await openTerminal(page, hostFp);
       const lat = await typeKeys(page, keys);
       if (lat.length !== keys) throw new Error(`latency: ${lat.length} of ${keys} keys measured`);
       const rendered = lat.map((x) => x.rendered);
       const parsed = lat.map((x) => x.parsed);
+      if (traceLatency) {
+        const round = {};
+        for (const n of Object.keys(lat[0].phases)) {
+          const v = lat.map((x) => x.phases[n]).filter((y) => y !== null);
+          round[n] = {
+            p50: round3(percentile(v, 50)),
+            p95: round3(percentile(v, 95)),
+            n: v.length,
+          };
+        }
+        keystrokePhases.push(round);
+        log(
+          `round ${r}: after the keydown, ms p50 / p95: ` +
+            Object.entries(round)
+              .map(([n, q]) => `${n} ${q.p50.toFixed(1)} / ${q.p95.toFixed(1)}`)
+              .join(', '),
+        );
+      }
       for (const p of [50, 95, 99]) add(`keystroke_glyph_p${p}`, 'ms', percentile(rendered, p));
       add('keystroke_buffer_p50', 'ms', percentile(parsed, 50));
       add('keystroke_buffer_p95', 'ms', percentile(parsed, 95));
@@ -1162,6 +1266,7 @@ async function main() {
     metrics: [...metrics.values()].map((m) => ({ ...m, ...summary(m.values) })),
     sizes,
     ...(profile ? { profile_top_self: profileTop } : {}),
+    ...(traceLatency ? { keystroke_phases: keystrokePhases } : {}),
     page_errors: pageErrors,
     date: new Date().toISOString(),
   };

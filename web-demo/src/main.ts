@@ -158,8 +158,12 @@ function askHostKey(info: HostKeyInfo): Promise<boolean> {
 
 // ---- the terminal ---------------------------------------------------------------------------------
 
+// No blinking cursor: xterm's DOM renderer blinks it with an endless CSS animation, which keeps a
+// frame pending at all times; Chromium then holds the tasks that follow a key press (the echo's
+// WebSocket message included) until that frame is presented, 0-17 ms later
+// (docs/ssh-in-browser.md, "Keystroke latency: where the time went").
 const term = new Terminal({
-  cursorBlink: true,
+  cursorBlink: false,
   convertEol: false,
   scrollback: 5000,
   fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace',
@@ -330,25 +334,58 @@ async function stop(): Promise<void> {
 
 // ---- status bar ----------------------------------------------------------------------------------
 
-setInterval(() => {
+// Every DOM write asks for a frame, and a key press that meets a pending frame has its echo held
+// until that frame is presented (see the terminal above). So only changed text is written, and
+// while the user types (a key in the last second) the refresh waits for xterm's next render: its
+// writes then go into a frame that is drawn anyway.
+function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function renderStatus(): void {
   const l = live;
-  status.state.textContent = l
-    ? l.exit
-      ? `exited (${l.exit.signal ?? l.exit.code ?? '?'})`
-      : l.session
-        ? `${l.conn.state} / ssh ${l.session.state}`
-        : l.conn.state
-    : 'idle';
+  setText(
+    status.state,
+    l
+      ? l.exit
+        ? `exited (${l.exit.signal ?? l.exit.code ?? '?'})`
+        : l.session
+          ? `${l.conn.state} / ssh ${l.session.state}`
+          : l.conn.state
+      : 'idle',
+  );
   const rtt = l?.conn.rttMs;
-  status.rtt.textContent = typeof rtt === 'number' ? `${rtt.toFixed(1)} ms` : '-';
-  status.buffered.textContent = l ? fmtBytes(l.conn.bufferedAmount) : '-';
+  setText(status.rtt, typeof rtt === 'number' ? `${rtt.toFixed(1)} ms` : '-');
+  setText(status.buffered, l ? fmtBytes(l.conn.bufferedAmount) : '-');
   const reasons: string[] = l ? [...l.conn.pauseReasons] : [];
   if (l?.attachment?.paused) reasons.push('xterm');
-  status.paused.textContent = reasons.length ? reasons.join(',') : 'no';
-  status.resumes.textContent = String(l?.resumes ?? 0);
+  setText(status.paused, reasons.length ? reasons.join(',') : 'no');
+  setText(status.resumes, String(l?.resumes ?? 0));
   const s = l?.attachment?.stats();
-  status.bytes.textContent = s ? `${fmtBytes(s.written)} / ${fmtBytes(s.inputSent)}` : '-';
-  status.pending.textContent = s ? fmtBytes(s.pending) : '-';
+  setText(status.bytes, s ? `${fmtBytes(s.written)} / ${fmtBytes(s.inputSent)}` : '-');
+  setText(status.pending, s ? fmtBytes(s.pending) : '-');
+}
+
+let lastKeyAt = -Infinity;
+let statusDue = false;
+term.onData(() => {
+  lastKeyAt = performance.now();
+});
+term.onBinary(() => {
+  lastKeyAt = performance.now();
+});
+term.onRender(() => {
+  if (!statusDue) return;
+  statusDue = false;
+  renderStatus();
+});
+setInterval(() => {
+  if (performance.now() - lastKeyAt < 1000) {
+    statusDue = true;
+    return;
+  }
+  statusDue = false;
+  renderStatus();
 }, 250);
 
 // ---- wiring ----------------------------------------------------------------------------------------
