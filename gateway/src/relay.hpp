@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +27,7 @@
 
 #include "context.hpp"
 #include "mana/core/messages.hpp"
+#include "mana/core/small_queue.hpp"
 
 namespace mana::gateway {
 
@@ -104,7 +104,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
   std::vector<std::uint8_t> banner_;   // target bytes held until the banner is seen
   std::vector<std::uint8_t> pending_;  // target bytes not yet taken by session.write
   std::size_t pending_off_ = 0;
-  std::deque<core::Bytes> to_target_;
+  core::SmallQueue<core::Bytes> to_target_;
   std::uint64_t to_target_bytes_ = 0;
 };
 

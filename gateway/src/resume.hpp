@@ -9,10 +9,11 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
+
+#include "mana/core/small_queue.hpp"
 
 namespace mana::gateway {
 
@@ -42,7 +43,7 @@ class ResumeTable {
 
   std::array<std::uint8_t, 32> key_{};
   std::map<std::string, std::weak_ptr<Session>> by_hash_;
-  std::map<const Session*, std::deque<std::string>> by_session_;
+  std::map<const Session*, core::SmallQueue<std::string>> by_session_;
 };
 
 }  // namespace mana::gateway
