@@ -169,13 +169,41 @@ void SessionCore::send_bootstrap(const ControlMessage& m) {
 }
 
 void SessionCore::queue_data(Channel& ch, Stream stream, ByteView data) {
-  if (!attached_ || state_ != SessionState::ready || !profile_active_ || data.empty()) return;
+  if (!can_queue_data() || data.empty()) return;
   std::vector<OutMessage> msgs;
   encode_data_split(*profile_, stream, ch.id, data, peer_max_frame_, msgs);
   for (auto& m : msgs) {
     out_bytes_ += m.data.size();
     out_.push_back(std::move(m));
   }
+}
+
+void SessionCore::queue_shared_data(const Channel& ch, Stream stream,
+                                    std::vector<PayloadPart>&& parts) {
+  if (!can_queue_data()) return;
+  const std::size_t max = profile_->max_payload(peer_max_frame_);
+  if (max == 0) return;  // as encode_data_split: maxFrame is at least 1024 in practice
+  std::vector<PayloadPart> msg_parts;
+  std::size_t msg_size = 0;
+  const auto flush = [&] {
+    OutMessage m = profile_->encode_data_header(stream, ch.id, msg_size);
+    m.parts = std::move(msg_parts);
+    msg_parts = {};
+    msg_size = 0;
+    out_bytes_ += m.data.size();  // the parts are counted by the replay buffer
+    out_.push_back(std::move(m));
+  };
+  for (PayloadPart& p : parts) {
+    ByteView rest = p.bytes;
+    while (!rest.empty()) {
+      const std::size_t n = std::min(rest.size(), max - msg_size);
+      msg_parts.push_back(PayloadPart{p.owner, rest.first(n)});
+      msg_size += n;
+      rest = rest.subspan(n);
+      if (msg_size == max) flush();
+    }
+  }
+  if (msg_size > 0) flush();
 }
 
 // ---- closing ------------------------------------------------------------------
@@ -494,10 +522,21 @@ Result<std::size_t> SessionCore::write(ChannelId id, Stream stream, ByteView dat
   if (n < data.size()) ch->want_writable = true;
   if (n == 0) return std::size_t{0};
   const ByteView part = data.first(n);
-  if (auto r = ch->replay.append(stream, part); !r) return std::move(r).error();
-  ch->send.on_sent(n);
-  if (ch->send_unlimited) (void)ch->replay.ack(ch->send.sent());  // no acks from legacy peers
-  queue_data(*ch, stream, part);
+  if (sharing_payloads() && can_queue_data()) {
+    // The queued messages reference the replay chunks the bytes were just
+    // stored in: one copy (into the replay buffer) instead of two. An ack
+    // (including the immediate one below) cannot free them: parts own them.
+    std::vector<PayloadPart> parts;
+    if (auto r = ch->replay.append_shared(stream, part, parts); !r) return std::move(r).error();
+    ch->send.on_sent(n);
+    if (ch->send_unlimited) (void)ch->replay.ack(ch->send.sent());  // no acks from legacy peers
+    queue_shared_data(*ch, stream, std::move(parts));
+  } else {
+    if (auto r = ch->replay.append(stream, part); !r) return std::move(r).error();
+    ch->send.on_sent(n);
+    if (ch->send_unlimited) (void)ch->replay.ack(ch->send.sent());  // no acks from legacy peers
+    queue_data(*ch, stream, part);
+  }
   if (attached_) last_tx_ = now;
   return n;
 }
@@ -615,7 +654,21 @@ void SessionCore::apply_resume_entry(Channel& ch, const ResumeChannel& e, Timest
     ch.send.on_sent(end - e.rx);
   }
   std::uint64_t replayed = 0;
-  if (end > e.rx) {
+  if (end > e.rx && sharing_payloads()) {
+    // Consecutive parts of one stream form one run of messages (split at maxFrame).
+    std::vector<PayloadPart> run;
+    Stream run_stream = Stream::out;
+    ch.replay.for_each_part_from(e.rx, [&](Stream s, PayloadPart&& p) {
+      if (!run.empty() && s != run_stream) {
+        queue_shared_data(ch, run_stream, std::move(run));
+        run = {};
+      }
+      run_stream = s;
+      replayed += p.bytes.size();
+      run.push_back(std::move(p));
+    });
+    if (!run.empty()) queue_shared_data(ch, run_stream, std::move(run));
+  } else if (end > e.rx) {
     ch.replay.for_each_from(e.rx, [&](Stream s, ByteView bytes) {
       queue_data(ch, s, bytes);
       replayed += bytes.size();

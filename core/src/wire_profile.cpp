@@ -237,19 +237,34 @@ class ManaV1Profile final : public WireProfile {
 
   [[nodiscard]] OutMessage encode_data(Stream stream, ChannelId id,
                                        ByteView payload) const override {
-    OutMessage m;
-    m.type = MessageType::binary;
-    m.data.resize(mana_header_size + payload.size());
-    m.data[0] = static_cast<std::uint8_t>(stream);
-    write_u32be(m.data.data() + 1, id);
-    if (!payload.empty()) {
-      std::memcpy(m.data.data() + mana_header_size, payload.data(), payload.size());
-    }
+    OutMessage m = header(stream, id, mana_header_size + payload.size());
+    m.data.insert(m.data.end(), payload.begin(), payload.end());
     return m;
   }
 
   [[nodiscard]] std::size_t max_payload(std::size_t max_frame) const noexcept override {
     return max_frame > mana_header_size ? max_frame - mana_header_size : 0;
+  }
+
+  [[nodiscard]] bool raw_payload() const noexcept override { return true; }
+
+  [[nodiscard]] OutMessage encode_data_header(Stream stream, ChannelId id,
+                                              std::size_t /*payload_size*/) const override {
+    return header(stream, id, mana_header_size);
+  }
+
+ private:
+  // The 5-byte data header in a buffer with room for `reserve` bytes (reserve
+  // + insert: nothing is zero-filled and then overwritten).
+  static OutMessage header(Stream stream, ChannelId id, std::size_t reserve) {
+    std::array<std::uint8_t, mana_header_size> h{};
+    h[0] = static_cast<std::uint8_t>(stream);
+    write_u32be(h.data() + 1, id);
+    OutMessage m;
+    m.type = MessageType::binary;
+    m.data.reserve(reserve);
+    m.data.insert(m.data.end(), h.begin(), h.end());
+    return m;
   }
 };
 
@@ -600,20 +615,35 @@ class LenpfxV1Profile final : public WireProfile {
     return frame > lenpfx_header_size ? static_cast<std::size_t>(frame - lenpfx_header_size) : 0;
   }
 
+  [[nodiscard]] bool raw_payload() const noexcept override { return true; }
+
+  [[nodiscard]] OutMessage encode_data_header(Stream stream, ChannelId id,
+                                              std::size_t payload_size) const override {
+    return envelope_header(static_cast<std::uint8_t>(stream), id, payload_size, 0);
+  }
+
  private:
   // Precondition: body.size() <= 2^32 - 6 (the length field is 32 bits).
   static OutMessage envelope(std::uint8_t kind, std::uint32_t id, ByteView body) {
-    assert(std::uint64_t{body.size()} + lenpfx_header_size <= lenpfx_max_message);
+    OutMessage m = envelope_header(kind, id, body.size(), body.size());
+    m.data.insert(m.data.end(), body.begin(), body.end());
+    return m;
+  }
+
+  // The 9-byte header of an envelope whose body has `body_size` bytes (the
+  // length field counts them), in a buffer with room for `extra` more bytes.
+  static OutMessage envelope_header(std::uint8_t kind, std::uint32_t id, std::size_t body_size,
+                                    std::size_t extra) {
+    assert(std::uint64_t{body_size} + lenpfx_header_size <= lenpfx_max_message);
+    std::array<std::uint8_t, lenpfx_header_size> h{};
+    write_u32be(h.data(),
+                static_cast<std::uint32_t>(body_size + lenpfx_header_size - lenpfx_length_size));
+    h[4] = kind;
+    write_u32be(h.data() + 5, id);
     OutMessage m;
     m.type = MessageType::binary;
-    m.data.resize(lenpfx_header_size + body.size());
-    write_u32be(m.data.data(),
-                static_cast<std::uint32_t>(body.size() + lenpfx_header_size - lenpfx_length_size));
-    m.data[4] = kind;
-    write_u32be(m.data.data() + 5, id);
-    if (!body.empty()) {
-      std::memcpy(m.data.data() + lenpfx_header_size, body.data(), body.size());
-    }
+    m.data.reserve(lenpfx_header_size + extra);
+    m.data.insert(m.data.end(), h.begin(), h.end());
     return m;
   }
 };
@@ -698,6 +728,26 @@ std::vector<std::string_view> ProfileRegistry::ids() const {
   out.reserve(profiles_.size());
   for (const auto& p : profiles_) {
     out.push_back(p->id());
+  }
+  return out;
+}
+
+// ---- OutMessage ----------------------------------------------------------------
+
+std::size_t OutMessage::size() const noexcept {
+  std::size_t n = data.size();
+  for (const PayloadPart& p : parts) {
+    n += p.bytes.size();
+  }
+  return n;
+}
+
+Bytes OutMessage::flatten() const {
+  Bytes out;
+  out.reserve(size());
+  out.insert(out.end(), data.begin(), data.end());
+  for (const PayloadPart& p : parts) {
+    out.insert(out.end(), p.bytes.begin(), p.bytes.end());
   }
   return out;
 }

@@ -103,7 +103,11 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
       s->on_message(text ? core::MessageType::text : core::MessageType::binary, view);
     }
     rbuf_.consume(rbuf_.size());
-    if (rbuf_.capacity() > 2 * read_step_bytes) rbuf_.shrink_to_fit();  // after a large message
+    // A small message ends a burst: give back what a larger one grew the buffer to (a message just
+    // over first_read_bytes, e.g. an SSH key exchange, grows it by read_step_bytes). Between large
+    // messages it is kept, so a bulk upload does not regrow it for each one; the next small
+    // message (at the latest a pong within a heartbeat interval) shrinks it.
+    if (n <= first_read_bytes && rbuf_.capacity() > first_read_bytes) rbuf_.shrink_to_fit();
   } catch (const std::exception& ex) {
     log_event(LogLevel::error, "internal", {{"conn", id_}, {"what", ex.what()}});
     read_done_ = true;
@@ -116,7 +120,11 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t n) {
 void Connection::send(core::OutMessage&& m) {
   if (close_queued_ || finished_) return;
   if (m.type == core::MessageType::close) close_queued_ = true;
-  queued_bytes_ += m.data.size();
+  // Full wire size: the socket queue bound and the transport pause are about bytes the peer has
+  // not read yet, wherever they are stored. Session::buffered_bytes() uses owned_bytes_ so that
+  // payload shared with the replay buffer is not counted twice.
+  queued_bytes_ += m.size();
+  owned_bytes_ += m.owned_size();
   queue_.push_back(std::move(m));
   if (queued_bytes_ > ctx_.cfg.outbound_max) {
     // A peer that never reads cannot make us hold more than this.
@@ -158,17 +166,21 @@ void Connection::do_write() {
         self->writing_ = false;
         self->queue_.clear();
         self->queued_bytes_ = 0;
+        self->owned_bytes_ = 0;
         self->finish();
       });
     });
     return;
   }
-  ws_.visit([&m, this](auto& ws) {
+  wbufs_.clear();
+  if (!m.data.empty() || m.parts.empty()) wbufs_.emplace_back(m.data.data(), m.data.size());
+  for (const core::PayloadPart& p : m.parts)
+    wbufs_.emplace_back(p.bytes.data(), p.bytes.size());
+  const BufferSpan buffers{wbufs_.data(), wbufs_.data() + wbufs_.size()};
+  ws_.visit([&m, buffers, this](auto& ws) {
     ws.text(m.type == core::MessageType::text);
-    ws.async_write(boost::asio::buffer(m.data),
-                   [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                     self->on_written(ec);
-                   });
+    ws.async_write(buffers, [self = shared_from_this()](const boost::system::error_code& ec,
+                                                        std::size_t) { self->on_written(ec); });
   });
 }
 
@@ -177,8 +189,9 @@ void Connection::on_written(const boost::system::error_code& ec) {
     writing_ = false;
     return;
   }
-  const std::size_t sz = queue_.front().data.size();
+  const std::size_t sz = queue_.front().size();
   queued_bytes_ -= sz;
+  owned_bytes_ -= queue_.front().owned_size();
   queue_.pop_front();
   ctx_.metrics.frames_out++;
   ctx_.metrics.ws_bytes_out += sz;
@@ -186,6 +199,7 @@ void Connection::on_written(const boost::system::error_code& ec) {
     writing_ = false;
     queue_.clear();
     queued_bytes_ = 0;
+    owned_bytes_ = 0;
     auto s = session_;
     session_.reset();
     if (s) s->on_transport_lost();
@@ -215,7 +229,8 @@ void Connection::supersede() {
   session_.reset();
   // Keep only the message being written (if any); the rest belongs to the old transport.
   while (queue_.size() > (writing_ ? 1U : 0U)) {
-    queued_bytes_ -= queue_.back().data.size();
+    queued_bytes_ -= queue_.back().size();
+    owned_bytes_ -= queue_.back().owned_size();
     queue_.pop_back();
   }
   close_queued_ = false;

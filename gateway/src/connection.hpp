@@ -3,17 +3,24 @@
 // write in flight and a bounded outbound queue whose size drives the `transport` pause reason
 // (high/low water marks), and turns close frames and transport errors into receive_close /
 // transport_lost.
+//
+// A message is written as one gather write of its header (`data`) and its payload parts, which
+// reference the session's replay buffers (shared payloads): the payload is not copied again on
+// its way to the socket (server frames are unmasked and auto_fragment is off, so Beast writes the
+// caller's buffers as they are).
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "context.hpp"
+#include "mana/core/small_queue.hpp"
 #include "mana/core/wire_profile.hpp"
 #include "ws_stream.hpp"
 
@@ -42,7 +49,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Close without a session (caps at upgrade time): 4010 etc.
   void close_now(std::uint16_t code, const std::string& reason);
   void send(core::OutMessage&& m);
+  // Wire size of every queued message (the one being written included): what the socket has
+  // not taken yet. It drives the transport pause and the outbound_max bound.
   [[nodiscard]] std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+  // The part of queued_bytes() the queue holds itself (headers, control messages); payload
+  // parts shared with the session's replay buffers are counted there, not here.
+  [[nodiscard]] std::size_t owned_bytes() const noexcept { return owned_bytes_; }
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] const std::string& client_ip() const noexcept { return ip_; }
 
@@ -66,8 +78,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static constexpr std::size_t first_read_bytes = 1536;  // a frame header and a small message
   static constexpr std::size_t read_step_bytes = 64 * 1024;
   bool message_started_ = false;
-  std::deque<core::OutMessage> queue_;
+  // The buffers of the write in flight, as a ConstBufferSequence that is cheap to copy (Beast
+  // copies the sequence into its write operation): two pointers into wbufs_, which stays
+  // unchanged until the write completes.
+  struct BufferSpan {
+    // Names required by Asio's buffer sequence concept.
+    // NOLINTNEXTLINE(readability-identifier-naming)
+    using value_type = boost::asio::const_buffer;
+    // NOLINTNEXTLINE(readability-identifier-naming)
+    using const_iterator = const boost::asio::const_buffer*;
+    const_iterator first = nullptr;
+    const_iterator last = nullptr;
+    [[nodiscard]] const_iterator begin() const noexcept { return first; }
+    [[nodiscard]] const_iterator end() const noexcept { return last; }
+  };
+
+  core::SmallQueue<core::OutMessage> queue_;
+  std::vector<boost::asio::const_buffer> wbufs_;
   std::size_t queued_bytes_ = 0;
+  std::size_t owned_bytes_ = 0;
   bool writing_ = false;
   bool close_queued_ = false;
   bool read_done_ = false;

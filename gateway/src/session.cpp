@@ -34,7 +34,11 @@ Session::Session(Context& ctx, std::string client_ip, std::string origin)
       ip_(std::move(client_ip)),
       origin_(std::move(origin)),
       core_(make_server_config(ctx.cfg), mono_now()),
-      timer_(ctx.io) {}
+      timer_(ctx.io) {
+  // Data messages reference the replay buffers (raw profiles): Connection writes header and
+  // payload parts as one gather write, so relayed bytes are copied once (socket -> replay).
+  core_.set_shared_payloads(true);
+}
 
 Session::~Session() = default;
 
@@ -129,7 +133,10 @@ void Session::flush_output() {
 
 void Session::arm_timer() {
   const auto t = core_.next_timeout();
-  if (t == armed_) return;
+  // The deadline moves later with every message (heartbeat from the last send/receive). A timer
+  // already armed no later than it stays: when it fires early the handler finds nothing due and
+  // re-arms, about once per heartbeat interval instead of a timer update per message.
+  if (armed_ ? (!t || *armed_ <= *t) : !t) return;
   armed_ = t;
   timer_.cancel();
   if (!t) return;
@@ -290,9 +297,13 @@ void Session::on_closed(const core::event::Closed& c) {
   ctx_.server.remove_session(id_);
 }
 
+// Every byte once: the replay buffers (sent, unacknowledged: this includes the payload of every
+// queued data message, which only references them), what the core's and the connection's queues
+// own themselves (headers, control messages, json-base64.v1 text), and the relays' buffers
+// towards the targets. The transport pause still uses Connection::queued_bytes() (wire size).
 std::uint64_t Session::buffered_bytes() const {
   std::uint64_t n = core_.total_replay_bytes() + core_.output_bytes();
-  if (auto c = conn_.lock()) n += c->queued_bytes();
+  if (auto c = conn_.lock()) n += c->owned_bytes();
   for (const auto& [id, r] : relays_)
     n += r->buffered();
   return n;

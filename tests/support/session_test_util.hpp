@@ -262,7 +262,14 @@ inline void feed_binary(SessionCore& s, const Bytes& b, Timestamp now) {
   s.receive(MessageType::binary, ByteView(b.data(), b.size()), now);
 }
 
+// Messages with shared payload parts (SessionCore::set_shared_payloads) are
+// delivered as their wire bytes, data followed by every part.
 inline void feed(SessionCore& s, const OutMessage& m, Timestamp now) {
+  if (!m.parts.empty()) {
+    const Bytes flat = m.flatten();
+    s.receive(m.type, ByteView(flat.data(), flat.size()), now);
+    return;
+  }
   s.receive(m.type, ByteView(m.data.data(), m.data.size()), now);
 }
 
@@ -296,7 +303,8 @@ inline std::string pattern(std::uint64_t offset, std::size_t n, std::uint8_t see
 inline std::optional<core::Frame> decode_frame(const core::WireProfile& profile,
                                                const OutMessage& m) {
   if (is_close(m)) return std::nullopt;
-  auto f = profile.decode(m.type, ByteView(m.data.data(), m.data.size()), core::FrameLimits{});
+  const Bytes flat = m.flatten();
+  auto f = profile.decode(m.type, ByteView(flat.data(), flat.size()), core::FrameLimits{});
   if (!f) return std::nullopt;
   return std::move(f).value();
 }

@@ -935,3 +935,48 @@ TEST_CASE("golden vectors decode and re-encode exactly", "[frame][conformance]")
   // Every built-in profile has its vector file.
   CHECK(seen == std::vector<std::string>{"json-base64.v1", "lenpfx.v1", "mana.v1"});
 }
+
+// ---- header + shared payload parts ----------------------------------------------
+
+TEST_CASE("raw profiles: header plus parts is the classic encoding", "[frame]") {
+  for (const WireProfile* p : {&mana_v1_profile(), &lenpfx_v1_profile()}) {
+    CAPTURE(p->id());
+    CHECK(p->raw_payload());
+    for (const std::size_t n : {0, 1, 4096, 20000}) {
+      const Bytes payload = iota_bytes(n, 3);
+      const OutMessage classic = p->encode_data(Stream::err, 77, payload);
+      OutMessage m = p->encode_data_header(Stream::err, 77, n);
+      CHECK(m.type == classic.type);
+      CHECK(m.data.size() == classic.data.size() - n);
+      // The payload in uneven parts, owned by a shared buffer as the replay does.
+      const auto owner = std::make_shared<const Bytes>(payload);
+      const ByteView all(*owner);
+      for (std::size_t off = 0; off < n;) {
+        const std::size_t k = std::min<std::size_t>(n - off, 1 + off % 5000);
+        m.parts.push_back(mana::core::PayloadPart{owner, all.subspan(off, k)});
+        off += k;
+      }
+      CHECK(m.size() == classic.data.size());
+      CHECK(m.owned_size() == classic.data.size() - n);
+      CHECK(m.flatten() == classic.data);
+      const Bytes flat = m.flatten();
+      auto f = p->decode(m.type, flat, FrameLimits{});
+      REQUIRE(f);
+      const auto* d = std::get_if<DataFrame>(&f.value());
+      REQUIRE(d != nullptr);
+      CHECK(d->payload == payload);
+    }
+  }
+}
+
+TEST_CASE("json-base64.v1 has no raw payload: no header-only encoding", "[frame]") {
+  const WireProfile& p = json_base64_v1_profile();
+  CHECK_FALSE(p.raw_payload());
+  const OutMessage m = p.encode_data_header(Stream::out, 1, 10);
+  CHECK(m.data.empty());
+  CHECK(m.parts.empty());
+  const OutMessage d = p.encode_data(Stream::out, 1, Bytes{1, 2, 3});
+  CHECK(d.parts.empty());
+  CHECK(d.size() == d.data.size());
+  CHECK(d.flatten() == d.data);
+}

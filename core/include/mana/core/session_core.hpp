@@ -19,10 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "mana/core/error.hpp"
 #include "mana/core/events.hpp"
@@ -30,6 +30,7 @@
 #include "mana/core/messages.hpp"
 #include "mana/core/replay_buffer.hpp"
 #include "mana/core/result.hpp"
+#include "mana/core/small_queue.hpp"
 #include "mana/core/types.hpp"
 #include "mana/core/wire_profile.hpp"
 
@@ -66,7 +67,23 @@ class SessionCore {
 
   std::optional<OutMessage> poll_output();
   [[nodiscard]] bool has_output() const noexcept { return !out_.empty(); }
+  // Bytes the queued messages hold themselves (OutMessage::owned_size(): control
+  // messages, data headers, data payloads copied into `data`). Payload bytes
+  // shared with a replay buffer (PayloadPart) are not counted here: they are
+  // replay_bytes(), so output_bytes() + total_replay_bytes() counts each byte
+  // once.
   [[nodiscard]] std::size_t output_bytes() const noexcept { return out_bytes_; }
+
+  // Shared payloads (off by default): data messages of a raw-payload profile
+  // (WireProfile::raw_payload(): mana.v1, lenpfx.v1) carry only their header in
+  // OutMessage::data and reference the payload in the channel's replay buffer
+  // through OutMessage::parts, both when first sent and when retransmitted
+  // after a resume; nothing is copied. The host must send `data` followed by
+  // every part and may keep the message as long as it likes: parts keep their
+  // memory alive. Other profiles (json-base64.v1 transforms the payload) keep
+  // encoding into `data`. Applies to messages queued after the call.
+  void set_shared_payloads(bool on) noexcept { shared_payloads_ = on; }
+  [[nodiscard]] bool shared_payloads() const noexcept { return shared_payloads_; }
   std::optional<Event> poll_event();
   [[nodiscard]] bool has_event() const noexcept { return !events_.empty(); }
   // Advisory events dropped because the host did not drain them in time.
@@ -152,6 +169,17 @@ class SessionCore {
   void send_control(const ControlMessage& m);
   void send_bootstrap(const ControlMessage& m);  // hello / hello_ok: plain JSON text
   void queue_data(Channel& ch, Stream stream, ByteView data);
+  // Data messages of at most the peer's maxFrame whose payload is `parts`
+  // (shared payloads; a message may span several parts, a part several messages).
+  void queue_shared_data(const Channel& ch, Stream stream, std::vector<PayloadPart>&& parts);
+  // A data message may be queued now (transport attached, session ready).
+  [[nodiscard]] bool can_queue_data() const noexcept {
+    return attached_ && state_ == SessionState::ready && profile_active_;
+  }
+  // Data is sent as shared payloads (set_shared_payloads and a raw profile).
+  [[nodiscard]] bool sharing_payloads() const noexcept {
+    return shared_payloads_ && profile_->raw_payload();
+  }
   // Fatal protocol error: queue close, release channels, report Closed.
   void fail(const Error& e, Timestamp now);
   // Shut the connection down (close message queued if `send_frame`).
@@ -205,9 +233,10 @@ class SessionCore {
 
  private:
   void dispatch_frame(Frame&& f, Timestamp now);
-  std::deque<OutMessage> out_;
+  SmallQueue<OutMessage> out_;
   std::size_t out_bytes_ = 0;
-  std::deque<Event> events_;
+  bool shared_payloads_ = false;
+  SmallQueue<Event> events_;
   std::size_t advisory_events_ = 0;
   std::uint64_t dropped_events_ = 0;
 };

@@ -48,13 +48,33 @@ struct DataFrame {
 
 using Frame = std::variant<ControlFrame, DataFrame>;
 
-// One outgoing WebSocket message. For MessageType::close, `data` is empty and
-// close_code/close_reason describe the close frame to send.
+// Bytes of an outgoing message that live in memory shared with the sender's
+// replay buffer instead of being copied into OutMessage::data. `owner` keeps
+// that memory alive (and unchanged: it is immutable once written) for as long
+// as the part exists, whatever the replay buffer does meanwhile.
+struct PayloadPart {
+  std::shared_ptr<const void> owner;
+  ByteView bytes;
+};
+
+// One outgoing WebSocket message. Its bytes on the wire are `data` followed by
+// every element of `parts`, in order. `parts` is empty unless the host asked
+// the session for shared payloads (SessionCore::set_shared_payloads), so by
+// default `data` is the whole message. For MessageType::close, `data` and
+// `parts` are empty and close_code/close_reason describe the close frame.
 struct OutMessage {
   MessageType type = MessageType::binary;
   Bytes data;
+  std::vector<PayloadPart> parts;
   CloseCode close_code = CloseCode::normal;
   std::string close_reason;
+
+  // Size of the message on the wire: data plus every part.
+  [[nodiscard]] std::size_t size() const noexcept;
+  // Bytes held by the message itself (data), not shared with anyone else.
+  [[nodiscard]] std::size_t owned_size() const noexcept { return data.size(); }
+  // The whole message as one contiguous buffer (copies the parts).
+  [[nodiscard]] Bytes flatten() const;
 };
 
 class WireProfile {
@@ -77,6 +97,25 @@ class WireProfile {
   // Largest payload whose encoded data message fits in `max_frame` bytes.
   // Senders split data so no message exceeds the peer's maxFrame.
   [[nodiscard]] virtual std::size_t max_payload(std::size_t max_frame) const noexcept = 0;
+
+  // Profiles whose data message is a fixed header followed by the raw payload
+  // bytes (mana.v1, lenpfx.v1) return true and implement
+  // encode_data_header(). A profile that transforms the payload (json-base64.v1
+  // encodes it) returns false, and senders always use encode_data() with it.
+  [[nodiscard]] virtual bool raw_payload() const noexcept { return false; }
+  // The message encode_data(stream, id, payload) would produce, without the
+  // payload: `data` holds the header only (for lenpfx.v1 the length field
+  // counts the `payload_size` bytes that follow). The caller appends the
+  // payload as PayloadPart(s). Precondition: raw_payload() and payload_size <=
+  // max_payload(message limit). Profiles without raw payloads return an empty
+  // message.
+  [[nodiscard]] virtual OutMessage encode_data_header(Stream stream, ChannelId id,
+                                                      std::size_t payload_size) const {
+    (void)stream;
+    (void)id;
+    (void)payload_size;
+    return {};
+  }
 };
 
 // Built-in profiles (stateless singletons).
