@@ -74,9 +74,10 @@ void ReplayBuffer::store(ByteView data) {
         chunks_.push_back(std::move(spare_));
         spare_.reset();
       } else {
-        // `new Chunk` (not make_shared, which value-initialises): the 16 KiB are not zero-filled.
-        chunks_.push_back(
-            std::shared_ptr<Chunk>(new Chunk));  // NOLINT(cppcoreguidelines-owning-memory)
+        // `new Chunk` (not make_shared, which value-initialises; make_shared_for_overwrite
+        // is missing from Emscripten 3.1.6's libc++): the 16 KiB are not zero-filled.
+        // NOLINTNEXTLINE(modernize-make-shared,cppcoreguidelines-owning-memory)
+        chunks_.push_back(std::shared_ptr<Chunk>(new Chunk));
       }
     }
     Chunk& tail = *chunks_.back();
