@@ -257,13 +257,12 @@ class ManaV1Profile final : public WireProfile {
   // The 5-byte data header in a buffer with room for `reserve` bytes (reserve
   // + insert: nothing is zero-filled and then overwritten).
   static OutMessage header(Stream stream, ChannelId id, std::size_t reserve) {
-    std::array<std::uint8_t, mana_header_size> h{};
-    h[0] = static_cast<std::uint8_t>(stream);
-    write_u32be(h.data() + 1, id);
     OutMessage m;
     m.type = MessageType::binary;
     m.data.reserve(reserve);
-    m.data.insert(m.data.end(), h.begin(), h.end());
+    m.data.resize(mana_header_size);  // (insert from a std::array trips g++-12 -O3 warnings)
+    m.data[0] = static_cast<std::uint8_t>(stream);
+    write_u32be(m.data.data() + 1, id);
     return m;
   }
 };
@@ -635,15 +634,14 @@ class LenpfxV1Profile final : public WireProfile {
   static OutMessage envelope_header(std::uint8_t kind, std::uint32_t id, std::size_t body_size,
                                     std::size_t extra) {
     assert(std::uint64_t{body_size} + lenpfx_header_size <= lenpfx_max_message);
-    std::array<std::uint8_t, lenpfx_header_size> h{};
-    write_u32be(h.data(),
-                static_cast<std::uint32_t>(body_size + lenpfx_header_size - lenpfx_length_size));
-    h[4] = kind;
-    write_u32be(h.data() + 5, id);
     OutMessage m;
     m.type = MessageType::binary;
     m.data.reserve(lenpfx_header_size + extra);
-    m.data.insert(m.data.end(), h.begin(), h.end());
+    m.data.resize(lenpfx_header_size);  // (insert from a std::array trips g++-12 -O3 warnings)
+    write_u32be(m.data.data(),
+                static_cast<std::uint32_t>(body_size + lenpfx_header_size - lenpfx_length_size));
+    m.data[4] = kind;
+    write_u32be(m.data.data() + 5, id);
     return m;
   }
 };
