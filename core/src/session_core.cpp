@@ -522,19 +522,21 @@ Result<std::size_t> SessionCore::write(ChannelId id, Stream stream, ByteView dat
   if (n < data.size()) ch->want_writable = true;
   if (n == 0) return std::size_t{0};
   const ByteView part = data.first(n);
-  if (sharing_payloads() && can_queue_data()) {
-    // The queued messages reference the replay chunks the bytes were just
-    // stored in: one copy (into the replay buffer) instead of two. An ack
-    // (including the immediate one below) cannot free them: parts own them.
-    std::vector<PayloadPart> parts;
-    if (auto r = ch->replay.append_shared(stream, part, parts); !r) return std::move(r).error();
-    ch->send.on_sent(n);
-    if (ch->send_unlimited) (void)ch->replay.ack(ch->send.sent());  // no acks from legacy peers
+  // Shared payloads: the queued messages reference the replay chunks the bytes
+  // are stored in (one copy instead of two). An ack (including the immediate
+  // one below) cannot free them: parts own them.
+  const bool share = sharing_payloads() && can_queue_data();
+  std::vector<PayloadPart> parts;
+  if (auto r =
+          share ? ch->replay.append_shared(stream, part, parts) : ch->replay.append(stream, part);
+      !r) {
+    return std::move(r).error();
+  }
+  ch->send.on_sent(n);
+  if (ch->send_unlimited) (void)ch->replay.ack(ch->send.sent());  // no acks from legacy peers
+  if (share) {
     queue_shared_data(*ch, stream, std::move(parts));
   } else {
-    if (auto r = ch->replay.append(stream, part); !r) return std::move(r).error();
-    ch->send.on_sent(n);
-    if (ch->send_unlimited) (void)ch->replay.ack(ch->send.sent());  // no acks from legacy peers
     queue_data(*ch, stream, part);
   }
   if (attached_) last_tx_ = now;

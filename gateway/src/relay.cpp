@@ -405,8 +405,7 @@ void Relay::close_channel(const std::string& reason) {
 }
 
 void Relay::stop_after_flush() {
-  if (stopped_) return;
-  if (draining_) return;
+  if (stopped_ || draining_) return;
   if (to_target_.empty() || phase_ != Phase::relaying) {
     stop();
     return;
