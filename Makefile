@@ -57,7 +57,7 @@ help:
 	@echo "make clean         remove $(BUILD)/"
 
 deps:
-	@bash scripts/install-deps.sh
+	@if [[ -z "$${MANA_DEPS_CHECKED:-}" ]]; then bash scripts/install-deps.sh; fi
 
 # --- build -----------------------------------------------------------------------------------
 configure-%:
@@ -81,13 +81,19 @@ test-native-debug: build
 	@$(MAKE) ctest-native-debug
 
 # Every step runs even when an earlier one failed, so one run reports everything; the exit status
-# is non-zero when any step failed.
+# is non-zero when any step failed. Each step's wall time is printed, and a table of them at the end.
+# The Debian packages are checked once (MANA_DEPS_CHECKED tells the steps' own `make deps`), and
+# the npm package is built once: `make js` skips its work when its inputs are unchanged.
+TEST_STEPS := lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan
 test: deps
-	@failed=""; \
-	for step in lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan; do \
-	  echo "==> make $$step"; \
-	  $(MAKE) $$step || failed="$$failed $$step"; \
+	@failed=""; times=""; t_all=$$(date +%s); \
+	for step in $(TEST_STEPS); do \
+	  echo "==> make $$step"; t0=$$(date +%s); \
+	  if MANA_DEPS_CHECKED=1 $(MAKE) $$step; then r=ok; else r=FAILED; failed="$$failed $$step"; fi; \
+	  dt=$$(( $$(date +%s) - t0 )); times="$$times$$(printf '%-22s %6s s  %s' "$$step" "$$dt" "$$r")\n"; \
+	  echo "==> make $$step: $$r in $$dt s"; \
 	done; \
+	printf '\nmake test: wall time per step\n%b%-22s %6s s\n' "$$times" total "$$(( $$(date +%s) - t_all ))"; \
 	if [[ -n "$$failed" ]]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
 	echo "make test: all steps passed"
 
@@ -111,16 +117,12 @@ purity:
 	@bash scripts/check-core-purity.sh
 
 # clang-tidy over every first-party translation unit of the native-debug compile database
-# (core/src, tests/, gateway/). A file's output is shown only when it has findings.
+# (core/src, tests/, gateway/). A file's output is shown only when it has findings. Passing units
+# are cached outside the tree, keyed by the preprocessed unit, its flags and the tidy config
+# (scripts/tidy.py; MANA_TIDY_CACHE=0 turns the cache off).
 tidy: configure-native-debug
-	@files="$$(grep -o '"file": *"[^"]*"' $(DEBUG_DIR)/compile_commands.json \
-	  | sed -e 's/^"file": *"//' -e 's/"$$//' \
-	  | grep -E '^$(ROOT)/(core/src|tests|gateway)/' | sort -u)"; \
-	if [[ -z "$$files" ]]; then echo "tidy: no sources"; exit 0; fi; \
-	echo "tidy: $$(wc -w <<<"$$files") files"; \
-	xargs -P $(JOBS) -n 1 bash -c 'out="$$($(CLANG_TIDY) -p $(DEBUG_DIR) --quiet "$$0" 2>&1)" \
-	  || { printf "%s\n" "$$out" | grep -v "warnings generated" >&2; exit 1; }' <<<"$$files" \
-	  && echo "tidy: ok"
+	@python3 scripts/tidy.py --build $(DEBUG_DIR) --root $(ROOT) --tidy $(CLANG_TIDY) --jobs $(JOBS) \
+	  --include '^(core/src|tests|gateway)/'
 
 # --- wasm + TypeScript client (wasm/, js-glue/) ------------------------------------------------
 JS_DIR      := js-glue
@@ -136,11 +138,17 @@ MANA_GATEWAY ?= $(ROOT)/$(DEBUG_DIR)/bin/mana-gateway
 # by scripts/wasm-deps.sh (cached outside the repo; the last line of its output is the prefix, passed
 # at configure time). WASM_SSH=OFF builds the client core only and needs no dependencies.
 WASM_SSH ?= ON
+# Configures once per settings: an existing build folder configured with the same MANA_WASM_SSH and
+# dependency prefix is left as it is (cmake --build re-runs configure when a CMakeLists changed).
 wasm-configure-%:
 	@if [[ "$(WASM_SSH)" == ON ]]; then \
 	  prefix="$$(bash scripts/wasm-deps.sh | tail -n1)"; \
-	  cmake --preset $* -DMANA_WASM_SSH=ON -DMANA_WASM_DEPS_PREFIX="$$prefix"; \
-	else cmake --preset $* -DMANA_WASM_SSH=OFF; fi
+	  want=("MANA_WASM_SSH:BOOL=ON" "MANA_WASM_DEPS_PREFIX:PATH=$$prefix"); \
+	  args=(-DMANA_WASM_SSH=ON -DMANA_WASM_DEPS_PREFIX="$$prefix"); \
+	else want=("MANA_WASM_SSH:BOOL=OFF"); args=(-DMANA_WASM_SSH=OFF); fi; \
+	cache=$(BUILD)/$*/CMakeCache.txt; \
+	if [[ -f "$$cache" ]] && (for w in "$${want[@]}"; do grep -qxF "$$w" "$$cache" || exit 1; done); then \
+	  echo "wasm: $(BUILD)/$* is configured"; else cmake --preset $* "$${args[@]}"; fi
 
 wasm: wasm-configure-wasm-release
 	cmake --build --preset wasm-release
@@ -163,12 +171,25 @@ $(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package.json $(JS_DIR)/pack
 	@command -v npm >/dev/null || { echo "js-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
 	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
+# The package is rebuilt only when an input changed: js-glue's sources, scripts and manifests, the
+# wasm build's outputs and the settings stage.mjs reads (a content hash kept in $(NPM_DIR)/.inputs).
+# So the steps of one `make test` (test-js, e2e, demo-check) build it once.
+JS_INPUTS = $(JS_DIR)/package.json $(JS_DIR)/package-lock.json $(JS_DIR)/tsconfig.json \
+            $(JS_DIR)/tsconfig.build.json $(JS_DIR)/README.md \
+            $(shell find $(JS_DIR)/src $(JS_DIR)/scripts -type f 2>/dev/null | sort)
 js: wasm js-deps
-	@rm -rf $(JS_STAGE) && mkdir -p $(NPM_DIR)
-	cd $(JS_DIR) && MANA_REQUIRE_SSH=$(if $(filter ON,$(WASM_SSH)),1,0) npm run --silent build
-	@rm -f $(NPM_DIR)/mana-websocket-*.tgz
-	npm pack --silent $(JS_STAGE) --pack-destination $(NPM_DIR) >/dev/null
-	@ls -l $(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz
+	@tgz=$(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz; \
+	key="$$( { sha256sum $(JS_INPUTS) $(wildcard $(WASM_DIR)/mana-*.mjs $(WASM_DIR)/mana-*.wasm); \
+	  echo "ssh=$(WASM_SSH) minify=$${MANA_MINIFY_GLUE:-} wasm=$${MANA_WASM_DIR:-} sshdir=$${MANA_WASM_SSH_DIR:-}"; } \
+	  | sha256sum | cut -c1-32)"; \
+	if [[ -f "$$tgz" && -f $(JS_STAGE)/package.json && "$$(cat $(NPM_DIR)/.inputs 2>/dev/null)" == "$$key" ]]; then \
+	  echo "js: $$tgz is up to date"; exit 0; fi; \
+	rm -rf $(JS_STAGE) $(NPM_DIR)/.inputs && mkdir -p $(NPM_DIR); \
+	(cd $(JS_DIR) && MANA_REQUIRE_SSH=$(if $(filter ON,$(WASM_SSH)),1,0) npm run --silent build); \
+	rm -f $(NPM_DIR)/mana-websocket-*.tgz; \
+	npm pack --silent $(JS_STAGE) --pack-destination $(NPM_DIR) >/dev/null; \
+	echo "$$key" >$(NPM_DIR)/.inputs; \
+	ls -l "$$tgz"
 
 # Unit tests (scripted server) and the loopback test against mana-gateway (built by `make build`,
 # which `make test` runs first).

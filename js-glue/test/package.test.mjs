@@ -1,12 +1,14 @@
 // The npm tarball (make js: build/npm/mana-websocket-<version>.tgz) installs offline into a fresh
 // project and works from there: exports resolve, the .wasm ships inside, a connection comes up.
+// The fresh projects come from tests/support/scratch-app.mjs: outside the tree, each with its own
+// empty npm cache, so nothing passes because of what an earlier install left in ~/.npm.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createScratchApp, scratchViteVersion } from '../../tests/support/scratch-app.mjs';
 
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const version = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
@@ -39,21 +41,10 @@ test('tarball holds only the package files', () => {
   assert.equal(manifest.devDependencies, undefined);
 });
 
-test('installs offline into a fresh project and connects', () => {
-  const app = mkdtempSync(join(tmpdir(), 'mana-npm-consumer-'));
+test('installs offline into a fresh project and connects', async () => {
+  const scratch = await createScratchApp({ tarball });
+  const app = scratch.dir;
   try {
-    writeFileSync(
-      join(app, 'package.json'),
-      JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
-    );
-    execFileSync(
-      'npm',
-      ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', tarball],
-      {
-        cwd: app,
-        stdio: 'pipe',
-      },
-    );
     writeFileSync(
       join(app, 'main.mjs'),
       `import { readFileSync } from 'node:fs';
@@ -79,49 +70,32 @@ console.log(JSON.stringify({ state: c.state, hello: hello.t, proto: WS.last.p, l
       errors: 'function',
     });
   } finally {
-    rmSync(app, { recursive: true, force: true });
+    await scratch.remove();
   }
 });
 
-test('a fresh Vite app builds with the tarball and ships the wasm as an asset', () => {
-  const app = mkdtempSync(join(tmpdir(), 'mana-vite-app-'));
-  try {
-    writeFileSync(
-      join(app, 'package.json'),
-      JSON.stringify({
-        name: 'vite-app',
-        private: true,
-        type: 'module',
-        scripts: { build: 'vite build' },
-      }),
-    );
-    writeFileSync(
-      join(app, 'index.html'),
-      '<!doctype html><html><body><pre id="out"></pre><script type="module" src="/main.js"></script></body></html>\n',
-    );
-    writeFileSync(
-      join(app, 'main.js'),
-      `import { connect } from '@mana/websocket';
+test('the scratch app pins the vite that js-glue builds with', () => {
+  assert.equal(scratchViteVersion, viteVersion, 'tests/support/scratch-app/package.json');
+});
+
+test('a fresh Vite app builds with the tarball and ships the wasm as an asset', async () => {
+  // Its own lockfile and an empty npm cache: vite is fetched as an adopter's app would fetch it.
+  const scratch = await createScratchApp({
+    tarball,
+    vite: true,
+    files: {
+      'index.html':
+        '<!doctype html><html><body><pre id="out"></pre><script type="module" src="/main.js"></script></body></html>\n',
+      'main.js': `import { connect } from '@mana/websocket';
 connect({ url: 'ws://' + location.host + '/ws' }).then((conn) => {
   conn.onStateChange((e) => { document.getElementById('out').textContent = e.to; });
 });
 `,
-    );
-    // Offline: the tarball, and vite from the npm cache that \`npm ci\` of js-glue filled.
-    execFileSync(
-      'npm',
-      [
-        'install',
-        '--offline',
-        '--no-audit',
-        '--no-fund',
-        '--loglevel=error',
-        tarball,
-        `vite@${viteVersion}`,
-      ],
-      { cwd: app, stdio: 'pipe' },
-    );
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: app, stdio: 'pipe' });
+    },
+  });
+  const app = scratch.dir;
+  try {
+    execFileSync(scratch.bin('vite'), ['build', '--logLevel', 'warn'], { cwd: app, stdio: 'pipe' });
     const assets = readdirSync(join(app, 'dist', 'assets'));
     const wasm = assets.filter((f) => f.endsWith('.wasm') && f.startsWith('mana-core'));
     assert.equal(wasm.length, 1, `one core .wasm asset (${assets.join(', ')})`);
@@ -151,6 +125,6 @@ connect({ url: 'ws://' + location.host + '/ws' }).then((conn) => {
     assert.ok(js.includes(wasm[0]), 'the bundle locates the hashed .wasm asset');
     assert.ok(js.includes('mana.ssh.v1'), 'the library is bundled');
   } finally {
-    rmSync(app, { recursive: true, force: true });
+    await scratch.remove();
   }
 });
