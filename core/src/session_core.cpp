@@ -4,19 +4,9 @@
 #include <string>
 #include <utility>
 
+#include "channel_detail.hpp"
+
 namespace mana::core {
-
-namespace {
-
-std::string channel_detail(ChannelId id, std::string_view what) {
-  std::string s = "channel ";
-  s += std::to_string(id);
-  s += ": ";
-  s += what;
-  return s;
-}
-
-}  // namespace
 
 std::string_view to_string(SessionState s) noexcept {
   switch (s) {
@@ -166,44 +156,6 @@ void SessionCore::send_bootstrap(const ControlMessage& m) {
   msg.data.assign(text.begin(), text.end());
   out_bytes_ += msg.data.size();
   out_.push_back(std::move(msg));
-}
-
-void SessionCore::queue_data(Channel& ch, Stream stream, ByteView data) {
-  if (!can_queue_data() || data.empty()) return;
-  std::vector<OutMessage> msgs;
-  encode_data_split(*profile_, stream, ch.id, data, peer_max_frame_, msgs);
-  for (auto& m : msgs) {
-    out_bytes_ += m.data.size();
-    out_.push_back(std::move(m));
-  }
-}
-
-void SessionCore::queue_shared_data(const Channel& ch, Stream stream,
-                                    std::vector<PayloadPart>&& parts) {
-  if (!can_queue_data()) return;
-  const std::size_t max = profile_->max_payload(peer_max_frame_);
-  if (max == 0) return;  // as encode_data_split: maxFrame is at least 1024 in practice
-  std::vector<PayloadPart> msg_parts;
-  std::size_t msg_size = 0;
-  const auto flush = [&] {
-    OutMessage m = profile_->encode_data_header(stream, ch.id, msg_size);
-    m.parts = std::move(msg_parts);
-    msg_parts = {};
-    msg_size = 0;
-    out_bytes_ += m.data.size();  // the parts are counted by the replay buffer
-    out_.push_back(std::move(m));
-  };
-  for (PayloadPart& p : parts) {
-    ByteView rest = p.bytes;
-    while (!rest.empty()) {
-      const std::size_t n = std::min(rest.size(), max - msg_size);
-      msg_parts.push_back(PayloadPart{p.owner, rest.first(n)});
-      msg_size += n;
-      rest = rest.subspan(n);
-      if (msg_size == max) flush();
-    }
-  }
-  if (msg_size > 0) flush();
 }
 
 // ---- closing ------------------------------------------------------------------
@@ -421,7 +373,9 @@ void SessionCore::handle_flow(const Flow& f, Timestamp now) {
            now);
       return;
     }
+    const std::uint64_t before = ch->replay.start_offset();
     (void)ch->replay.ack(*f.rx);
+    if (ch->replay.start_offset() > before) on_acknowledged(*ch);
   }
   if (ch->send_unlimited) return;
   if (auto r = ch->send.add_credit(f.credit); !r) {
@@ -626,69 +580,17 @@ std::optional<SessionCore::ChannelStats> SessionCore::channel_stats(ChannelId id
   s.consumed = ch->recv.consumed();
   s.recv_limit = ch->recv.limit();
   s.window = ch->recv.window();
+  s.resume_rx = ch->resume_rx;
+  s.payload_cap = ch->payload_cap;
   return s;
 }
 
-// ---- resume ---------------------------------------------------------------------
-
-ResumeChannel SessionCore::resume_entry(const Channel& ch) const {
-  return ResumeChannel{ch.id, ch.recv.received(), ch.recv.resume_credit(),
-                       ch.remote_close_received};
-}
-
-Result<void> SessionCore::check_resume_entry(const Channel& ch, const ResumeChannel& e) const {
-  if (!ch.replay.can_replay_from(e.rx))
-    return make_error(Errc::resume_out_of_range, Origin::remote,
-                      channel_detail(ch.id, "resume offset out of range"));
-  if (!ch.send_unlimited && ch.send.sent() - e.rx > e.credit)
-    return make_error(Errc::resume_out_of_range, Origin::remote,
-                      channel_detail(ch.id, "resume credit below unacknowledged bytes"));
-  if (e.rx + e.credit > max_json_integer)
-    return make_error(Errc::credit_overflow, Origin::remote, channel_detail(ch.id, "credit"));
-  return {};
-}
-
-void SessionCore::apply_resume_entry(Channel& ch, const ResumeChannel& e, Timestamp now) {
-  (void)ch.replay.ack(e.rx);
-  const std::uint64_t end = ch.send.sent();
-  if (!ch.send_unlimited) {
-    ch.send.reset(e.rx, e.credit);
-    ch.send.on_sent(end - e.rx);
-  }
-  std::uint64_t replayed = 0;
-  if (end > e.rx && sharing_payloads()) {
-    // Consecutive parts of one stream form one run of messages (split at maxFrame).
-    std::vector<PayloadPart> run;
-    Stream run_stream = Stream::out;
-    ch.replay.for_each_part_from(e.rx, [&](Stream s, PayloadPart&& p) {
-      if (!run.empty() && s != run_stream) {
-        queue_shared_data(ch, run_stream, std::move(run));
-        run = {};
-      }
-      run_stream = s;
-      replayed += p.bytes.size();
-      run.push_back(std::move(p));
-    });
-    if (!run.empty()) queue_shared_data(ch, run_stream, std::move(run));
-  } else if (end > e.rx) {
-    ch.replay.for_each_from(e.rx, [&](Stream s, ByteView bytes) {
-      queue_data(ch, s, bytes);
-      replayed += bytes.size();
-    });
-  }
-  if (replayed > 0) diag(DiagCode::replayed, now, channel_detail(ch.id, std::to_string(replayed)));
-  if (!e.closed) {
-    if (ch.exit_sent) send_control(*ch.exit_sent);
-    if (ch.local_close_sent) {
-      send_control(Close{ch.id, ch.close_reason_sent.empty()
-                                    ? std::nullopt
-                                    : std::optional<std::string>(ch.close_reason_sent)});
-    }
-  }
-  if (ch.want_writable && available(ch.id) > 0) {
-    ch.want_writable = false;
-    emit(event::ChannelWritable{ch.id, available(ch.id)});
-  }
+std::vector<ChannelId> SessionCore::channel_ids() const {
+  std::vector<ChannelId> ids;
+  ids.reserve(channels_.size());
+  for (const auto& [id, ch] : channels_)
+    ids.push_back(id);
+  return ids;
 }
 
 }  // namespace mana::core

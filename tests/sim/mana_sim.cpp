@@ -9,11 +9,17 @@
 // (consumed <= received <= limit), replay buffers stay within the window, and
 // the run completes (no stall, no unexpected final close).
 //
-// Usage: mana-sim [--runs N] [--seed S] [--verbose]
+// --churn: many cuts per second instead of at most 3 per run. Every transport
+// carries a budget of 2..24 KiB counted in both directions (the fault proxy of
+// the churn soak), so cuts fall around hello, open / open_ok, the first data
+// and the first grant; each side writes all its credit at once (the gateway's
+// first target read: banner and data filling the window), shared payloads on.
+// Without R1 (core/src/session_data.cpp) a window-sized message never fits in
+// a transport and the run stalls.
+//
+// Usage: mana-sim [--runs N] [--seed S] [--churn] [--verbose]
 // Prints: runs=<n> drops=<n> bytes=<n> lost=<n> duplicated=<n> violations=<n>
 // Exit status 0 only if lost, duplicated and violations are all 0.
-#include <openssl/evp.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -27,105 +33,16 @@
 
 #include "mana/core/client_session.hpp"
 #include "mana/core/server_session.hpp"
+#include "sim_tracks.hpp"
 #include "support/sim_link.hpp"
 
 namespace {
 
 using namespace mana::core;  // NOLINT(google-build-using-namespace)
+using mana::sim::ChannelPlan;
 using mana::sim::SimLink;
-
-std::uint64_t splitmix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { reset(); }
-  void reset() { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(const std::uint8_t* p, std::size_t n) { EVP_DigestUpdate(ctx_, p, n); }
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    std::string s;
-    char buf[3];
-    for (unsigned i = 0; i < len; ++i) {
-      std::snprintf(buf, sizeof buf, "%02x", md[i]);
-      s += buf;
-    }
-    return s;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-// One directed byte stream of one channel: generated deterministically from
-// (seed, channel, kind, offset) so the receiver can check every byte.
-struct StreamTrack {
-  std::uint64_t key = 0;
-  std::uint64_t total = 0;
-  std::uint64_t written = 0;
-  std::uint64_t received = 0;
-  std::uint64_t mismatched = 0;
-  std::uint64_t excess = 0;
-  std::uint64_t first_mismatch = 0;
-  Sha256 sent_hash;
-  Sha256 recv_hash;
-
-  [[nodiscard]] std::uint8_t byte_at(std::uint64_t off) const {
-    return static_cast<std::uint8_t>(splitmix(key ^ (off >> 3)) >> ((off & 7) * 8));
-  }
-  void fill(std::uint8_t* p, std::size_t n, std::uint64_t off) const {
-    for (std::size_t i = 0; i < n; ++i)
-      p[i] = byte_at(off + i);
-  }
-  void on_receive(const Bytes& data) {
-    for (std::uint8_t b : data) {
-      if (received >= total) {
-        ++excess;
-        continue;
-      }
-      if (b != byte_at(received)) {
-        if (mismatched == 0) {
-          first_mismatch = received;
-          if (std::getenv("SIM_TRACE") != nullptr)
-            std::fprintf(stderr, "  first mismatch key=%llx off=%llu got=%d want=%d chunk=%zu\n",
-                         static_cast<unsigned long long>(key),
-                         static_cast<unsigned long long>(received), b, byte_at(received),
-                         data.size());
-        }
-        ++mismatched;
-      }
-      ++received;
-    }
-    recv_hash.update(data.data(), data.size());
-  }
-};
-
-struct ChannelPlan {
-  ChannelId id = 0;
-  std::unique_ptr<StreamTrack> up;        // client -> server
-  std::unique_ptr<StreamTrack> down_out;  // server -> client stdout
-  std::unique_ptr<StreamTrack> down_err;  // server -> client stderr
-  std::uint64_t client_unconsumed = 0;
-  std::uint64_t server_unconsumed = 0;
-  bool opened = false;
-  bool close_sent = false;
-  bool client_freed = false;
-  bool server_freed = false;
-  bool server_accepted = false;
-  [[nodiscard]] bool complete() const {
-    return up->received == up->total && down_out->received == down_out->total &&
-           down_err->received == down_err->total;
-  }
-};
+using mana::sim::splitmix;
+using mana::sim::StreamTrack;
 
 struct Conn {
   std::unique_ptr<SimLink> link;
@@ -143,12 +60,13 @@ struct Totals {
 
 class Run {
  public:
-  Run(std::uint64_t seed, bool verbose) : seed_(seed), rng_(seed), verbose_(verbose) {}
+  Run(std::uint64_t seed, bool verbose, bool churn)
+      : seed_(seed), rng_(seed), verbose_(verbose), churn_(churn) {}
 
   void execute(Totals& totals) {
     setup();
     bool done = false;
-    const Timestamp limit = Timestamp::from_ms(600000);
+    const Timestamp limit = Timestamp::from_ms(churn_ ? 120000 : 600000);
     while (now_ < limit) {
       step();
       if (finished_) {
@@ -172,6 +90,7 @@ class Run {
     cc.handshake_timeout = Duration::from_s(2);
     cc.auth = Auth{Auth::Scheme::bearer, "sim-token"};
     client_ = std::make_unique<ClientSession>(cc, now_);
+    client_->set_shared_payloads(churn_);
     channel_count_ = 1 + static_cast<int>(rng_() % 3);
     for (int i = 0; i < channel_count_; ++i) {
       auto p = std::make_unique<ChannelPlan>();
@@ -234,6 +153,7 @@ class Run {
     }
     const Duration latency = Duration::from_us(static_cast<std::int64_t>(200 + rng_() % 5000));
     c->link = std::make_unique<SimLink>(latency, cut[0], cut[1]);
+    if (churn_) c->link->set_budget(2048 + rng_() % (22 * 1024));
     handshakes_.push_back(std::make_unique<ServerSession>(server_config(), now_));
     c->server = handshakes_.back().get();
     conns_.push_back(std::move(c));
@@ -287,6 +207,14 @@ class Run {
     if (main_ != nullptr) flush_session(*main_, conn_of(main_), 1);
   }
 
+  // The message as the WebSocket carries it: header and shared payload parts.
+  static Bytes wire_bytes(const OutMessage& m) {
+    Bytes b = m.data;
+    for (const PayloadPart& p : m.parts)
+      b.insert(b.end(), p.bytes.begin(), p.bytes.end());
+    return b;
+  }
+
   void deliver() {
     for (auto& c : conns_) {
       if (c->server != nullptr) {
@@ -297,7 +225,7 @@ class Run {
             c->server = nullptr;
             break;
           }
-          c->server->receive(m->type, m->data, now_);
+          c->server->receive(m->type, wire_bytes(*m), now_);
         }
       }
       if (c.get() == client_conn_) {
@@ -308,7 +236,7 @@ class Run {
             client_conn_ = nullptr;
             break;
           }
-          client_->receive(m->type, m->data, now_);
+          client_->receive(m->type, wire_bytes(*m), now_);
         }
       }
     }
@@ -375,6 +303,7 @@ class Run {
         }
       }
       main_ = main_owner_.get();
+      main_->set_shared_payloads(churn_);
       while (auto ev = main_->poll_event())
         on_server_event(*ev);
       return;
@@ -528,7 +457,9 @@ class Run {
 
   void write_stream(SessionCore& s, ChannelId id, Stream stream, StreamTrack& t) {
     if (t.written >= t.total) return;
-    const std::uint64_t want = std::min<std::uint64_t>(t.total - t.written, 1 + rng_() % 40000);
+    const std::uint64_t want =
+        churn_ ? t.total - t.written
+               : std::min<std::uint64_t>(t.total - t.written, 1 + rng_() % 40000);
     const std::uint64_t n = std::min<std::uint64_t>(want, s.available(id));
     if (n == 0) return;
     buf_.resize(n);
@@ -693,6 +624,7 @@ class Run {
   std::uint64_t seed_;
   std::mt19937_64 rng_;
   bool verbose_;
+  bool churn_;
   Timestamp now_{1000000};
   std::unique_ptr<ClientSession> client_;
   std::unique_ptr<ServerSession> main_owner_;
@@ -720,6 +652,7 @@ int main(int argc, char** argv) {
   std::uint64_t runs = 100;
   std::uint64_t seed = 1;
   bool verbose = false;
+  bool churn = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) {
@@ -728,14 +661,16 @@ int main(int argc, char** argv) {
       seed = std::strtoull(argv[++i], nullptr, 10);
     } else if (a == "--verbose") {
       verbose = true;
+    } else if (a == "--churn") {
+      churn = true;
     } else {
-      std::fprintf(stderr, "usage: mana-sim [--runs N] [--seed S] [--verbose]\n");
+      std::fprintf(stderr, "usage: mana-sim [--runs N] [--seed S] [--churn] [--verbose]\n");
       return 2;
     }
   }
   Totals t;
   for (std::uint64_t i = 0; i < runs; ++i) {
-    Run r(seed + i, verbose);
+    Run r(seed + i, verbose, churn);
     r.execute(t);
   }
   std::printf("runs=%llu drops=%llu bytes=%llu lost=%llu duplicated=%llu violations=%llu\n",

@@ -3,7 +3,8 @@
 // FlakySocketHandler style). Each direction is an ordered byte stream of whole
 // WebSocket messages with a fixed latency. A cut at byte offset N of a
 // direction kills the connection: the message that straddles N (a cut in the
-// middle of a frame) and everything after it, in both directions, is lost.
+// middle of a frame) and everything after it, in both directions, is lost. A
+// budget (set_budget) cut loses only the message that passes it and what follows.
 #pragma once
 
 #include <cstdint>
@@ -37,10 +38,23 @@ class SimLink {
   [[nodiscard]] bool cut_hit() const noexcept { return cut_hit_; }
   [[nodiscard]] std::uint64_t bytes(int dir) const noexcept { return sent_[dir]; }
 
+  // A budget of bytes counted in both directions together (as the gateway tests'
+  // fault proxy counts them): the message that would pass it dies with the link.
+  void set_budget(std::uint64_t bytes) noexcept { budget_ = bytes; }
+
   // Send from side `dir` (0 = a->b, 1 = b->a). Returns false if the link is dead.
   bool send(int dir, core::OutMessage m, Timestamp now) {
     if (dead_) return false;
     const std::uint64_t size = wire_size(m);
+    if (budget_ && sent_[0] + sent_[1] + size > *budget_) {
+      // As the fault proxy: what was sent before the cut still arrives (the
+      // proxy forwards the prefix, then closes both sockets).
+      mid_message_ = *budget_ > sent_[0] + sent_[1];
+      cut_hit_ = true;
+      dead_ = true;
+      died_at_ = now + latency_;
+      return false;
+    }
     if (cut_[dir] && sent_[dir] + size > *cut_[dir]) {
       mid_message_ = *cut_[dir] > sent_[dir];
       cut_hit_ = true;
@@ -78,12 +92,14 @@ class SimLink {
 
  private:
   static std::uint64_t wire_size(const core::OutMessage& m) {
-    // WebSocket framing overhead of 2..14 bytes is approximated by 6.
-    return m.data.size() + 6;
+    // WebSocket framing overhead of 2..14 bytes is approximated by 6; size()
+    // counts shared payload parts too.
+    return m.size() + 6;
   }
 
   core::Duration latency_;
   std::optional<std::uint64_t> cut_[2];
+  std::optional<std::uint64_t> budget_;
   std::uint64_t sent_[2] = {0, 0};
   std::deque<InFlight> q_[2];
   bool dead_ = false;

@@ -120,6 +120,7 @@ class SessionCore {
   }
   [[nodiscard]] std::size_t channel_count() const noexcept { return channels_.size(); }
   [[nodiscard]] bool has_channel(ChannelId id) const noexcept { return channels_.count(id) != 0; }
+  [[nodiscard]] std::vector<ChannelId> channel_ids() const;
   // Bytes held for a channel: replay buffer (sent, unacknowledged).
   [[nodiscard]] std::size_t replay_bytes(ChannelId id) const noexcept;
   [[nodiscard]] std::size_t total_replay_bytes() const noexcept;
@@ -127,9 +128,14 @@ class SessionCore {
     std::uint64_t sent = 0, send_limit = 0, acked = 0;
     std::uint64_t received = 0, consumed = 0, recv_limit = 0;
     std::uint64_t window = 0;
+    std::optional<std::uint64_t> resume_rx;  // the peer's rx at the last resume
+    std::size_t payload_cap = 0;             // R1 cap of data payloads (0: maxFrame)
   };
   [[nodiscard]] std::optional<ChannelStats> channel_stats(ChannelId id) const noexcept;
   [[nodiscard]] const WireProfile& profile() const noexcept { return *profile_; }
+  // Smallest payload a channel's data messages shrink to when resumes show no
+  // progress (session_data.cpp, R1).
+  static constexpr std::size_t min_payload_cap = 1024;
 
  protected:
   struct Channel {
@@ -149,6 +155,11 @@ class SessionCore {
     ReplayBuffer replay;
     std::optional<Resize> last_resize;
     std::optional<Open> open_request;  // client: kept to re-send after resume
+    // Progress under repeated cuts (session_data.cpp, R1): the peer's rx at the
+    // previous resume, and the largest data payload this channel sends now
+    // (0: as the peer's maxFrame allows).
+    std::optional<std::uint64_t> resume_rx;
+    std::size_t payload_cap = 0;
   };
 
   SessionCore(bool is_server, SessionLimits limits, Timestamp now);
@@ -169,6 +180,10 @@ class SessionCore {
   void send_control(const ControlMessage& m);
   void send_bootstrap(const ControlMessage& m);  // hello / hello_ok: plain JSON text
   void queue_data(Channel& ch, Stream stream, ByteView data);
+  // Largest payload of one data message of `ch` (peer's maxFrame, payload cap).
+  [[nodiscard]] std::size_t payload_limit(const Channel& ch) const noexcept;
+  // The peer acknowledged new bytes of `ch`: a payload cap grows back (R1).
+  void on_acknowledged(Channel& ch) noexcept;
   // Data messages of at most the peer's maxFrame whose payload is `parts`
   // (shared payloads; a message may span several parts, a part several messages).
   void queue_shared_data(const Channel& ch, Stream stream, std::vector<PayloadPart>&& parts);
