@@ -36,8 +36,9 @@ struct Config {
   std::string path = "/";               // WebSocket endpoint path
   std::size_t max_header_bytes = 8192;  // request line + headers
   std::size_t max_header_count = 64;
-  bool healthz = true;  // GET /healthz -> 200
-  bool metrics = true;  // GET /metrics -> Prometheus text
+  bool healthz = true;          // GET /healthz -> 200
+  bool metrics = true;          // GET /metrics -> Prometheus text
+  bool debug_sessions = false;  // GET /debug/sessions from loopback peers only (debug_view.cpp)
   std::string log_level = "info";
   std::uint32_t shutdown_grace_ms = 5000;    // SIGTERM: time allowed for draining
   std::uint32_t http_timeout_ms = 10000;     // TLS handshake + HTTP request + WebSocket upgrade

@@ -24,6 +24,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include "context.hpp"
 #include "mana/core/messages.hpp"
@@ -52,6 +53,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // Client messages written to the target in one gather write.
   static constexpr std::size_t max_gather = 16;
   [[nodiscard]] std::uint64_t buffered() const noexcept;
+  // Phase, reading/stall flags and bytes held, for GET /debug/sessions (debug_view.cpp).
+  [[nodiscard]] nlohmann::json debug_view() const;
 
  private:
   enum class Phase : std::uint8_t { resolving, connecting, banner, relaying, closing };

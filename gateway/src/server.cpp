@@ -16,6 +16,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "connection.hpp"
+#include "debug_view.hpp"
 #include "log.hpp"
 #include "session.hpp"
 
@@ -120,6 +121,10 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
           return respond(http::status::ok, "text/plain", "ok\n");
         if (req.method() == http::verb::get && ctx_.cfg.metrics && path == "/metrics")
           return respond(http::status::ok, "text/plain; version=0.0.4", ctx_.metrics.render());
+        if (req.method() == http::verb::get && ctx_.cfg.debug_sessions &&
+            path == "/debug/sessions" && is_loopback_ip(ip_))
+          return respond(http::status::ok, "application/json",
+                         ctx_.server.debug_sessions(query_param(target, "principal")));
         if (path == ctx_.cfg.path) return refuse(http::status::upgrade_required, "not_upgrade");
         return refuse(http::status::not_found, "not_found");
       }

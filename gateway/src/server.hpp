@@ -77,6 +77,9 @@ class Server {
   void on_upgraded(const std::shared_ptr<Connection>& c, const std::string& origin);
 
   [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_; }
+  // GET /debug/sessions (debug_view.cpp): both sides' view of every channel of the sessions of
+  // `principal` (all sessions when empty), as JSON. No tokens, no payload bytes.
+  [[nodiscard]] std::string debug_sessions(std::string_view principal) const;
   [[nodiscard]] Context& context() noexcept { return ctx_; }
   [[nodiscard]] std::uint16_t bound_port() const noexcept { return bound_port_; }
 

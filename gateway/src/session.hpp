@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include "context.hpp"
 #include "mana/core/server_session.hpp"
@@ -63,6 +64,8 @@ class Session : public std::enable_shared_from_this<Session> {
     return !discarded_ && core_.state() != core::SessionState::closed;
   }
   [[nodiscard]] std::uint64_t buffered_bytes() const;
+  // This session's state and channels for GET /debug/sessions (debug_view.cpp).
+  [[nodiscard]] nlohmann::json debug_view() const;
 
  private:
   void handle(core::Event& e);

@@ -135,6 +135,17 @@ def metrics(port, scheme="http", context=None):
     return out
 
 
+def debug_sessions(port, principal):
+    """GET /debug/sessions?principal=... ([server] debug_sessions = true, loopback only): the
+    gateway's view of that principal's sessions, or {"error": ...}."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/debug/sessions?principal=%s"
+                                    % (port, principal), timeout=5) as r:
+            return json.loads(r.read().decode())
+    except Exception as e:  # noqa: BLE001 - a report must not fail the report
+        return {"error": repr(e)}
+
+
 def start_sshd(tmp, sshd_path):
     """A real sshd on a loopback port: returns (Popen, port)."""
     if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):

@@ -154,6 +154,14 @@ class Chan:
         self.head = b""          # first bytes kept (banner checks)
         self.closed = None       # the server's close message
         self.open = True
+        self.acked = False       # open_ok received (PROTOCOL 9.4: only these are resumed)
+        self.messages = 0        # data messages received
+
+    def view(self):
+        """This side's state of the channel (no payload bytes)."""
+        return {"id": self.cid, "open": self.open, "closed_by_server": self.closed,
+                "acked": self.acked, "received": self.rx, "limit": self.limit,
+                "granted_up_to": self.granted, "data_messages": self.messages}
 
 
 class Client:
@@ -175,6 +183,9 @@ class Client:
         self.closed = None       # (code, reason, monotonic time)
         self.reader = None
         self.resumes = 0
+        self.transports = 0
+        self.last_resume_sent = None     # the resume entries of the last resume hello
+        self.last_resume_answer = None   # the gateway's entries in the hello_ok that answered it
 
     async def attach(self, resume=False, send_only=False):
         kw = {} if self.origin is None else {"origin": self.origin}
@@ -183,7 +194,9 @@ class Client:
         if resume:
             res = {"token": self.token, "channels": [
                 {"id": c.cid, "rx": c.rx, "credit": c.limit - c.rx}
-                for c in self.ch.values() if c.open]}
+                for c in self.ch.values() if c.open and c.acked]}
+            self.last_resume_sent = res["channels"]
+            self.last_resume_answer = None
         await ws.send(hello(token(sub=self.sub, exp_in=self.exp_in), resume=res))
         if send_only:
             return ws
@@ -197,11 +210,13 @@ class Client:
         if ok.get("t") != "hello_ok":
             raise Failure("expected hello_ok, got %r" % ok)
         self.token = ok["resume"]["token"]
+        self.transports += 1
         if resume:
             self.resumes += 1
+            self.last_resume_answer = ok["resume"]["channels"]
             listed = {c["id"] for c in ok["resume"]["channels"]}
             for c in self.ch.values():
-                if c.open and c.cid not in listed:
+                if c.open and c.acked and c.cid not in listed:
                     c.open = False
         self.ws = ws
         self.closed = None
@@ -220,6 +235,7 @@ class Client:
                         continue
                     payload = m[5:]
                     c.rx += len(payload)
+                    c.messages += 1
                     c.hash.update(payload)
                     if len(c.head) < 4096:
                         c.head += payload[:4096 - len(c.head)]
@@ -250,6 +266,16 @@ class Client:
             self.closed = (1006, repr(e), time.monotonic())
         self.lost.set()
 
+    def view(self):
+        """The client's view of the session and its channels, for a failure report (never the
+        token)."""
+        return {"sub": self.sub, "transports": self.transports, "resumes": self.resumes,
+                "transport": "lost %r" % (self.closed,) if self.lost.is_set() else "attached",
+                "pause_reasons": [],  # this client never withholds credit
+                "last_resume_sent": self.last_resume_sent,
+                "last_resume_answer": self.last_resume_answer,
+                "channels": [c.view() for c in self.ch.values()]}
+
     async def wait_ctl(self, pred, timeout=5):
         end = time.monotonic() + timeout
         while True:
@@ -266,14 +292,33 @@ class Client:
             except asyncio.TimeoutError:
                 pass
 
-    async def open(self, cid, port, host="127.0.0.1"):
+    async def open(self, cid, port, host="127.0.0.1", reattach=None):
+        """Opens channel `cid`. With `reattach` (an async callable that resumes this client), a
+        transport lost before open_ok is resumed and the open sent again (PROTOCOL 9.5 step 4:
+        the server freed the unacknowledged channel); without it the wait just times out."""
         self.ch[cid] = Chan(cid)
-        await self.ws.send(json.dumps({"t": "open", "id": cid,
-                                       "target": {"host": host, "port": port}}))
-        m = await self.wait_ctl(lambda j: j.get("id") == cid and
-                                j.get("t") in ("open_ok", "open_err"))
+        msg = json.dumps({"t": "open", "id": cid, "target": {"host": host, "port": port}})
+        await self.ws.send(msg)
+        want = (lambda j: j.get("id") == cid and j.get("t") in ("open_ok", "open_err"))
+        end = time.monotonic() + 5
+        while True:
+            try:
+                m = await self.wait_ctl(want, timeout=0.2 if reattach else 5)
+                break
+            except Failure:
+                if reattach is None or time.monotonic() > end:
+                    raise
+                if self.lost.is_set():
+                    await reattach()
+                    end = time.monotonic() + 5
+                    try:
+                        await self.ws.send(msg)
+                    except websockets.exceptions.ConnectionClosed:
+                        pass
         if m["t"] == "open_err":
             del self.ch[cid]
+        else:
+            self.ch[cid].acked = True
         return m
 
     async def send(self, cid, data):

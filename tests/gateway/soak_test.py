@@ -46,8 +46,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets  # noqa: E402
 
 from fault_proxy import FaultProxy  # noqa: E402
-from fixture import (ORIGIN, Failure, connect, free_port, hello, metrics,  # noqa: E402
-                     start_gateway, stop_all, token, wait_port, write_secret)
+from fixture import (ORIGIN, Failure, connect, debug_sessions, free_port, hello,  # noqa: E402
+                     metrics, start_gateway, stop_all, token, wait_port, write_secret)
 from rel_support import (BANNER, WINDOW, Client, fd_count, rss_kib,  # noqa: E402
                          seeded_stream)
 
@@ -56,6 +56,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 READ_CHUNK = 262144  # gateway default [relay] read_chunk: one frame of channel data
 TOTAL_BOUND_S = 25 * 60
 CHURN_SEED, CHURN_LEN = 71, 256 << 10
+# Fault proxy budget per connection (both directions), bytes: small enough that the churn part
+# cuts >= 50 000 times in 3 minutes on an idle 2-core machine, and below one window-sized data
+# message (the R1 case of core/src/session_data.cpp).
+CHURN_CUT_MIN, CHURN_CUT_MAX = 1 << 10, 24 << 10
 
 
 def emit(obj):
@@ -490,7 +494,8 @@ async def churn_worker(w, port, proxy_port, echo_port, stream_port, deadline, st
                 # Cut at random byte offsets: a seeded download, resumed until its eof, must
                 # arrive exactly once (the test client replays nothing upstream, so upstream
                 # bytes are exercised on the direct sessions only).
-                if (await c.open(1, stream_port))["t"] != "open_ok":
+                if (await c.open(1, stream_port,
+                                 reattach=lambda: reattach(c, stats)))["t"] != "open_ok":
                     raise Failure("open refused")
                 stats["channels"] += 1
                 end = time.monotonic() + 30
@@ -534,6 +539,10 @@ async def churn_worker(w, port, proxy_port, echo_port, stream_port, deadline, st
                 stats["closed"] += 1
         except Exception as e:  # noqa: BLE001
             stats["errors"].append("%s: %r" % (c.sub, e))
+            # Both sides' view of the stalled session: the client's channels and resume
+            # entries, and the gateway's (GET /debug/sessions, keyed by the JWT sub).
+            stats["reports"].append({"session": c.sub, "error": repr(e), "client": c.view(),
+                                     "gateway": debug_sessions(port, c.sub)})
             c.abort()
             if len(stats["errors"]) > 20:
                 return
@@ -590,10 +599,11 @@ async def wait_echo(c, cid, want, stats, timeout=15):
 
 
 async def churn_run(gw, port, echo_port, stream_port, minutes, ttl_ms):
-    proxy = FaultProxy(port, seed=77, min_bytes=4 << 10, max_bytes=256 << 10, max_cuts=10 ** 6)
+    proxy = FaultProxy(port, seed=77, min_bytes=CHURN_CUT_MIN, max_bytes=CHURN_CUT_MAX,
+                       max_cuts=10 ** 6)
     proxy_port = await proxy.start()
     stats = {"sessions": 0, "channels": 0, "resumes": 0, "abandoned": 0, "closed": 0,
-             "downloads": 0, "errors": []}
+             "downloads": 0, "errors": [], "reports": []}
     await asyncio.sleep(0.5)
     fd0 = fd_count(gw.pid)
     t0 = time.monotonic()
@@ -626,6 +636,8 @@ async def churn_run(gw, port, echo_port, stream_port, minutes, ttl_ms):
             "abandoned": stats["abandoned"], "closed": stats["closed"],
             "downloads_byte_exact": stats["downloads"],
             "errors": len(stats["errors"]), "error_samples": stats["errors"][:3],
+            "error_reports": stats["reports"][:3],
+            "cut_budget_bytes": [CHURN_CUT_MIN, CHURN_CUT_MAX],
             "fd_baseline": fd0, "fd_end": fd_end, "rss_kib_warm": rss_warm,
             "rss_kib_end": rss_end, "rss_kib_max": max(rss),
             "sessions_active_end": int(m.get("mana_sessions_active", -1))}
@@ -645,6 +657,7 @@ def part_churn_asan(args, tmp):
         conf = os.path.join(tmp, "gw-churn.toml")
         with open(conf, "w") as f:
             f.write('[server]\nlisten = "127.0.0.1:%d"\nshutdown_grace_ms = 2000\n' % port +
+                    'debug_sessions = true\n' +
                     base_config([echo_port, stream_port],
                                 session="max_channels = 4\nresume_ttl_ms = %d\n"
                                         "heartbeat_ms = 2000\n" % ttl_ms))
@@ -695,6 +708,7 @@ def part_churn_asan(args, tmp):
                             % (fig["sessions"], fig["resumes"], fig["cuts"]))
         if problems:
             raise Failure("; ".join(problems) + " | " + json.dumps(fig))
+        del fig["error_reports"]
         return fig
     finally:
         p.stop()
