@@ -175,7 +175,8 @@ $(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package.json $(JS_DIR)/pack
 # wasm build's outputs and the settings stage.mjs reads (a content hash kept in $(NPM_DIR)/.inputs).
 # So the steps of one `make test` (test-js, e2e, demo-check) build it once.
 JS_INPUTS = $(JS_DIR)/package.json $(JS_DIR)/package-lock.json $(JS_DIR)/tsconfig.json \
-            $(JS_DIR)/tsconfig.build.json $(JS_DIR)/README.md \
+            $(JS_DIR)/tsconfig.build.json $(JS_DIR)/README.md LICENSE scripts/third_party_notices.py \
+            scripts/wasm-deps.lock \
             $(shell find $(JS_DIR)/src $(JS_DIR)/scripts -type f 2>/dev/null | sort)
 js: wasm js-deps
 	@tgz=$(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz; \
@@ -185,6 +186,7 @@ js: wasm js-deps
 	if [[ -f "$$tgz" && -f $(JS_STAGE)/package.json && "$$(cat $(NPM_DIR)/.inputs 2>/dev/null)" == "$$key" ]]; then \
 	  echo "js: $$tgz is up to date"; exit 0; fi; \
 	rm -rf $(JS_STAGE) $(NPM_DIR)/.inputs && mkdir -p $(NPM_DIR); \
+	python3 scripts/third_party_notices.py $(BUILD)/js/THIRD_PARTY_NOTICES; \
 	(cd $(JS_DIR) && MANA_REQUIRE_SSH=$(if $(filter ON,$(WASM_SSH)),1,0) npm run --silent build); \
 	rm -f $(NPM_DIR)/mana-websocket-*.tgz; \
 	npm pack --silent $(JS_STAGE) --pack-destination $(NPM_DIR) >/dev/null; \

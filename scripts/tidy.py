@@ -24,6 +24,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 
 
 def cache_dir():
@@ -107,8 +108,10 @@ def main():
         key = unit_key(e, root, salt) if use_cache else None
         if key and os.path.exists(os.path.join(cdir, key)):
             return e["file"], True, ""
+        t0 = time.monotonic()
         r = subprocess.run([a.tidy, "-p", a.build, "--quiet", e["file"]],
                            capture_output=True, text=True)
+        seconds[e["file"]] = time.monotonic() - t0
         out = "\n".join(l for l in (r.stdout + r.stderr).splitlines()
                         if "warnings generated" not in l)
         ok = r.returncode == 0
@@ -116,7 +119,7 @@ def main():
             open(os.path.join(cdir, key), "w").close()
         return e["file"], False, "" if ok else out
 
-    failed, cached = [], 0
+    failed, cached, seconds = [], 0, {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         for path, hit, out in pool.map(check, units):
             cached += hit
@@ -125,6 +128,10 @@ def main():
                 print(out, file=sys.stderr)
     print("tidy: %d files, %d from the cache%s" % (
         len(units), cached, "" if use_cache else " (cache off)"))
+    if seconds:
+        slow = sorted(seconds.items(), key=lambda kv: -kv[1])[:5]
+        print("tidy: %.0f s of clang-tidy; slowest: %s" % (sum(seconds.values()), ", ".join(
+            "%s %.0f s" % (os.path.relpath(f, root), t) for f, t in slow)))
     if failed:
         print("tidy: findings in %d files" % len(failed), file=sys.stderr)
         return 1

@@ -6,6 +6,8 @@
 #   bash scripts/wasm-deps.sh --check                  # build if needed, then link + run a smoke test
 #   bash scripts/wasm-deps.sh --relock                 # re-download the pinned versions, rewrite sha256s
 #   bash scripts/wasm-deps.sh --print-key              # print the cache key only
+#   bash scripts/wasm-deps.sh --sources                # fetch + verify the pinned sources only;
+#                                                      # prints their folder (third-party notices)
 #
 # Cache: ${MANA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mana-websocket}/wasm-deps/<key>, where <key>
 # encodes the pinned versions, the emcc version and a short hash of the lock file and build flags.
@@ -66,11 +68,12 @@ case "${1:-}" in
   --check) mode=check ;;
   --relock) mode=relock ;;
   --print-key) mode=key ;;
+  --sources) mode=sources ;;
   -h | --help)
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
-  *) die "unknown argument '$1' (use --check, --relock, --print-key or no argument)" ;;
+  *) die "unknown argument '$1' (use --check, --relock, --print-key, --sources or no argument)" ;;
 esac
 
 # Emscripten's JS tools run on the machine's Node, which must see Debian's node-acorn.
@@ -277,6 +280,16 @@ fetch_sources() {
   verify_sources
   log "sources: sha256 of ${#lock_sha[@]} files match scripts/wasm-deps.lock"
 }
+
+# --- --sources -----------------------------------------------------------------------------------
+if [[ "$mode" == sources ]]; then
+  mkdir -p "$cache_root"
+  exec 9>"$cache_root/.lock"
+  flock 9
+  fetch_sources
+  echo "$src_dir"
+  exit 0
+fi
 
 # --- --relock ------------------------------------------------------------------------------------
 if [[ "$mode" == relock ]]; then

@@ -16,8 +16,6 @@ export default defineConfig({
   resolve: { alias: { '@mana/websocket': pkg } },
   // Dependency pre-bundling would move the Emscripten module away from its .wasm (dev mode).
   optimizeDeps: { exclude: ['@mana/websocket'] },
-  // Error classes report their class name (ManaError sets name = new.target.name).
-  esbuild: { keepNames: true },
   build: {
     outDir: join(here, '..', 'build', 'web-demo'),
     emptyOutDir: true,

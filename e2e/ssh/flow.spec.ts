@@ -1,4 +1,4 @@
-// Flow and resume journeys of the web demo's terminal path (xterm.js + attachTerminal) against a
+// Flow and resume journeys of the web demo's terminal path (xterm.js + ManaAttachAddon) against a
 // real sshd: a network drop mid-session, and a 100 MB `cat` flood.
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // The terminal path of the web demo in Chromium against a real sshd: the form, the host-key
-// prompt, xterm.js + attachTerminal, resize and exit status.
+// prompt, xterm.js + the ManaAttachAddon, resize and exit status.
 import { test, expect, loginViaForm, typeLine, waitTerm, type DemoWindow } from './fixtures';
 
 test('ed25519 key login through the form, echo, stty size after resize, exit 3', async ({

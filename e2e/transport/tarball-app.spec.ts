@@ -1,15 +1,14 @@
-// Issue #4: "The tarball installs into a fresh app offline and connects to the gateway", in
-// Chromium. A fresh Vite app installs the npm tarball (make js: build/npm/mana-websocket-<v>.tgz)
-// and its own pinned vite through tests/support/scratch-app.mjs (an own empty npm cache, as
-// js-glue/test/package.test.mjs does), imports `connect`
-// from '@mana/websocket', is built with `vite build` and served from its own dist/. The app reads
-// the gateway URL and token from a JSON file next to it (never from its URL), echoes 256 KiB of
-// seeded bytes through a `tcp` channel and reports on `window.tarballApp`.
-import { execFile } from 'node:child_process';
+// SPDX-License-Identifier: Apache-2.0
+// "The tarball installs into a fresh app and connects to the gateway", in Chromium, once per
+// bundler the npm README names (Vite, webpack 5, esbuild). A fresh app outside the tree
+// (tests/support/scratch-app.mjs: the bundler's template, its own lockfile, an empty npm cache of
+// its own, then the npm tarball make js built) imports `connect` from '@mana/websocket', is built
+// with the template's `npm run build` and served from its own dist/. The app reads the gateway URL
+// and token from a JSON file next to it (never from its URL), echoes 256 KiB of seeded bytes
+// through a `tcp` channel and reports on `window.tarballApp`.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   expect,
   fillSeeded,
@@ -19,18 +18,17 @@ import {
   type StaticServer,
 } from '../fixtures';
 
-const run = promisify(execFile);
 const jsGlue = JSON.parse(readFileSync(join(repoRoot, 'js-glue', 'package.json'), 'utf8')) as {
   version: string;
 };
 interface ScratchApp {
   dir: string;
-  bin(name: string): string;
+  build(): Promise<unknown>;
   remove(): Promise<void>;
 }
 type CreateScratchApp = (o: {
   tarball: string;
-  vite?: boolean;
+  template?: string;
   files?: Record<string, string>;
 }) => Promise<ScratchApp>;
 // tests/support/scratch-app.mjs is ESM: load it with a real dynamic import (the test files are
@@ -84,92 +82,94 @@ const hex = async (b) =>
 });
 `;
 
-test('the npm tarball in a fresh Vite app (its own empty npm cache) connects and echoes 256 KiB', async ({
-  page,
-  startTarget,
-  gatewayWith,
-}) => {
-  test.setTimeout(90_000); // the app's npm ci fetches vite into an empty cache
-  expect(existsSync(tarball), `${tarball} is missing: run \`make js\``).toBe(true);
-  const t0 = Date.now();
-  const { createScratchApp } = (await importEsm(
-    join(repoRoot, 'tests', 'support', 'scratch-app.mjs'),
-  )) as { createScratchApp: CreateScratchApp };
-  let app: ScratchApp | undefined;
-  let server: StaticServer | undefined;
-  try {
-    app = await createScratchApp({
-      tarball,
-      vite: true,
-      files: {
-        'index.html':
-          '<!doctype html><html><body><script type="module" src="/main.js"></script></body></html>\n',
-        'main.js': MAIN_JS,
-      },
-    });
-    const appDir = app.dir;
-    const tInstall = Date.now();
-    await run(app.bin('vite'), ['build', '--logLevel', 'warn'], {
-      cwd: appDir,
-    });
-    const tBuild = Date.now();
-    const dist = join(appDir, 'dist');
-    const assets = readdirSync(join(dist, 'assets'));
-    const coreWasm = assets.filter((f) => f.startsWith('mana-core') && f.endsWith('.wasm'));
-    expect(coreWasm, assets.join(', ')).toHaveLength(1);
-    expect(
-      Buffer.compare(
-        readFileSync(join(dist, 'assets', coreWasm[0]!)),
-        readFileSync(join(appDir, 'node_modules/@mana/websocket/dist/internal/mana-core.wasm')),
-      ),
-    ).toBe(0);
+/** Every .wasm file under dir (bundlers name and place their assets differently). */
+function wasmFiles(dir: string, sub = ''): string[] {
+  return readdirSync(join(dir, sub), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory()
+      ? wasmFiles(dir, join(sub, e.name))
+      : e.name.endsWith('.wasm')
+        ? [join(sub, e.name)]
+        : [],
+  );
+}
 
-    const echo = await startTarget({ mode: 'echo' });
-    server = await startStaticServer(dist);
-    const origin = server.origin;
-    const gw = await gatewayWith({ targets: [echo], origins: [origin] });
-    const payload = new Uint8Array(BYTES);
-    fillSeeded(payload, 11, 0);
-    const sentSha = createHash('sha256').update(payload).digest('hex');
-    writeFileSync(join(dist, 'payload.bin'), payload);
-    writeFileSync(
-      join(dist, 'mana-e2e.json'),
-      JSON.stringify({ url: gw.url, token: gw.token(), port: echo.port, banner: BANNER.length }),
-    );
+// Each bundler the npm README names builds the same app from the tarball with its own template
+// (tests/support/scratch-app/<bundler>: package.json with a `build` script, lockfile, config).
+for (const bundler of ['vite', 'webpack', 'esbuild'] as const) {
+  test(`the npm tarball in a fresh ${bundler} app (its own empty npm cache) connects and echoes 256 KiB`, async ({
+    page,
+    startTarget,
+    gatewayWith,
+  }) => {
+    test.setTimeout(180_000); // the app's npm ci fetches the bundler into an empty cache
+    expect(existsSync(tarball), `${tarball} is missing: run \`make js\``).toBe(true);
+    const t0 = Date.now();
+    const { createScratchApp } = (await importEsm(
+      join(repoRoot, 'tests', 'support', 'scratch-app.mjs'),
+    )) as { createScratchApp: CreateScratchApp };
+    let app: ScratchApp | undefined;
+    let server: StaticServer | undefined;
+    try {
+      app = await createScratchApp({ tarball, template: bundler, files: { 'main.js': MAIN_JS } });
+      const tInstall = Date.now();
+      await app.build();
+      const tBuild = Date.now();
+      const dist = join(app.dir, 'dist');
+      const shipped = (f: string) =>
+        readFileSync(join(app!.dir, 'node_modules/@mana/websocket/dist/internal', f));
+      // The core's .wasm is in dist/ byte for byte (under whatever name the bundler gave it).
+      const coreWasm = wasmFiles(dist).filter(
+        (f) => Buffer.compare(readFileSync(join(dist, f)), shipped('mana-core.wasm')) === 0,
+      );
+      expect(coreWasm, wasmFiles(dist).join(', ')).toHaveLength(1);
 
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
-    await page.goto(`${origin}/`);
-    await page.waitForFunction(() => (window as any).tarballApp?.done === true, undefined, {
-      timeout: 20_000,
-    });
-    const r = await page.evaluate(() => (window as any).tarballApp);
-    const tRun = Date.now();
-    process.stderr.write(
-      `[tarball-app] install ${tInstall - t0} ms, vite build ${tBuild - tInstall} ms, ` +
-        `browser ${tRun - tBuild} ms\n`,
-    );
+      const echo = await startTarget({ mode: 'echo' });
+      server = await startStaticServer(dist);
+      const origin = server.origin;
+      const gw = await gatewayWith({ targets: [echo], origins: [origin] });
+      const payload = new Uint8Array(BYTES);
+      fillSeeded(payload, 11, 0);
+      const sentSha = createHash('sha256').update(payload).digest('hex');
+      writeFileSync(join(dist, 'payload.bin'), payload);
+      writeFileSync(
+        join(dist, 'mana-e2e.json'),
+        JSON.stringify({ url: gw.url, token: gw.token(), port: echo.port, banner: BANNER.length }),
+      );
 
-    expect(r.error).toBeUndefined();
-    expect(r.state).toBe('ready');
-    expect(r.head).toBe(BANNER);
-    expect(r.received).toBe(BANNER.length + BYTES);
-    expect(r.exact).toBe(true);
-    expect(r.echoSha).toBe(sentSha);
-    expect(r.states).toEqual(['authenticating', 'ready', 'closed']);
-    expect(echo.connections).toHaveLength(1);
-    expect(echo.connections[0]!.bytesIn).toBe(BYTES);
-    expect(echo.connections[0]!.hashIn()).toBe(sentSha);
-    expect(await gw.metric('mana_connections_total')).toBe(1);
-    // The wasm core came from the app's own built asset, and only it: the SSH engine (chunk and
-    // mana-ssh.wasm) is fetched lazily by openSession(), which this app never calls.
-    const wasm = requests.filter((u) => new URL(u).pathname.endsWith('.wasm'));
-    expect(wasm).toEqual([`${origin}/assets/${coreWasm[0]}`]);
-    expect(requests.filter((u) => u.includes('mana-ssh'))).toEqual([]);
-    expect(requests.every((u) => u.startsWith(`${origin}/`))).toBe(true);
-  } finally {
-    await server?.close();
-    await app?.remove();
-  }
-});
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
+      await page.goto(`${origin}/`);
+      await page.waitForFunction(() => (window as any).tarballApp?.done === true, undefined, {
+        timeout: 20_000,
+      });
+      const r = await page.evaluate(() => (window as any).tarballApp);
+      const tRun = Date.now();
+      process.stderr.write(
+        `[tarball-app ${bundler}] install ${tInstall - t0} ms, build ${tBuild - tInstall} ms, ` +
+          `browser ${tRun - tBuild} ms\n`,
+      );
+
+      expect(r.error).toBeUndefined();
+      expect(r.state).toBe('ready');
+      expect(r.head).toBe(BANNER);
+      expect(r.received).toBe(BANNER.length + BYTES);
+      expect(r.exact).toBe(true);
+      expect(r.echoSha).toBe(sentSha);
+      expect(r.states).toEqual(['authenticating', 'ready', 'closed']);
+      expect(echo.connections).toHaveLength(1);
+      expect(echo.connections[0]!.bytesIn).toBe(BYTES);
+      expect(echo.connections[0]!.hashIn()).toBe(sentSha);
+      expect(await gw.metric('mana_connections_total')).toBe(1);
+      // The wasm core came from the app's own built asset, and only it: the SSH engine (chunk and
+      // .wasm) is fetched lazily by openSession(), which this app never calls.
+      const wasm = requests.filter((u) => new URL(u).pathname.endsWith('.wasm'));
+      expect(wasm).toEqual([`${origin}/${coreWasm[0]!.split('\\').join('/')}`]);
+      expect(requests.filter((u) => u.includes('mana-ssh'))).toEqual([]);
+      expect(requests.every((u) => u.startsWith(`${origin}/`))).toBe(true);
+    } finally {
+      await server?.close();
+      await app?.remove();
+    }
+  });
+}

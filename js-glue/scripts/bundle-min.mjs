@@ -3,8 +3,8 @@
 // included) into one minified ES module. The Emscripten glue (internal/*.mjs, shipped minified)
 // stays external: it has its own rows in `make js-size` and bench/browser/run.mjs, which measure
 // this output with the same method as the other rows. The package itself ships dist/ readable.
-// keepNames as in web-demo/vite.config.mjs: the error classes report their class name
-// (ManaError sets name = new.target.name), so an application's bundler has to keep them too.
+// No keepNames: every error class sets its `name` explicitly, so a default minifier keeps
+// `e.name` readable (js-glue/test/minified-names.test.mjs).
 //
 //   node js-glue/scripts/bundle-min.mjs [PACKAGE_DIR]   (default build/js/package)
 import { existsSync } from 'node:fs';
@@ -27,7 +27,6 @@ const result = await build({
   platform: 'browser',
   target: 'es2022',
   external: ['*.mjs'],
-  keepNames: true,
   write: false,
   logLevel: 'error',
 });

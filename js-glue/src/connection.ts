@@ -9,7 +9,7 @@
 //   2. `state` is the core's state, reported by the core's own stateChanged events.
 //   3. After dispose() no timer, no listener and no wasm handle of this connection is left.
 import { Channel, type ChannelInternals, type OpenChannelOptions } from './channel.js';
-import { Emitter, type Disposable, type EventRegistration } from './emitter.js';
+import { Emitter, type DisposableLike, type EventRegistration } from './emitter.js';
 import {
   ClosedError,
   InvalidStateError,
@@ -58,6 +58,9 @@ export interface WebSocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string; wasClean?: boolean }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
+  /** Optional: called when the socket's write buffer drained (Node), so the `transport` pause
+   *  ends without waiting for the next bufferedAmount poll. The browser has no such event. */
+  onbufferdrain?: (() => void) | null;
 }
 export type WebSocketConstructor = new (
   url: string,
@@ -274,7 +277,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
 
 const internalToken = Symbol('internal');
 
-export class Connection implements Disposable {
+export class Connection implements DisposableLike {
   readonly url: string;
   readonly #options: ConnectOptions;
   readonly #module: CoreModule;
@@ -555,12 +558,18 @@ export class Connection implements Disposable {
       this.#scheduleReconnect();
       return;
     }
-    this.#pendingError = new TransportError('WebSocket failed before opening', {
-      code: 'transport_failed',
-      origin: 'remote',
-      wsCode,
-      cause,
-    });
+    // Browsers hide the upgrade's HTTP status, so a refused Origin (403) and an unreachable
+    // gateway look the same here: name both.
+    this.#pendingError = new TransportError(
+      'WebSocket failed before opening: the gateway is unreachable, or it refused the upgrade ' +
+        "(e.g. this page's Origin is not in [server] origins: see the gateway's `policy` log line)",
+      {
+        code: 'transport_failed',
+        origin: 'remote',
+        wsCode,
+        cause,
+      },
+    );
     this.#core.close(4000, 'transport failed', this.#now());
     this.#pump();
   }
@@ -573,6 +582,7 @@ export class Connection implements Disposable {
     ws.onmessage = null;
     ws.onclose = null;
     ws.onerror = null;
+    if (ws.onbufferdrain !== undefined) ws.onbufferdrain = null;
     if (close && (ws.readyState === 0 || ws.readyState === 1)) {
       try {
         ws.close(1000, 'disposed');
@@ -613,15 +623,18 @@ export class Connection implements Disposable {
     const paused = (this.#pause & pauseBits.transport) !== 0;
     if (!paused && ws.bufferedAmount >= this.#high) {
       this.#setPause('transport', true);
-      this.#bufferedTimer = setInterval(() => {
+      const drained = () => {
         if (this.#ws !== ws || this.#disposed) return;
         if (ws.bufferedAmount <= this.#low) {
           clearInterval(this.#bufferedTimer);
           this.#bufferedTimer = undefined;
+          if (ws.onbufferdrain !== undefined) ws.onbufferdrain = null;
           this.#setPause('transport', false);
           this.#pump();
         }
-      }, this.#options.bufferedPollMs ?? 20);
+      };
+      this.#bufferedTimer = setInterval(drained, this.#options.bufferedPollMs ?? 20);
+      if (ws.onbufferdrain !== undefined) ws.onbufferdrain = drained;
     }
   }
 

@@ -1,11 +1,13 @@
-// xterm-style events: `onX(listener)` registers a listener and returns a Disposable.
+// xterm-style events: `onX(listener)` registers a listener and returns a DisposableLike
+// (xterm's IDisposable: `{ dispose() }`; not named `Disposable`, which would shadow the global
+// `Disposable` of TypeScript 5.2+).
 
-export interface Disposable {
+export interface DisposableLike {
   dispose(): void;
 }
 
 export type Listener<T> = (value: T) => void;
-export type EventRegistration<T> = (listener: Listener<T>) => Disposable;
+export type EventRegistration<T> = (listener: Listener<T>) => DisposableLike;
 
 export class Emitter<T> {
   #listeners = new Set<Listener<T>>();

@@ -24,7 +24,6 @@ export class ManaError extends Error {
 
   constructor(message: string, init: ManaErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.name = new.target.name;
     this.code = init.code;
     this.origin = init.origin;
     this.wsCode = init.wsCode;
@@ -53,6 +52,35 @@ export class ChannelOpenError extends ManaError {}
 export class InvalidStateError extends ManaError {}
 /** The connection was closed by the application (close() / dispose()). */
 export class ClosedError extends ManaError {}
+
+/**
+ * @internal Gives each class its `name` on the prototype, from the keys of `classes`: a minifier
+ * renames classes (a default `vite build` turns AuthError into `Bs`) but keeps property keys, so
+ * `e.name` and `String(e)` stay readable without `keepNames`.
+ */
+export function nameErrorClasses(classes: Record<string, { prototype: Error }>): void {
+  for (const [name, cls] of Object.entries(classes)) {
+    Object.defineProperty(cls.prototype, 'name', {
+      value: name,
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
+nameErrorClasses({
+  ManaError,
+  ProtocolError,
+  FlowControlError,
+  AuthError,
+  PolicyError,
+  ResumeError,
+  ConnectionTimeoutError,
+  TransportError,
+  ChannelOpenError,
+  InvalidStateError,
+  ClosedError,
+});
 
 const protocolCodes = new Set([
   'truncated_frame',

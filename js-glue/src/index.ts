@@ -28,7 +28,7 @@ export {
   type ChannelStats,
   type OpenChannelOptions,
 } from './channel.js';
-export type { Disposable, EventRegistration, Listener } from './emitter.js';
+export type { DisposableLike, EventRegistration, Listener } from './emitter.js';
 export {
   AuthError,
   ChannelOpenError,
@@ -69,12 +69,15 @@ export { forgetHostKey, type KeyValueStorage, type KnownHostsOption } from './ss
 export { loadSshModule as loadSsh, liveSshEngines, type SshLoadOptions } from './internal/ssh.js';
 export {
   attachTerminal,
+  ManaAttachAddon,
   type AttachTerminalOptions,
   type SessionChunk,
   type TerminalAttachment,
   type TerminalAttachmentStats,
   type TerminalLike,
+  type TerminalOutputFilter,
   type TerminalSessionLike,
+  type TerminalStream,
 } from './xterm.js';
 export {
   loadCoreModule as loadCore,

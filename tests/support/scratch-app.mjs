@@ -4,16 +4,24 @@
 // e2e/transport/tarball-app.spec.ts.
 //
 //   import { createScratchApp } from '../../tests/support/scratch-app.mjs';
-//   const app = await createScratchApp({ tarball, vite: true });
-//   // ... write files into app.dir, run app.bin('vite') ...
+//   const app = await createScratchApp({ tarball, template: 'vite', files: { 'main.js': ... } });
+//   await app.build();            // npm run build: the app's dist/
 //   await app.remove();
 //
-// createScratchApp({ tarball, vite?, files? }) -> Promise<ScratchApp>
-//   tarball  string   absolute path of the npm tarball.
-//   vite     boolean  also install vite (the exact tree pinned in scratch-app/package-lock.json,
-//                     a subset of js-glue's lock): `npm ci --prefer-offline`, which may fetch.
-//   files    object   extra files { 'name': 'text' } written into the app before the install.
-//   ScratchApp: { dir, bin(name) -> path of node_modules/.bin/<name>, cache, remove() }
+// createScratchApp({ tarball, template?, files? }) -> Promise<ScratchApp>
+//   tarball   string  absolute path of the npm tarball.
+//   template  string  a folder of scratch-app/ whose files the app starts from: its package.json
+//                     (a `build` script), package-lock.json and build config. `npm ci
+//                     --prefer-offline` installs the pinned tree, which may fetch:
+//                       vite            Vite 5 (the version js-glue builds with)
+//                       webpack         webpack 5 + webpack-cli, no loader for the .wasm
+//                       esbuild         esbuild, the .wasm files copied next to the bundle
+//                       typescript-5.0  the oldest TypeScript the declarations support (tsc,
+//                                       skipLibCheck off)
+//                     Without a template: an empty ESM project.
+//   files     object  extra files { 'name': 'text' } written into the app before the install.
+//   ScratchApp: { dir, cache, bin(name) -> node_modules/.bin/<name>, build() -> npm run build,
+//                 remove() }
 //
 // The rule this helper enforces: the app installs only what it names itself (the tarball and the
 // public packages of its own lockfile), never from the source tree and never from whatever an
@@ -23,7 +31,7 @@
 // dependencies, so nothing may be fetched for it. MANA_SCRATCH_NPM_CACHE=<dir> names a cache to
 // reuse instead (a developer's shortcut; CI never sets it).
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,12 +41,13 @@ const run = promisify(execFile);
 const templateDir = join(dirname(fileURLToPath(import.meta.url)), 'scratch-app');
 const NPM_FLAGS = ['--no-audit', '--no-fund', '--loglevel=error'];
 
-/** The vite version the template pins (tests compare it with js-glue's, whose cache it shares). */
-export const scratchViteVersion = JSON.parse(
-  readFileSync(join(templateDir, 'package.json'), 'utf8'),
-).devDependencies.vite;
+/** The devDependencies a template pins (tests compare vite's with js-glue's). */
+export function scratchTemplateDeps(template) {
+  return JSON.parse(readFileSync(join(templateDir, template, 'package.json'), 'utf8'))
+    .devDependencies;
+}
 
-export async function createScratchApp({ tarball, vite = false, files = {} }) {
+export async function createScratchApp({ tarball, template, files = {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'mana-scratch-app-'));
   const ownCache = !process.env.MANA_SCRATCH_NPM_CACHE;
   const cache = process.env.MANA_SCRATCH_NPM_CACHE || join(dir, '.npm-cache');
@@ -51,10 +60,8 @@ export async function createScratchApp({ tarball, vite = false, files = {} }) {
   env.npm_config_cache = cache;
   const npm = (args) => run('npm', [...args, ...NPM_FLAGS], { cwd: dir, env, maxBuffer: 1 << 24 });
   try {
-    copyFileSync(join(templateDir, '.npmrc'), join(dir, '.npmrc'));
-    if (vite) {
-      copyFileSync(join(templateDir, 'package.json'), join(dir, 'package.json'));
-      copyFileSync(join(templateDir, 'package-lock.json'), join(dir, 'package-lock.json'));
+    if (template) {
+      cpSync(join(templateDir, template), dir, { recursive: true });
     } else {
       writeFileSync(
         join(dir, 'package.json'),
@@ -62,7 +69,7 @@ export async function createScratchApp({ tarball, vite = false, files = {} }) {
       );
     }
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-    if (vite) await npm(['ci', '--prefer-offline']);
+    if (template) await npm(['ci', '--prefer-offline']);
     await npm(['install', '--offline', tarball]);
   } catch (e) {
     await remove();
@@ -72,5 +79,6 @@ export async function createScratchApp({ tarball, vite = false, files = {} }) {
       { cause: e },
     );
   }
-  return { dir, cache, bin: (name) => join(dir, 'node_modules', '.bin', name), remove };
+  const build = () => run('npm', ['run', '--silent', 'build'], { cwd: dir, env, maxBuffer: 1 << 24 });
+  return { dir, cache, bin: (name) => join(dir, 'node_modules', '.bin', name), build, remove };
 }

@@ -1,5 +1,8 @@
 // The mana-websocket demo page: an xterm.js terminal on an SSH session that runs in this page
-// (@mana/websocket + its wasm SSH engine) over one WebSocket through mana-gateway.
+// (@mana/websocket + its wasm SSH engine) over one WebSocket through mana-gateway. The terminal
+// is wired by the ManaAttachAddon (term.loadAddon), next to xterm's fit, web-links, search and
+// clipboard (OSC 52) addons. Keys: Ctrl+Shift+C copies the selection, Ctrl+Shift+V pastes (the
+// browser's paste), Ctrl+Shift+F opens the search box.
 //
 // The demo server (scripts/demo.mjs) serves this page, GET /api/demo (the embedded default
 // target: loopback sshd, demo user and key) and POST /api/token (a short-lived HS256 JWT for the
@@ -7,15 +10,18 @@
 // and the Playwright journeys.
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
+import { ClipboardAddon, type IClipboardProvider } from '@xterm/addon-clipboard';
 import { FitAddon } from '@xterm/addon-fit';
+import { SearchAddon } from '@xterm/addon-search';
+import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
 import * as mana from '@mana/websocket';
 import {
-  attachTerminal,
   AuthError,
   ChannelOpenError,
   connect,
   HostKeyError,
+  ManaAttachAddon,
   ManaError,
   PolicyError,
   SessionLostError,
@@ -26,7 +32,6 @@ import {
   type HostKeyInfo,
   type SshAuthMethod,
   type SshExitEvent,
-  type TerminalAttachment,
 } from '@mana/websocket';
 
 type AuthOption = SshAuthMethod;
@@ -55,6 +60,9 @@ const btnReconnect = el<HTMLButtonElement>('btn-reconnect');
 const btnDisconnect = el<HTMLButtonElement>('btn-disconnect');
 const btnConnect = el<HTMLButtonElement>('btn-connect');
 const hkDialog = el<HTMLDialogElement>('hostkey-dialog');
+const btnSearch = el<HTMLButtonElement>('btn-search');
+const searchBox = el<HTMLFormElement>('search');
+const searchInput = el<HTMLInputElement>('search-input');
 const field = (name: string): HTMLInputElement | HTMLTextAreaElement => {
   const f = form.elements.namedItem(name);
   if (!(f instanceof HTMLInputElement || f instanceof HTMLTextAreaElement)) {
@@ -171,11 +179,78 @@ const term = new Terminal({
 });
 const fit = new FitAddon();
 term.loadAddon(fit);
+// Links open in a new tab. OSC 52 lets remote programs (tmux, vim) set the clipboard; reading it
+// is refused (answered empty), or the remote side could read whatever the user copied elsewhere.
+const writeOnlyClipboard: IClipboardProvider = {
+  readText: () => '',
+  writeText: (selection, text) =>
+    String(selection) === 'c' ? navigator.clipboard?.writeText(text) : undefined,
+};
+term.loadAddon(new WebLinksAddon());
+term.loadAddon(new ClipboardAddon(undefined, writeOnlyClipboard));
+const search = new SearchAddon();
+term.loadAddon(search);
 let termOpened = false;
+/** The terminal was disposed (window.manaDemo.disposeTerminal): the page is done. */
+let termDisposed = false;
+
+// Terminal keys the page takes (returning false keeps them from xterm; nothing else is done on
+// ordinary keys, so typing asks for no extra frame).
+term.attachCustomKeyEventHandler((ev) => {
+  if (ev.type !== 'keydown' || !ev.ctrlKey || !ev.shiftKey || ev.altKey || ev.metaKey) return true;
+  switch (ev.code) {
+    case 'KeyC': // copy the selection (Ctrl+C stays ^C)
+      if (term.hasSelection()) void navigator.clipboard?.writeText(term.getSelection());
+      ev.preventDefault();
+      return false;
+    case 'KeyV': // the browser's own paste (plain text): xterm's paste handler sends it
+      return false;
+    case 'KeyF':
+      ev.preventDefault();
+      openSearch();
+      return false;
+    default:
+      return true;
+  }
+});
+
+function openSearch(): void {
+  searchBox.hidden = false;
+  const selected = term.getSelection();
+  if (selected !== '' && !selected.includes('\n')) searchInput.value = selected;
+  searchInput.select();
+  searchInput.focus();
+}
+function closeSearch(): void {
+  searchBox.hidden = true;
+  search.clearDecorations();
+  if (!termDisposed) term.focus();
+}
+searchBox.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const text = searchInput.value;
+  if (text === '') return;
+  const back = (ev.submitter as HTMLButtonElement | null)?.value === 'prev';
+  const found = back ? search.findPrevious(text) : search.findNext(text);
+  searchBox.dataset.found = found ? '1' : '0';
+});
+searchInput.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape') {
+    ev.preventDefault();
+    closeSearch();
+  } else if (ev.key === 'Enter' && ev.shiftKey) {
+    ev.preventDefault();
+    const found = search.findPrevious(searchInput.value);
+    searchBox.dataset.found = found ? '1' : '0';
+  }
+});
+el('search-close').addEventListener('click', closeSearch);
+btnSearch.addEventListener('click', openSearch);
 
 function showTerminal(): void {
   form.hidden = true;
   termBox.hidden = false;
+  btnSearch.hidden = false;
   if (!termOpened) {
     term.open(termBox);
     termOpened = true;
@@ -184,7 +259,7 @@ function showTerminal(): void {
   term.focus();
 }
 new ResizeObserver(() => {
-  if (termOpened && !termBox.hidden) fit.fit();
+  if (termOpened && !termBox.hidden && !termDisposed) fit.fit();
 }).observe(termBox);
 
 // ---- session lifecycle -----------------------------------------------------------------------------
@@ -192,7 +267,7 @@ new ResizeObserver(() => {
 interface Live {
   conn: Connection;
   session: SshSession | undefined;
-  attachment: TerminalAttachment | undefined;
+  attachment: ManaAttachAddon | undefined;
   exit: SshExitEvent | undefined;
   resumes: number;
   error: string | undefined;
@@ -279,7 +354,9 @@ async function start(): Promise<void> {
     });
     l.session = session;
     status.target.textContent = `${v.user}@${v.host}:${v.port}`;
-    l.attachment = attachTerminal(term, session);
+    // The addon owns the session: term.dispose() (or stop()) releases its wasm handle too.
+    l.attachment = new ManaAttachAddon(session, { disposeSession: true });
+    term.loadAddon(l.attachment);
     session.onExit((e) => {
       l.exit = e;
       const what = e.signal ? `signal ${e.signal}` : `code ${e.code ?? '?'}`;
@@ -312,7 +389,7 @@ function finished(): void {
   btnDisconnect.hidden = true;
   btnReconnect.hidden = false;
   // Once per session (the connection's close and the session's onClose may both report it).
-  if (!termOpened || (live !== undefined && finishedFor === live)) return;
+  if (!termOpened || termDisposed || (live !== undefined && finishedFor === live)) return;
   finishedFor = live;
   term.write('\r\n\x1b[2m[session closed]\x1b[0m\r\n');
 }
@@ -321,13 +398,14 @@ async function stop(): Promise<void> {
   const l = live;
   live = undefined;
   if (!l) return;
-  l.attachment?.dispose();
   try {
     l.session?.close();
-    l.session?.dispose();
   } catch {
     // already closed
   }
+  // Detaches from the terminal (leaving xterm's addon list) and disposes the session.
+  l.attachment?.dispose();
+  l.session?.dispose();
   l.conn.dispose();
   await Promise.resolve();
 }
@@ -472,6 +550,8 @@ declare global {
       stop: () => Promise<void>;
       /** The terminal's text (scrollback + screen), trailing blanks trimmed. */
       text: () => string;
+      /** term.dispose(): releases every addon, the session's included (the page is done). */
+      disposeTerminal: () => void;
     };
   }
 }
@@ -486,6 +566,10 @@ window.manaDemo = {
     const lines: string[] = [];
     for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
     return lines.join('\n').replace(/\s+$/, '');
+  },
+  disposeTerminal: () => {
+    termDisposed = true;
+    term.dispose();
   },
 };
 void init();

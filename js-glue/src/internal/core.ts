@@ -14,7 +14,7 @@ export interface CoreLoadOptions {
   locateFile?: (path: string, prefix: string) => string;
 }
 
-const core = /* @__PURE__ */ sharedModule<CoreModule>((options) =>
+const core = /* @__PURE__ */ sharedModule<CoreModule>('mana-core.wasm', (options) =>
   createManaCore(options).then(wrapCoreModule),
 );
 

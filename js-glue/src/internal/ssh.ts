@@ -13,7 +13,7 @@ export interface SshLoadOptions {
   locateFile?: (path: string, prefix: string) => string;
 }
 
-const ssh = /* @__PURE__ */ sharedModule<SshModule>((options) =>
+const ssh = /* @__PURE__ */ sharedModule<SshModule>('mana-ssh.wasm', (options) =>
   import('./mana-ssh.mjs').then(({ default: createManaSsh }) =>
     createManaSsh(options).then(wrapSshModule),
   ),

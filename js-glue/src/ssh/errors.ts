@@ -1,6 +1,6 @@
 // SSH-level errors of SshSession. All extend ManaError (code, origin); the SSH engine's own code
 // (libssh2's error number, 0 when none) is `sshCode`.
-import { AuthError, ManaError, type ManaErrorInit } from '../errors.js';
+import { AuthError, ManaError, nameErrorClasses, type ManaErrorInit } from '../errors.js';
 
 export interface SshErrorInit extends ManaErrorInit {
   /** libssh2's error code (negative), 0 when the failure did not come from libssh2. */
@@ -62,3 +62,5 @@ export class HostKeyError extends SshError {
  * new session; SshSession.lostSessions() lists what was attached before a reload.
  */
 export class SessionLostError extends SshError {}
+
+nameErrorClasses({ SshError, SshAuthError, HostKeyError, SessionLostError });

@@ -15,7 +15,8 @@
 //      diagnostics, errors, storage or the gateway.
 import type { Channel } from '../channel.js';
 import type { Connection } from '../connection.js';
-import { Emitter, type Disposable, type EventRegistration } from '../emitter.js';
+import { disposeSymbol } from '../dispose.js';
+import { Emitter, type DisposableLike, type EventRegistration } from '../emitter.js';
 import { InvalidStateError, ManaError } from '../errors.js';
 import { createTokenStore, type StorageMode } from '../storage.js';
 import { loadSshModule, type SshLoadOptions } from '../internal/ssh.js';
@@ -240,10 +241,9 @@ export async function openSshSession(
 
 const internalToken = Symbol('internal');
 
-export class SshSession implements Disposable {
+export class SshSession implements DisposableLike {
   readonly target: { host: string; port: number };
   readonly username: string;
-  readonly flow: 'auto' | 'manual';
 
   readonly #conn: Connection;
   readonly #channel: Channel;
@@ -256,6 +256,7 @@ export class SshSession implements Disposable {
   #info: Partial<SshSessionInfo> = {};
   #hostKey: HostKeyInfo | undefined;
   #hostKeyVerdict: 'changed' | 'rejected' | undefined;
+  #flow: 'auto' | 'manual';
   #unconsumed = 0;
   #pendingOut: Uint8Array | undefined;
   #wantWritable = false;
@@ -267,7 +268,7 @@ export class SshSession implements Disposable {
   #resizeTimer: ReturnType<typeof setTimeout> | number | undefined;
   #resizeUsesRaf = false;
   #pendingSize: { cols: number; rows: number } | undefined;
-  #subs: Disposable[] = [];
+  #subs: DisposableLike[] = [];
   #closeError: ManaError | undefined;
   #closed = false;
   #metaKey: string;
@@ -318,7 +319,7 @@ export class SshSession implements Disposable {
       throw new TypeError('use conn.openSession() to open an SSH session');
     this.target = { host: options.target.host, port: options.target.port };
     this.username = options.username;
-    this.flow = options.flow ?? 'auto';
+    this.#flow = options.flow ?? 'auto';
     this.#conn = conn;
     this.#channel = channel;
     this.#engine = engine;
@@ -401,6 +402,23 @@ export class SshSession implements Disposable {
   /** Id of the mana channel carrying the session. */
   get channelId(): number {
     return this.#channel.id;
+  }
+
+  /** `auto`: output counts as consumed after the onData listeners ran; `manual`: consume(n). */
+  get flow(): 'auto' | 'manual' {
+    return this.#flow;
+  }
+
+  /**
+   * Switches the flow mode (ManaAttachAddon makes an `auto` session `manual` while it is attached).
+   * Switching to `auto` consumes every byte still unconsumed.
+   */
+  setFlow(mode: 'auto' | 'manual'): void {
+    if (mode !== 'auto' && mode !== 'manual') {
+      throw invalid(`setFlow: ${String(mode)} is not a mode`);
+    }
+    this.#flow = mode;
+    if (mode === 'auto' && this.#unconsumed > 0) this.consume(this.#unconsumed);
   }
 
   /** Output delivered by onData/onStderr and not consumed yet. */
@@ -513,6 +531,11 @@ export class SshSession implements Disposable {
     if (this.#state !== 'closed') this.#setState('closing');
     this.#engine.close();
     this.#pump();
+  }
+
+  /** `using ssh = await conn.openSession(...)`: dispose() at the end of the scope. */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 
   /** Closes at once and releases the wasm handle, timers and listeners. */
@@ -765,7 +788,7 @@ export class SshSession implements Disposable {
   #deliver(stream: 'stdout' | 'stderr', data: Uint8Array): void {
     this.#unconsumed += data.length;
     (stream === 'stderr' ? this.#onStderr : this.#onData).fire(data);
-    if (this.flow === 'auto' && this.#unconsumed > 0) this.consume(this.#unconsumed);
+    if (this.#flow === 'auto' && this.#unconsumed > 0) this.consume(this.#unconsumed);
   }
 
   #opened(): void {
