@@ -174,6 +174,7 @@ def generate(out):
     with open("/usr/share/emscripten/system/lib/libc/musl/COPYRIGHT") as f:
         parts.append("\n--- musl libc COPYRIGHT (as shipped by the emscripten package)\n\n%s\n"
                      % f.read().strip())
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(parts))
