@@ -23,6 +23,11 @@ FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.
                  -o -name '*.h' -o -name '*.cc' \) -not -path '*/corpus/*' 2>/dev/null | sort)
 FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp)))
 
+# Steps of `make test` and `make lint`, run by scripts/run-steps.sh (every step runs, wall times
+# in a table at the end). Overridable for a partial run: make test TEST_STEPS="purity sim".
+TEST_STEPS ?= lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan
+LINT_STEPS ?= format-check purity tidy lint-js lint-e2e
+
 .PHONY: help deps build test lint format format-check tidy purity fuzz fuzz-coverage sim soak demo clean \
         demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
@@ -80,31 +85,14 @@ build: build-native-debug
 test-native-debug: build
 	@$(MAKE) ctest-native-debug
 
-# Every step runs even when an earlier one failed, so one run reports everything; the exit status
-# is non-zero when any step failed. Each step's wall time is printed, and a table of them at the end.
-# The Debian packages are checked once (MANA_DEPS_CHECKED tells the steps' own `make deps`), and
-# the npm package is built once: `make js` skips its work when its inputs are unchanged.
-TEST_STEPS := lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan
+# The npm package is built once per `make test`: `make js` skips its work when its inputs are
+# unchanged. scripts/run-steps.sh: every step runs, each timed, a table at the end.
 test: deps
-	@failed=""; times=""; t_all=$$(date +%s); \
-	for step in $(TEST_STEPS); do \
-	  echo "==> make $$step"; t0=$$(date +%s); \
-	  if MANA_DEPS_CHECKED=1 $(MAKE) $$step; then r=ok; else r=FAILED; failed="$$failed $$step"; fi; \
-	  dt=$$(( $$(date +%s) - t0 )); times="$$times$$(printf '%-22s %6s s  %s' "$$step" "$$dt" "$$r")\n"; \
-	  echo "==> make $$step: $$r in $$dt s"; \
-	done; \
-	printf '\nmake test: wall time per step\n%b%-22s %6s s\n' "$$times" total "$$(( $$(date +%s) - t_all ))"; \
-	if [[ -n "$$failed" ]]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
-	echo "make test: all steps passed"
+	@MAKE="$(MAKE)" bash scripts/run-steps.sh "make test" $(TEST_STEPS)
 
 # --- lint ------------------------------------------------------------------------------------
 lint:
-	@failed=""; \
-	for step in format-check purity tidy lint-js lint-e2e; do \
-	  $(MAKE) $$step || failed="$$failed $$step"; \
-	done; \
-	if [[ -n "$$failed" ]]; then echo "make lint: FAILED:$$failed" >&2; exit 1; fi; \
-	echo "make lint: ok"
+	@MAKE="$(MAKE)" bash scripts/run-steps.sh "make lint" $(LINT_STEPS)
 
 format-check:
 	@if [[ -z "$(strip $(FORMAT_FILES))" ]]; then echo "format: no sources"; exit 0; fi; \
