@@ -64,6 +64,12 @@ help:
 deps:
 	@if [[ -z "$${MANA_DEPS_CHECKED:-}" ]]; then bash scripts/install-deps.sh; fi
 
+# npm ci in DIR only when its package-lock.json changed (DIR/node_modules/.package-lock.json is
+# npm's own stamp): js-glue/, e2e/, web-demo/ and bench/.
+%/node_modules/.package-lock.json: %/package.json %/package-lock.json
+	@command -v npm >/dev/null || { echo "npm ci in $*/: npm not found (Node 20 with npm)" >&2; exit 1; }
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+
 # --- build -----------------------------------------------------------------------------------
 configure-%:
 	cmake --preset $*
@@ -153,11 +159,7 @@ wasm-debug: wasm-configure-wasm-debug
 wasm-deps:
 	@bash scripts/wasm-deps.sh $(WASM_DEPS_ARGS)
 
-# npm ci only when package-lock.json changed (node_modules/.package-lock.json is npm's own stamp).
 js-deps: $(JS_DIR)/node_modules/.package-lock.json
-$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "js-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # The package is rebuilt only when an input changed: js-glue's sources, scripts and manifests, the
 # wasm build's outputs and the settings stage.mjs reads (a content hash kept in $(NPM_DIR)/.inputs).
@@ -231,9 +233,6 @@ E2E_DIR  := e2e
 CHROMIUM ?= /usr/bin/chromium
 
 e2e-deps: $(E2E_DIR)/node_modules/.package-lock.json
-$(E2E_DIR)/node_modules/.package-lock.json: $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "e2e-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # The fixtures start the gateway, the targets, the static server and the proxies themselves.
 # The SSH journeys (e2e/ssh/) drive the built web demo (demo-build).
@@ -266,12 +265,10 @@ bench-browser: demo-build
 BENCH_DIR := bench
 REL_DIR   := $(BUILD)/native-release
 QUICK     ?=
-bench-deps: $(BENCH_DIR)/node_modules/.package-lock.json
-	@bash scripts/install-deps.sh
+# Debian packages first (Node included), then the benchmark packages, then npm ci in bench/.
+bench-deps: deps
 	@bash scripts/bench-deps.sh
-$(BENCH_DIR)/node_modules/.package-lock.json: $(BENCH_DIR)/package.json $(BENCH_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "bench-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(BENCH_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@$(MAKE) $(BENCH_DIR)/node_modules/.package-lock.json
 
 BENCH_T0 := $(shell date +%s)
 bench: bench-deps
@@ -314,9 +311,6 @@ DEMO_OUT  := $(BUILD)/web-demo
 DEMO_PORT ?= 8080
 
 demo-deps: $(DEMO_DIR)/node_modules/.package-lock.json
-$(DEMO_DIR)/node_modules/.package-lock.json: $(DEMO_DIR)/package.json $(DEMO_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "demo-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(DEMO_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # Type-checks and bundles the page with Vite, offline, against the built package (build/js/package).
 demo-build: js demo-deps
