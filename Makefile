@@ -200,33 +200,9 @@ lint-js: js-deps
 	cd web-demo && ../$(JS_DIR)/node_modules/.bin/prettier --check --log-level warn src index.html vite.config.mjs
 	@echo "lint-js: ok"
 
+# The rows bench/browser records too (scripts/js-size.mjs; docs/benchmarks.md).
 js-size: js
-	@printf '%-44s %10s %10s %10s\n' file raw gzip brotli; \
-	for f in $(JS_STAGE)/dist/internal/mana-core.wasm $(JS_STAGE)/dist/internal/mana-core.mjs \
-	         $(wildcard $(JS_STAGE)/dist/internal/mana-ssh.wasm $(JS_STAGE)/dist/internal/mana-ssh.mjs) \
-	         $(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz; do \
-	  printf '%-44s %10s %10s %10s\n' "$${f#$(BUILD)/}" "$$(wc -c <"$$f")" \
-	    "$$(gzip -9c "$$f" | wc -c)" "$$(node -e "process.stdout.write(String(require('zlib').brotliCompressSync(require('fs').readFileSync(process.argv[1])).length))" "$$f")"; \
-	done; \
-	js="$$(cat $(JS_STAGE)/dist/*.js)"; \
-	printf '%-44s %10s %10s %10s\n' "js/package/dist/*.js (TS output)" "$$(printf %s "$$js" | wc -c)" \
-	  "$$(printf %s "$$js" | gzip -9c | wc -c)" "$$(printf %s "$$js" | node -e "let b=[];process.stdin.on('data',d=>b.push(d)).on('end',()=>process.stdout.write(String(require('zlib').brotliCompressSync(Buffer.concat(b)).length)))")"
-	@if compgen -G "$(JS_STAGE)/dist/ssh/*.js" >/dev/null; then \
-	  js="$$(cat $(JS_STAGE)/dist/ssh/*.js $(JS_STAGE)/dist/internal/ssh.js)"; \
-	  printf '%-44s %10s %10s %10s\n' "js/package/dist/ssh/*.js + internal/ssh.js" "$$(printf %s "$$js" | wc -c)" \
-	    "$$(printf %s "$$js" | gzip -9c | wc -c)" "$$(printf %s "$$js" | node -e "let b=[];process.stdin.on('data',d=>b.push(d)).on('end',()=>process.stdout.write(String(require('zlib').brotliCompressSync(Buffer.concat(b)).length)))")"; \
-	fi
-	@# What a page is served: the TS output bundled + minified by esbuild (js-glue/scripts/bundle-min.mjs,
-	@# every dist/**/*.js) plus the shipped (terser-minified) glue; the JS target (<= 50 KB brotli) counts this.
-	@# gzip reads stdin (no file name in the header), as bench/browser/run.mjs measures.
-	@sizes() { local f="$$1"; echo "$$(wc -c <"$$f") $$(gzip -9c <"$$f" | wc -c) $$(node -e "process.stdout.write(String(require('zlib').brotliCompressSync(require('fs').readFileSync(process.argv[1])).length))" "$$f")"; }; \
-	tmp="$$(mktemp)"; trap 'rm -f "$$tmp"' EXIT; node $(JS_DIR)/scripts/bundle-min.mjs >"$$tmp"; \
-	read -r r g b <<<"$$(sizes "$$tmp")"; \
-	printf '%-44s %10s %10s %10s\n' "TS output minified as a bundler serves it" "$$r" "$$g" "$$b"; \
-	for f in $(JS_STAGE)/dist/internal/mana-core.mjs $(wildcard $(JS_STAGE)/dist/internal/mana-ssh.mjs); do \
-	  read -r r2 g2 b2 <<<"$$(sizes "$$f")"; r=$$((r + r2)); g=$$((g + g2)); b=$$((b + b2)); \
-	done; \
-	printf '%-44s %10s %10s %10s\n' "JS served: glue + minified TS (<= 50 KB br)" "$$r" "$$g" "$$b"
+	@node scripts/js-size.mjs
 
 # --- browser end-to-end tests (e2e/, Playwright on Debian's Chromium) ---------------------------
 E2E_DIR  := e2e
