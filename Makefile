@@ -61,14 +61,22 @@ help:
 	@echo "make bench-browser in-page SSH download, keystroke->glyph latency, sizes in Chromium -> build/bench/browser.json (BENCH_QUICK=1: short)"
 	@echo "make clean         remove $(BUILD)/"
 
-deps:
-	@if [[ -z "$${MANA_DEPS_CHECKED:-}" ]]; then bash scripts/install-deps.sh; fi
-
 # npm ci in DIR only when its package-lock.json changed (DIR/node_modules/.package-lock.json is
 # npm's own stamp): js-glue/, e2e/, web-demo/ and bench/.
 %/node_modules/.package-lock.json: %/package.json %/package-lock.json
 	@command -v npm >/dev/null || { echo "npm ci in $*/: npm not found (Node 20 with npm)" >&2; exit 1; }
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
+
+# The Debian packages: scripts/install-deps.sh checks them with one dpkg-query and installs what is
+# missing. The stamp skips even that check until the list or dpkg's package database (any install
+# or removal) changes, so `make demo` does not check on every run. The steps of `make test` and
+# `make lint` run with MANA_DEPS_CHECKED=1 (checked once by the caller).
+DEPS_STAMP := $(BUILD)/.deps-checked
+deps: $(if $(MANA_DEPS_CHECKED),,$(DEPS_STAMP))
+	@:
+$(DEPS_STAMP): scripts/debian-packages.txt scripts/install-deps.sh $(wildcard /var/lib/dpkg/status)
+	@bash scripts/install-deps.sh
+	@mkdir -p $(@D) && touch $@
 
 # --- build -----------------------------------------------------------------------------------
 configure-%:
@@ -299,14 +307,12 @@ demo-build: js demo-deps
 demo-gateway: configure-native-debug
 	cmake --build --preset native-debug --target mana-gateway
 
-# Steps run one after the other (deps may apt-get install what the builds need).
-demo:
-	@$(MAKE) deps
+# deps first (it may apt-get install what the builds need), then the builds.
+demo: deps
 	@$(MAKE) demo-gateway demo-build
 	node scripts/demo.mjs --port $(DEMO_PORT)
 
-demo-check:
-	@$(MAKE) deps
+demo-check: deps
 	@$(MAKE) demo-gateway demo-build
 	node scripts/demo.mjs --check
 
