@@ -17,10 +17,8 @@ BIN         := $(BUILD)/bin
 DEBUG_DIR   := $(BUILD)/native-debug
 FUZZ_DIR    := $(BUILD)/fuzz
 
-# C++ sources checked by clang-format (every first-party directory that exists).
+# First-party directories whose C++ sources clang-format checks (corpora excluded).
 FORMAT_DIRS  = $(wildcard core tests gateway conformance bench wasm)
-FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.hpp' \
-                 -o -name '*.h' -o -name '*.cc' \) -not -path '*/corpus/*' 2>/dev/null | sort)
 FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp)))
 
 # Steps of `make test` and `make lint`, run by scripts/run-steps.sh (every step runs, wall times
@@ -108,12 +106,16 @@ test: deps
 lint:
 	@MAKE="$(MAKE)" bash scripts/run-steps.sh "make lint" $(LINT_STEPS)
 
+# The C++ sources of FORMAT_DIRS, found when a format recipe runs.
+FORMAT_FIND = find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \
+                -o -name '*.cc' \) -not -path '*/corpus/*' -print0 | sort -z
+
 format-check:
-	@if [[ -z "$(strip $(FORMAT_FILES))" ]]; then echo "format: no sources"; exit 0; fi; \
-	$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES) && echo "format: ok"
+	@$(FORMAT_FIND) | xargs -0r $(CLANG_FORMAT) --dry-run -Werror
+	@echo "format: ok"
 
 format:
-	@if [[ -n "$(strip $(FORMAT_FILES))" ]]; then $(CLANG_FORMAT) -i $(FORMAT_FILES); fi
+	@$(FORMAT_FIND) | xargs -0r $(CLANG_FORMAT) -i
 
 purity:
 	@bash scripts/check-core-purity.sh
@@ -254,11 +256,13 @@ bench-deps: deps
 	@bash scripts/bench-deps.sh
 	@$(MAKE) $(BENCH_DIR)/node_modules/.package-lock.json
 
-BENCH_T0 := $(shell date +%s)
+# The report's make_seconds counts from the start of this make (installs and builds included):
+# the recipe's parent is make, whose elapsed seconds ps reports (procps: bench-deps).
 bench: bench-deps
 	@if [[ ! -f $(REL_DIR)/CMakeCache.txt ]]; then cmake --preset native-release; fi
 	cmake --build $(REL_DIR) -j$(JOBS) --target mana-bench mana-gateway mana-proxy
-	python3 $(BENCH_DIR)/run.py --bin $(REL_DIR)/bin --started-at $(BENCH_T0) $(if $(filter 1,$(QUICK)),--quick)
+	python3 $(BENCH_DIR)/run.py --bin $(REL_DIR)/bin --started-at $$(( $$(date +%s) - $$(ps -o etimes= -p $$PPID) )) \
+	  $(if $(filter 1,$(QUICK)),--quick)
 
 # --- fuzz / sim / demo -----------------------------------------------------------------------
 # Every fuzz target (tests/fuzz/fuzz_*.cpp) for FUZZ_SECONDS each; CPU s, execs, corpus and
