@@ -1,4 +1,7 @@
-# mana-websocket front door. `make help` lists the targets. GNU make; presets in CMakePresets.json.
+# mana-websocket front door. GNU make; presets in CMakePresets.json. The table of contents below is
+# what `make help` prints. scripts/check-makefile.sh (`make makefile-check`, part of `make lint`)
+# fails when a .PHONY target is missing from it, or when reading this file runs a shell: lists and
+# versions are computed by the recipes that need them, never by a $(shell ...) on every invocation.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
@@ -10,6 +13,7 @@ SIM_RUNS     ?= 1000
 SOAK_MINUTES ?= 5
 CLANG_TIDY   ?= clang-tidy-14
 CLANG_FORMAT ?= clang-format-14
+CTEST_ARGS   ?=
 
 ROOT        := $(CURDIR)
 BUILD       := build
@@ -24,40 +28,89 @@ FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*
 # Steps of `make test` and `make lint`, run by scripts/run-steps.sh (every step runs, wall times
 # in a table at the end). Overridable for a partial run: make test TEST_STEPS="purity sim".
 TEST_STEPS ?= lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan
-LINT_STEPS ?= format-check purity tidy lint-js lint-e2e
+LINT_STEPS ?= makefile-check format-check purity tidy lint-js lint-e2e
 
-.PHONY: help deps build test lint format format-check tidy purity fuzz fuzz-coverage sim soak demo clean \
-        demo-check demo-build demo-deps demo-gateway \
+.PHONY: help makefile-check deps build test lint format format-check tidy purity fuzz \
+        fuzz-coverage sim soak demo clean demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
         e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps
 
+define HELP
+Setup
+  make deps             install the missing Debian packages of scripts/debian-packages.txt
+                        (checked again only when that list or dpkg's package database changed)
+  make js-deps          npm ci in js-glue/ when its package-lock.json changed
+  make e2e-deps         npm ci in e2e/ when its package-lock.json changed
+  make demo-deps        npm ci in web-demo/ when its package-lock.json changed
+  make bench-deps       Debian packages, websockify/socat/sshd and npm ci in bench/ for make bench
+
+Build and test
+  make build            configure + build preset native-debug; executables in $(BIN)/
+  make test             deps, then these steps, each timed (TEST_STEPS=... runs others):
+                        $(TEST_STEPS)
+  make build-PRESET     configure + build one preset (native-debug, native-asan, ...)
+  make test-PRESET      build + ctest one preset; CTEST_ARGS="-L gateway" passes options to ctest
+  make ctest-PRESET     ctest one built preset (CTEST_ARGS as above)
+  make sim              $(BIN)/mana-sim --runs $(SIM_RUNS)
+  make fuzz             libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz);
+                        build/fuzz-report.json
+  make fuzz-coverage    line coverage of the fuzz corpora (preset fuzz-coverage);
+                        build/fuzz-coverage.json
+  make soak             extended reliability tier, not in make test (<= 25 min): 10 000 idle
+                        sessions, slow readers, echo under bulk load, SOAK_MINUTES=$(SOAK_MINUTES)
+                        churn + the fault tier under ASan
+
+Lint and format
+  make lint             these steps, each timed (LINT_STEPS=... runs others):
+                        $(LINT_STEPS)
+  make makefile-check   make help names every .PHONY target; reading the Makefile runs no shell
+  make format-check     clang-format --dry-run -Werror over the C++ sources
+  make purity           core/ stays sans-I/O (scripts/check-core-purity.sh)
+  make tidy             clang-tidy over core/src, tests/, gateway/ (passing files cached)
+  make lint-js          tsc --noEmit + eslint + prettier --check over js-glue/ (web-demo/: prettier)
+  make lint-e2e         tsc --noEmit + eslint + prettier --check over e2e/
+  make format           apply clang-format
+  make format-js        apply prettier to js-glue/
+  make format-e2e       apply prettier to e2e/
+
+Browser client (wasm/, js-glue/, e2e/)
+  make wasm             Emscripten build of the client core + SSH engine (preset wasm-release;
+                        WASM_SSH=OFF: core only)
+  make wasm-debug       the same with preset wasm-debug (-sASSERTIONS=2)
+  make wasm-deps        wasm libcrypto + libssh2 from pinned Debian sources into a cache; prints
+                        the prefix
+  make js               @mana/websocket: tsc to $(JS_STAGE)/, npm pack to $(NPM_DIR)/
+  make test-js          Node tests of js-glue against the built wasm and the real gateway
+  make js-size          raw/gzip/brotli sizes: wasm, glue, JS, tarball (scripts/js-size.mjs)
+  make e2e              Playwright suite (e2e/) in Debian's Chromium against the real gateway
+
+Demo (web-demo/)
+  make demo             SSH in the browser: sshd + gateway + xterm.js page on
+                        http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)
+  make demo-check       the demo headless in Chromium: login, echo, resize, exit 3; prints the
+                        transcript
+  make demo-build       build the web demo (web-demo/) into $(DEMO_OUT)/
+  make demo-gateway     build only mana-gateway of native-debug
+
+Benchmarks
+  make bench            every peer interleaved: build/bench/report.json + docs/benchmarks.md
+                        (QUICK=1: 64 MiB, ~5 min)
+  make bench-browser    in-page SSH download, keystroke->glyph latency, sizes in Chromium:
+                        build/bench/browser.json (BENCH_QUICK=1: short)
+
+Other
+  make help             this table of contents
+  make clean            remove $(BUILD)/
+
+Variables: JOBS=$(JOBS) CTEST_ARGS= TEST_STEPS= LINT_STEPS= FUZZ_SECONDS= SIM_RUNS= SOAK_MINUTES=
+  DEMO_PORT= WASM_SSH=ON|OFF QUICK=1 BENCH_QUICK=1 CHROMIUM=$(CHROMIUM) MANA_GATEWAY=<path>
+endef
 
 help:
-	@echo "make deps          install missing Debian packages (scripts/debian-packages.txt)"
-	@echo "make build         configure + build preset native-debug; executables in $(BIN)/"
-	@echo "make test          deps, lint, then build+ctest: native-debug, native-noexcept, native-asan"
-	@echo "make lint          clang-format check, core purity check, clang-tidy"
-	@echo "make format        apply clang-format"
-	@echo "make fuzz          libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz); build/fuzz-report.json"
-	@echo "make fuzz-coverage line coverage of the fuzz corpora (preset fuzz-coverage); build/fuzz-coverage.json"
-	@echo "make sim           $(BIN)/mana-sim --runs $(SIM_RUNS)"
-	@echo "make soak          extended reliability tier (not in make test, <= 25 min): 10 000 idle sessions, slow readers, echo under bulk load, SOAK_MINUTES=$(SOAK_MINUTES) churn + fault tier under ASan"
-	@echo "make demo          SSH in the browser: sshd + gateway + xterm.js page on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"
-	@echo "make demo-check    the demo headless in Chromium: login, echo, resize, exit 3; prints the transcript"
-	@echo "make demo-build    build the web demo (web-demo/) into $(DEMO_OUT)/"
-	@echo "make test-PRESET   build + ctest one preset (native-debug, native-asan, native-release, ...)"
-	@echo "make wasm          Emscripten build of the client core + SSH engine (preset wasm-release; WASM_SSH=OFF: core only)"
-	@echo "make wasm-deps     wasm libcrypto + libssh2 from pinned Debian sources into a cache; prints the prefix"
-	@echo "make js            @mana/websocket: tsc to $(JS_STAGE)/, npm pack to $(NPM_DIR)/"
-	@echo "make test-js       Node tests of js-glue against the built wasm and the real gateway"
-	@echo "make lint-js       tsc --noEmit + eslint + prettier --check over js-glue/"
-	@echo "make format-js     apply prettier to js-glue/"
-	@echo "make js-size       raw/gzip/brotli sizes of the wasm and the JS"
-	@echo "make e2e           Playwright suite (e2e/) in Debian's Chromium against the real gateway"
-	@echo "make lint-e2e      tsc --noEmit + eslint + prettier --check over e2e/"
-	@echo "make bench         every peer interleaved (docs/benchmarks.md): build/bench/report.json + docs/benchmarks.md (QUICK=1: 64 MiB, ~5 min)"
-	@echo "make bench-browser in-page SSH download, keystroke->glyph latency, sizes in Chromium -> build/bench/browser.json (BENCH_QUICK=1: short)"
-	@echo "make clean         remove $(BUILD)/"
+	@: $(info $(HELP))
+
+makefile-check:
+	@MAKE="$(MAKE)" bash scripts/check-makefile.sh
 
 # npm ci in DIR only when its package-lock.json changed (DIR/node_modules/.package-lock.json is
 # npm's own stamp): js-glue/, e2e/, web-demo/ and bench/.
@@ -84,7 +137,7 @@ build-%: configure-%
 	cmake --build --preset $*
 
 ctest-%:
-	ctest --preset $* --output-on-failure -j$(JOBS)
+	ctest --preset $* --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 test-%: build-%
 	@$(MAKE) ctest-$*
