@@ -44,7 +44,7 @@ Setup
   make demo-deps        npm ci in web-demo/ when its package-lock.json changed
   make bench-deps       Debian packages, websockify/socat/sshd and npm ci in bench/ for make bench
 
-Build and test
+Build and test (tests/README.md: the tests of each component and how to run just those)
   make build            configure + build preset native-debug; executables in $(BIN)/
   make test             deps, then these steps, each timed (TEST_STEPS=... runs others):
                         $(TEST_STEPS)
