@@ -1,4 +1,7 @@
-# mana-websocket front door. `make help` lists the targets. GNU make; presets in CMakePresets.json.
+# mana-websocket front door. GNU make; presets in CMakePresets.json. The table of contents below is
+# what `make help` prints. scripts/check-makefile.sh (`make makefile-check`, part of `make lint`)
+# fails when a .PHONY target is missing from it, or when reading this file runs a shell: lists and
+# versions are computed by the recipes that need them, never by a $(shell ...) on every invocation.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
@@ -10,6 +13,7 @@ SIM_RUNS     ?= 1000
 SOAK_MINUTES ?= 5
 CLANG_TIDY   ?= clang-tidy-14
 CLANG_FORMAT ?= clang-format-14
+CTEST_ARGS   ?=
 
 ROOT        := $(CURDIR)
 BUILD       := build
@@ -17,47 +21,113 @@ BIN         := $(BUILD)/bin
 DEBUG_DIR   := $(BUILD)/native-debug
 FUZZ_DIR    := $(BUILD)/fuzz
 
-# C++ sources checked by clang-format (every first-party directory that exists).
+# First-party directories whose C++ sources clang-format checks (corpora excluded).
 FORMAT_DIRS  = $(wildcard core tests gateway conformance bench wasm)
-FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.hpp' \
-                 -o -name '*.h' -o -name '*.cc' \) -not -path '*/corpus/*' 2>/dev/null | sort)
 FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp)))
 
-.PHONY: help deps build test lint format format-check tidy purity fuzz fuzz-coverage sim soak demo clean \
-        demo-check demo-build demo-deps demo-gateway \
+# Steps of `make test` and `make lint`, run by scripts/run-steps.sh (every step runs, wall times
+# in a table at the end). Overridable for a partial run: make test TEST_STEPS="purity sim".
+TEST_STEPS ?= lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan
+LINT_STEPS ?= makefile-check format-check purity tidy lint-js lint-e2e
+
+.PHONY: help makefile-check deps build test lint format format-check tidy purity fuzz \
+        fuzz-coverage sim soak demo clean demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
         e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps
 
+define HELP
+Setup
+  make deps             install the missing Debian packages of scripts/debian-packages.txt
+                        (checked again only when that list or dpkg's package database changed)
+  make js-deps          npm ci in js-glue/ when its package-lock.json changed
+  make e2e-deps         npm ci in e2e/ when its package-lock.json changed
+  make demo-deps        npm ci in web-demo/ when its package-lock.json changed
+  make bench-deps       Debian packages, websockify/socat/sshd and npm ci in bench/ for make bench
+
+Build and test (tests/README.md: the tests of each component and how to run just those)
+  make build            configure + build preset native-debug; executables in $(BIN)/
+  make test             deps, then these steps, each timed (TEST_STEPS=... runs others):
+                        $(TEST_STEPS)
+  make build-PRESET     configure + build one preset (native-debug, native-asan, ...)
+  make test-PRESET      build + ctest one preset; CTEST_ARGS="-L gateway" passes options to ctest
+  make ctest-PRESET     ctest one built preset (CTEST_ARGS as above)
+  make sim              $(BIN)/mana-sim --runs $(SIM_RUNS)
+  make fuzz             libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz);
+                        build/fuzz-report.json
+  make fuzz-coverage    line coverage of the fuzz corpora (preset fuzz-coverage);
+                        build/fuzz-coverage.json
+  make soak             extended reliability tier, not in make test (<= 25 min): 10 000 idle
+                        sessions, slow readers, echo under bulk load, SOAK_MINUTES=$(SOAK_MINUTES)
+                        churn + the fault tier under ASan
+
+Lint and format
+  make lint             these steps, each timed (LINT_STEPS=... runs others):
+                        $(LINT_STEPS)
+  make makefile-check   make help names every .PHONY target; reading the Makefile runs no shell
+  make format-check     clang-format --dry-run -Werror over the C++ sources
+  make purity           core/ stays sans-I/O (scripts/check-core-purity.sh)
+  make tidy             clang-tidy over core/src, tests/, gateway/ (passing files cached)
+  make lint-js          tsc --noEmit + eslint + prettier --check over js-glue/ (web-demo/: prettier)
+  make lint-e2e         tsc --noEmit + eslint + prettier --check over e2e/
+  make format           apply clang-format
+  make format-js        apply prettier to js-glue/
+  make format-e2e       apply prettier to e2e/
+
+Browser client (wasm/, js-glue/, e2e/)
+  make wasm             Emscripten build of the client core + SSH engine (preset wasm-release;
+                        WASM_SSH=OFF: core only)
+  make wasm-debug       the same with preset wasm-debug (-sASSERTIONS=2)
+  make wasm-deps        wasm libcrypto + libssh2 from pinned Debian sources into a cache; prints
+                        the prefix
+  make js               @mana/websocket: tsc to $(JS_STAGE)/, npm pack to $(NPM_DIR)/
+  make test-js          Node tests of js-glue against the built wasm and the real gateway
+  make js-size          raw/gzip/brotli sizes: wasm, glue, JS, tarball (scripts/js-size.mjs)
+  make e2e              Playwright suite (e2e/) in Debian's Chromium against the real gateway
+
+Demo (web-demo/)
+  make demo             SSH in the browser: sshd + gateway + xterm.js page on
+                        http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)
+  make demo-check       the demo headless in Chromium: login, echo, resize, exit 3; prints the
+                        transcript
+  make demo-build       build the web demo (web-demo/) into $(DEMO_OUT)/
+  make demo-gateway     build only mana-gateway of native-debug
+
+Benchmarks
+  make bench            every peer interleaved: build/bench/report.json + docs/benchmarks.md
+                        (QUICK=1: 64 MiB, ~5 min)
+  make bench-browser    in-page SSH download, keystroke->glyph latency, sizes in Chromium:
+                        build/bench/browser.json (BENCH_QUICK=1: short)
+
+Other
+  make help             this table of contents
+  make clean            remove $(BUILD)/
+
+Variables: JOBS=$(JOBS) CTEST_ARGS= TEST_STEPS= LINT_STEPS= FUZZ_SECONDS= SIM_RUNS= SOAK_MINUTES=
+  DEMO_PORT= WASM_SSH=ON|OFF QUICK=1 BENCH_QUICK=1 CHROMIUM=$(CHROMIUM) MANA_GATEWAY=<path>
+endef
 
 help:
-	@echo "make deps          install missing Debian packages (scripts/debian-packages.txt)"
-	@echo "make build         configure + build preset native-debug; executables in $(BIN)/"
-	@echo "make test          deps, lint, then build+ctest: native-debug, native-noexcept, native-asan"
-	@echo "make lint          clang-format check, core purity check, clang-tidy"
-	@echo "make format        apply clang-format"
-	@echo "make fuzz          libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz); build/fuzz-report.json"
-	@echo "make fuzz-coverage line coverage of the fuzz corpora (preset fuzz-coverage); build/fuzz-coverage.json"
-	@echo "make sim           $(BIN)/mana-sim --runs $(SIM_RUNS)"
-	@echo "make soak          extended reliability tier (not in make test, <= 25 min): 10 000 idle sessions, slow readers, echo under bulk load, SOAK_MINUTES=$(SOAK_MINUTES) churn + fault tier under ASan"
-	@echo "make demo          SSH in the browser: sshd + gateway + xterm.js page on http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C stops)"
-	@echo "make demo-check    the demo headless in Chromium: login, echo, resize, exit 3; prints the transcript"
-	@echo "make demo-build    build the web demo (web-demo/) into $(DEMO_OUT)/"
-	@echo "make test-PRESET   build + ctest one preset (native-debug, native-asan, native-release, ...)"
-	@echo "make wasm          Emscripten build of the client core + SSH engine (preset wasm-release; WASM_SSH=OFF: core only)"
-	@echo "make wasm-deps     wasm libcrypto + libssh2 from pinned Debian sources into a cache; prints the prefix"
-	@echo "make js            @mana/websocket: tsc to $(JS_STAGE)/, npm pack to $(NPM_DIR)/"
-	@echo "make test-js       Node tests of js-glue against the built wasm and the real gateway"
-	@echo "make lint-js       tsc --noEmit + eslint + prettier --check over js-glue/"
-	@echo "make format-js     apply prettier to js-glue/"
-	@echo "make js-size       raw/gzip/brotli sizes of the wasm and the JS"
-	@echo "make e2e           Playwright suite (e2e/) in Debian's Chromium against the real gateway"
-	@echo "make lint-e2e      tsc --noEmit + eslint + prettier --check over e2e/"
-	@echo "make bench         every peer interleaved (docs/benchmarks.md): build/bench/report.json + docs/benchmarks.md (QUICK=1: 64 MiB, ~5 min)"
-	@echo "make bench-browser in-page SSH download, keystroke->glyph latency, sizes in Chromium -> build/bench/browser.json (BENCH_QUICK=1: short)"
-	@echo "make clean         remove $(BUILD)/"
+	@: $(info $(HELP))
 
-deps:
-	@if [[ -z "$${MANA_DEPS_CHECKED:-}" ]]; then bash scripts/install-deps.sh; fi
+makefile-check:
+	@MAKE="$(MAKE)" bash scripts/check-makefile.sh
+
+# npm ci in DIR only when its package-lock.json changed (DIR/node_modules/.package-lock.json is
+# npm's own stamp): js-glue/, e2e/, web-demo/ and bench/.
+%/node_modules/.package-lock.json: %/package.json %/package-lock.json
+	@command -v npm >/dev/null || { echo "npm ci in $*/: npm not found (Node 20 with npm)" >&2; exit 1; }
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+
+# The Debian packages: scripts/install-deps.sh checks them with one dpkg-query and installs what is
+# missing. The stamp skips even that check until the list or dpkg's package database (any install
+# or removal) changes, so `make demo` does not check on every run. The steps of `make test` and
+# `make lint` run with MANA_DEPS_CHECKED=1 (checked once by the caller).
+DEPS_STAMP := $(BUILD)/.deps-checked
+deps: $(if $(MANA_DEPS_CHECKED),,$(DEPS_STAMP))
+	@:
+$(DEPS_STAMP): scripts/debian-packages.txt scripts/install-deps.sh $(wildcard /var/lib/dpkg/status)
+	@bash scripts/install-deps.sh
+	@mkdir -p $(@D) && touch $@
 
 # --- build -----------------------------------------------------------------------------------
 configure-%:
@@ -67,7 +137,7 @@ build-%: configure-%
 	cmake --build --preset $*
 
 ctest-%:
-	ctest --preset $* --output-on-failure -j$(JOBS)
+	ctest --preset $* --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 test-%: build-%
 	@$(MAKE) ctest-$*
@@ -80,38 +150,25 @@ build: build-native-debug
 test-native-debug: build
 	@$(MAKE) ctest-native-debug
 
-# Every step runs even when an earlier one failed, so one run reports everything; the exit status
-# is non-zero when any step failed. Each step's wall time is printed, and a table of them at the end.
-# The Debian packages are checked once (MANA_DEPS_CHECKED tells the steps' own `make deps`), and
-# the npm package is built once: `make js` skips its work when its inputs are unchanged.
-TEST_STEPS := lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan
+# The npm package is built once per `make test`: `make js` skips its work when its inputs are
+# unchanged. scripts/run-steps.sh: every step runs, each timed, a table at the end.
 test: deps
-	@failed=""; times=""; t_all=$$(date +%s); \
-	for step in $(TEST_STEPS); do \
-	  echo "==> make $$step"; t0=$$(date +%s); \
-	  if MANA_DEPS_CHECKED=1 $(MAKE) $$step; then r=ok; else r=FAILED; failed="$$failed $$step"; fi; \
-	  dt=$$(( $$(date +%s) - t0 )); times="$$times$$(printf '%-22s %6s s  %s' "$$step" "$$dt" "$$r")\n"; \
-	  echo "==> make $$step: $$r in $$dt s"; \
-	done; \
-	printf '\nmake test: wall time per step\n%b%-22s %6s s\n' "$$times" total "$$(( $$(date +%s) - t_all ))"; \
-	if [[ -n "$$failed" ]]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
-	echo "make test: all steps passed"
+	@MAKE="$(MAKE)" bash scripts/run-steps.sh "make test" $(TEST_STEPS)
 
 # --- lint ------------------------------------------------------------------------------------
 lint:
-	@failed=""; \
-	for step in format-check purity tidy lint-js lint-e2e; do \
-	  $(MAKE) $$step || failed="$$failed $$step"; \
-	done; \
-	if [[ -n "$$failed" ]]; then echo "make lint: FAILED:$$failed" >&2; exit 1; fi; \
-	echo "make lint: ok"
+	@MAKE="$(MAKE)" bash scripts/run-steps.sh "make lint" $(LINT_STEPS)
+
+# The C++ sources of FORMAT_DIRS, found when a format recipe runs.
+FORMAT_FIND = find $(FORMAT_DIRS) -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \
+                -o -name '*.cc' \) -not -path '*/corpus/*' -print0 | sort -z
 
 format-check:
-	@if [[ -z "$(strip $(FORMAT_FILES))" ]]; then echo "format: no sources"; exit 0; fi; \
-	$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES) && echo "format: ok"
+	@$(FORMAT_FIND) | xargs -0r $(CLANG_FORMAT) --dry-run -Werror
+	@echo "format: ok"
 
 format:
-	@if [[ -n "$(strip $(FORMAT_FILES))" ]]; then $(CLANG_FORMAT) -i $(FORMAT_FILES); fi
+	@$(FORMAT_FIND) | xargs -0r $(CLANG_FORMAT) -i
 
 purity:
 	@bash scripts/check-core-purity.sh
@@ -165,11 +222,7 @@ wasm-debug: wasm-configure-wasm-debug
 wasm-deps:
 	@bash scripts/wasm-deps.sh $(WASM_DEPS_ARGS)
 
-# npm ci only when package-lock.json changed (node_modules/.package-lock.json is npm's own stamp).
 js-deps: $(JS_DIR)/node_modules/.package-lock.json
-$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "js-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # The package is rebuilt only when an input changed: js-glue's sources, scripts and manifests, the
 # wasm build's outputs and the settings stage.mjs reads (a content hash kept in $(NPM_DIR)/.inputs).
@@ -210,42 +263,15 @@ lint-js: js-deps
 	cd web-demo && ../$(JS_DIR)/node_modules/.bin/prettier --check --log-level warn src index.html vite.config.mjs
 	@echo "lint-js: ok"
 
+# The rows bench/browser records too (scripts/js-size.mjs; docs/benchmarks.md).
 js-size: js
-	@printf '%-44s %10s %10s %10s\n' file raw gzip brotli; \
-	for f in $(JS_STAGE)/dist/internal/mana-core.wasm $(JS_STAGE)/dist/internal/mana-core.mjs \
-	         $(wildcard $(JS_STAGE)/dist/internal/mana-ssh.wasm $(JS_STAGE)/dist/internal/mana-ssh.mjs) \
-	         $(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz; do \
-	  printf '%-44s %10s %10s %10s\n' "$${f#$(BUILD)/}" "$$(wc -c <"$$f")" \
-	    "$$(gzip -9c "$$f" | wc -c)" "$$(node -e "process.stdout.write(String(require('zlib').brotliCompressSync(require('fs').readFileSync(process.argv[1])).length))" "$$f")"; \
-	done; \
-	js="$$(cat $(JS_STAGE)/dist/*.js)"; \
-	printf '%-44s %10s %10s %10s\n' "js/package/dist/*.js (TS output)" "$$(printf %s "$$js" | wc -c)" \
-	  "$$(printf %s "$$js" | gzip -9c | wc -c)" "$$(printf %s "$$js" | node -e "let b=[];process.stdin.on('data',d=>b.push(d)).on('end',()=>process.stdout.write(String(require('zlib').brotliCompressSync(Buffer.concat(b)).length)))")"
-	@if compgen -G "$(JS_STAGE)/dist/ssh/*.js" >/dev/null; then \
-	  js="$$(cat $(JS_STAGE)/dist/ssh/*.js $(JS_STAGE)/dist/internal/ssh.js)"; \
-	  printf '%-44s %10s %10s %10s\n' "js/package/dist/ssh/*.js + internal/ssh.js" "$$(printf %s "$$js" | wc -c)" \
-	    "$$(printf %s "$$js" | gzip -9c | wc -c)" "$$(printf %s "$$js" | node -e "let b=[];process.stdin.on('data',d=>b.push(d)).on('end',()=>process.stdout.write(String(require('zlib').brotliCompressSync(Buffer.concat(b)).length)))")"; \
-	fi
-	@# What a page is served: the TS output bundled + minified by esbuild (js-glue/scripts/bundle-min.mjs,
-	@# every dist/**/*.js) plus the shipped (terser-minified) glue; the JS target (<= 50 KB brotli) counts this.
-	@# gzip reads stdin (no file name in the header), as bench/browser/run.mjs measures.
-	@sizes() { local f="$$1"; echo "$$(wc -c <"$$f") $$(gzip -9c <"$$f" | wc -c) $$(node -e "process.stdout.write(String(require('zlib').brotliCompressSync(require('fs').readFileSync(process.argv[1])).length))" "$$f")"; }; \
-	tmp="$$(mktemp)"; trap 'rm -f "$$tmp"' EXIT; node $(JS_DIR)/scripts/bundle-min.mjs >"$$tmp"; \
-	read -r r g b <<<"$$(sizes "$$tmp")"; \
-	printf '%-44s %10s %10s %10s\n' "TS output minified as a bundler serves it" "$$r" "$$g" "$$b"; \
-	for f in $(JS_STAGE)/dist/internal/mana-core.mjs $(wildcard $(JS_STAGE)/dist/internal/mana-ssh.mjs); do \
-	  read -r r2 g2 b2 <<<"$$(sizes "$$f")"; r=$$((r + r2)); g=$$((g + g2)); b=$$((b + b2)); \
-	done; \
-	printf '%-44s %10s %10s %10s\n' "JS served: glue + minified TS (<= 50 KB br)" "$$r" "$$g" "$$b"
+	@node scripts/js-size.mjs
 
 # --- browser end-to-end tests (e2e/, Playwright on Debian's Chromium) ---------------------------
 E2E_DIR  := e2e
 CHROMIUM ?= /usr/bin/chromium
 
 e2e-deps: $(E2E_DIR)/node_modules/.package-lock.json
-$(E2E_DIR)/node_modules/.package-lock.json: $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "e2e-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(E2E_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # The fixtures start the gateway, the targets, the static server and the proxies themselves.
 # The SSH journeys (e2e/ssh/) drive the built web demo (demo-build).
@@ -278,18 +304,18 @@ bench-browser: demo-build
 BENCH_DIR := bench
 REL_DIR   := $(BUILD)/native-release
 QUICK     ?=
-bench-deps: $(BENCH_DIR)/node_modules/.package-lock.json
-	@bash scripts/install-deps.sh
+# Debian packages first (Node included), then the benchmark packages, then npm ci in bench/.
+bench-deps: deps
 	@bash scripts/bench-deps.sh
-$(BENCH_DIR)/node_modules/.package-lock.json: $(BENCH_DIR)/package.json $(BENCH_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "bench-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(BENCH_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@$(MAKE) $(BENCH_DIR)/node_modules/.package-lock.json
 
-BENCH_T0 := $(shell date +%s)
+# The report's make_seconds counts from the start of this make (installs and builds included):
+# the recipe's parent is make, whose elapsed seconds ps reports (procps: bench-deps).
 bench: bench-deps
 	@if [[ ! -f $(REL_DIR)/CMakeCache.txt ]]; then cmake --preset native-release; fi
 	cmake --build $(REL_DIR) -j$(JOBS) --target mana-bench mana-gateway mana-proxy
-	python3 $(BENCH_DIR)/run.py --bin $(REL_DIR)/bin --started-at $(BENCH_T0) $(if $(filter 1,$(QUICK)),--quick)
+	python3 $(BENCH_DIR)/run.py --bin $(REL_DIR)/bin --started-at $$(( $$(date +%s) - $$(ps -o etimes= -p $$PPID) )) \
+	  $(if $(filter 1,$(QUICK)),--quick)
 
 # --- fuzz / sim / demo -----------------------------------------------------------------------
 # Every fuzz target (tests/fuzz/fuzz_*.cpp) for FUZZ_SECONDS each; CPU s, execs, corpus and
@@ -326,9 +352,6 @@ DEMO_OUT  := $(BUILD)/web-demo
 DEMO_PORT ?= 8080
 
 demo-deps: $(DEMO_DIR)/node_modules/.package-lock.json
-$(DEMO_DIR)/node_modules/.package-lock.json: $(DEMO_DIR)/package.json $(DEMO_DIR)/package-lock.json
-	@command -v npm >/dev/null || { echo "demo-deps: npm not found (Node 20 with npm is needed)" >&2; exit 1; }
-	cd $(DEMO_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # Type-checks and bundles the page with Vite, offline, against the built package (build/js/package).
 demo-build: js demo-deps
@@ -341,14 +364,12 @@ demo-build: js demo-deps
 demo-gateway: configure-native-debug
 	cmake --build --preset native-debug --target mana-gateway
 
-# Steps run one after the other (deps may apt-get install what the builds need).
-demo:
-	@$(MAKE) deps
+# deps first (it may apt-get install what the builds need), then the builds.
+demo: deps
 	@$(MAKE) demo-gateway demo-build
 	node scripts/demo.mjs --port $(DEMO_PORT)
 
-demo-check:
-	@$(MAKE) deps
+demo-check: deps
 	@$(MAKE) demo-gateway demo-build
 	node scripts/demo.mjs --check
 

@@ -12,12 +12,14 @@ while IFS= read -r line || [[ -n "$line" ]]; do
   for word in $line; do packages+=("$word"); done
 done <"$list"
 
+# One dpkg-query for the whole list (it reports the packages it knows; unknown ones are missing).
+declare -A installed=()
+while read -r pkg status; do
+  if [[ "$status" == "install ok installed" ]]; then installed["$pkg"]=1; fi
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null || true)
 missing=()
 for pkg in "${packages[@]}"; do
-  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
-  if [[ "$status" != "install ok installed" ]]; then
-    missing+=("$pkg")
-  fi
+  if [[ -z "${installed[$pkg]:-}" ]]; then missing+=("$pkg"); fi
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then

@@ -14,7 +14,7 @@
 //     page records the keydown event's timeStamp, the moment the echoed character is in the xterm
 //     buffer (onWriteParsed) and the moment the row was rendered (onRender); idle, no flood;
 //   - sizes (once): raw / gzip -9 / brotli of the wasm modules, their Emscripten glue, the TS
-//     output and the npm tarball (the files and the method of `make js-size`).
+//     output and the npm tarball (scripts/js-size.mjs, which `make js-size` prints).
 // Sizes: full N = 64 MiB, K = 200 keys, 5 rounds; quick (--quick or BENCH_QUICK=1) 16 MiB, 50 keys,
 // 3 rounds. Output: build/bench/browser.json (see bench/browser/README.md for the schema).
 // --profile additionally records a Chromium CPU profile (CDP Profiler) of one chacha20 download
@@ -39,7 +39,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
+import { measureSizes } from '../../scripts/js-size.mjs';
 import { fingerprintOf, startSshd } from '../../tests/support/sshd.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -340,103 +340,6 @@ function cpuPerMB(before, after, bytes) {
   // Clamped at 0: a process that exited in between and was not reaped yet drops out of the tree.
   for (const k of Object.keys(after)) {
     out[k] = Math.max(0, after[k] - (before[k] ?? 0)) / (bytes / 1e6);
-  }
-  return out;
-}
-
-// ---- sizes (the files and the method of `make js-size`) -------------------------------------------
-function sizesOf(buf) {
-  const r = spawnSync('gzip', ['-9c'], { input: buf, maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`gzip: ${r.stderr}`);
-  return { raw: buf.length, gzip: r.stdout.length, brotli: zlib.brotliCompressSync(buf).length };
-}
-
-function measureSizes() {
-  const dist = path.join(pkgDir, 'dist');
-  const internal = path.join(dist, 'internal');
-  const version = JSON.parse(fs.readFileSync(path.join(root, 'js-glue', 'package.json'))).version;
-  const files = {
-    'mana-core.wasm': path.join(internal, 'mana-core.wasm'),
-    'mana-core.mjs': path.join(internal, 'mana-core.mjs'),
-    'mana-ssh.wasm': path.join(internal, 'mana-ssh.wasm'),
-    'mana-ssh.mjs': path.join(internal, 'mana-ssh.mjs'),
-    'npm-tarball': path.join(root, 'build', 'npm', `mana-websocket-${version}.tgz`),
-  };
-  // Brotli at quality 11 takes seconds per MB: results are cached per file content (SHA-256).
-  const cacheFile = path.join(path.dirname(outFile), '.browser-sizes-cache.json');
-  let cache = {};
-  try {
-    cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8'));
-  } catch {
-    // none yet
-  }
-  const out = {};
-  for (const [name, file] of Object.entries(files)) {
-    if (!fs.existsSync(file)) continue;
-    const buf = fs.readFileSync(file);
-    if (name === 'npm-tarball') {
-      // Already gzip-compressed: only its size counts.
-      out[name] = { file: path.relative(root, file), raw: buf.length };
-      continue;
-    }
-    const key = createHash('sha256').update(buf).digest('hex');
-    cache[key] ??= sizesOf(buf);
-    out[name] = { file: path.relative(root, file), ...cache[key] };
-  }
-  fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
-  fs.writeFileSync(cacheFile, JSON.stringify(cache));
-  const cat = (list) => Buffer.concat(list.map((f) => fs.readFileSync(f)));
-  const jsFiles = (dir) =>
-    fs
-      .readdirSync(dir)
-      .filter((f) => f.endsWith('.js'))
-      .sort()
-      .map((f) => path.join(dir, f));
-  out['dist-js'] = { file: 'build/js/package/dist/*.js', ...sizesOf(cat(jsFiles(dist))) };
-  const sshDir = path.join(dist, 'ssh');
-  if (fs.existsSync(sshDir)) {
-    out['dist-ssh-js'] = {
-      file: 'build/js/package/dist/ssh/*.js + internal/ssh.js',
-      ...sizesOf(cat([...jsFiles(sshDir), path.join(internal, 'ssh.js')])),
-    };
-  }
-  // What a page loads for SSH: both wasm modules, their glue and the TS output.
-  const parts = ['mana-core.wasm', 'mana-core.mjs', 'mana-ssh.wasm', 'mana-ssh.mjs', 'dist-js'];
-  if (parts.every((p) => out[p]) && out['dist-ssh-js']) {
-    const sum = (k) => [...parts, 'dist-ssh-js'].reduce((a, p) => a + out[p][k], 0);
-    out['ssh-bundle-total'] = {
-      file: 'wasm + glue + dist js (sum of the rows)',
-      raw: sum('raw'),
-      gzip: sum('gzip'),
-      brotli: sum('brotli'),
-    };
-    const glue = ['mana-core.mjs', 'mana-ssh.mjs', 'dist-js', 'dist-ssh-js'];
-    out['js-glue-total'] = {
-      file: 'JS only: both .mjs glues + dist js',
-      raw: glue.reduce((a, p) => a + out[p].raw, 0),
-      gzip: glue.reduce((a, p) => a + out[p].gzip, 0),
-      brotli: glue.reduce((a, p) => a + out[p].brotli, 0),
-    };
-  }
-  // The TS output minified as a bundler serves it (esbuild bundle of dist/index.js with every
-  // dist/**/*.js it reaches, glue external: js-glue/scripts/bundle-min.mjs, as in `make js-size`).
-  // The JS target (<= 50 KB brotli) counts js-served-total: this row plus the shipped glue.
-  const bundleMin = path.join(root, 'js-glue', 'scripts', 'bundle-min.mjs');
-  const min = spawnSync(process.execPath, [bundleMin, pkgDir], { maxBuffer: 1 << 26 });
-  if (min.status !== 0) throw new Error(`bundle-min: ${min.stderr}`);
-  out['dist-js-minified'] = {
-    file: 'dist/**/*.js bundled + minified (esbuild), as a bundler serves it',
-    ...sizesOf(min.stdout),
-  };
-  if (out['mana-core.mjs'] && out['mana-ssh.mjs']) {
-    const served = ['mana-core.mjs', 'mana-ssh.mjs', 'dist-js-minified'];
-    const sum = (k) => served.reduce((a, p) => a + out[p][k], 0);
-    out['js-served-total'] = {
-      file: 'JS served: both .mjs glues (shipped minified) + minified TS output',
-      raw: sum('raw'),
-      gzip: sum('gzip'),
-      brotli: sum('brotli'),
-    };
   }
   return out;
 }
@@ -994,7 +897,12 @@ async function main() {
   const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
   const { chromium } = loadPlaywright();
 
-  const sizes = measureSizes();
+  // The rows of `make js-size` (scripts/js-size.mjs), cached per file content next to the output.
+  const sizes = measureSizes({
+    root,
+    pkgDir,
+    cacheFile: path.join(path.dirname(outFile), '.browser-sizes-cache.json'),
+  });
   log('sizes measured');
   const user = os.userInfo().username;
   sshd = await startSshd({ user, users: [user], extraConfig: 'ClientAliveInterval 30' });
