@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fault scenarios against the real mana-gateway (issue #8, CI tier).
 
-Starts its own sshd (loopback, own config and host key), target processes (tools/devkit/targets.py: SSH-
-banner echo, seeded stream, black hole), mana-gateway processes with short timers, and drives
+Starts its own sshd (loopback, own config and host key), target processes
+(tools/devkit/targets.py: SSH-banner echo, seeded stream, black hole), mana-gateway processes
+with short timers, and drives
 them with a resuming mana.v1 client (python3-websockets, real HS256 JWTs) and the seeded fault
 proxy (fault_proxy.py). Each scenario asserts behaviour and prints what it measured.
 
@@ -101,7 +102,8 @@ class Env:
         return "rel-%s-%d" % (what, self.seq)
 
     def start_target(self, name, mode, *extra, port=None):
-        t = start_target(mode, *extra, banner=BANNER, log_path=os.path.join(self.tmp, name + ".log"),
+        t = start_target(mode, *extra, banner=BANNER,
+                         log_path=os.path.join(self.tmp, name + ".log"),
                          listen=None if port is None else "127.0.0.1:%d" % port)
         self.procs.append(t.proc)
         self.targets[name] = (t.proc, t.port)
