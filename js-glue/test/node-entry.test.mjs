@@ -240,7 +240,11 @@ test('256 MiB through toNodeStream(channel) into a slow Writable: bounded RSS, s
     clearInterval(sampler);
     assert.equal(head.toString(), banner.toString());
     assert.equal(got, STREAM_BYTES, 'exact length: nothing lost or duplicated');
-    assert.equal(hash.digest('hex'), target.connections[0].hashOut(), 'SHA-256 of what the target sent');
+    assert.equal(
+      hash.digest('hex'),
+      target.connections[0].hashOut(),
+      'SHA-256 of what the target sent',
+    );
     assert.equal(target.connections.length, 1, 'one target connection: the session was resumed');
     assert.deepEqual(states, ['reconnecting', 'authenticating', 'ready']);
     // During the stall the server stopped: after the readable side filled (hwm) and the credit

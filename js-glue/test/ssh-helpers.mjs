@@ -32,7 +32,11 @@ export function startGateway(ports) {
 
 /** Options of lib.connect() to `gw` with a fresh token of it (sub alice, valid 10 minutes). */
 export const connectOptions = (gw, extra = {}) =>
-  gatewayConnectOptions(gw.url, gw.token({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 }), extra);
+  gatewayConnectOptions(
+    gw.url,
+    gw.token({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 }),
+    extra,
+  );
 
 /** An in-memory Storage-like object (what knownHosts accepts besides 'local' / 'memory'). */
 export function memoryStorage(initial = {}) {

@@ -80,6 +80,7 @@ export async function createScratchApp({ tarball, template, files = {} }) {
       { cause: e },
     );
   }
-  const build = () => run('npm', ['run', '--silent', 'build'], { cwd: dir, env, maxBuffer: 1 << 24 });
+  const build = () =>
+    run('npm', ['run', '--silent', 'build'], { cwd: dir, env, maxBuffer: 1 << 24 });
   return { dir, cache, bin: (name) => join(dir, 'node_modules', '.bin', name), build, remove };
 }
