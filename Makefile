@@ -261,6 +261,7 @@ lint-js: js-deps
 	  && npx --no-install prettier --check --log-level warn .
 	@# web-demo/ is type-checked by demo-build (it needs the built package); here only its format.
 	cd web-demo && ../$(JS_DIR)/node_modules/.bin/prettier --check --log-level warn src index.html vite.config.mjs
+	cd tools/devkit && ../../$(JS_DIR)/node_modules/.bin/prettier --check --log-level warn '*.mjs' README.md
 	@echo "lint-js: ok"
 
 # The rows bench/browser records too (scripts/js-size.mjs; docs/benchmarks.md).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """`make bench`: every peer, interleaved, in one invocation; writes build/bench/report.json.
 
 Peers: direct loopback TCP and a socat copy relay (baselines), websockify (Debian), a minimal Node
@@ -22,9 +23,6 @@ Internal helpers used on both ends of the SSH streams:
        bench/run.py _sink --bytes N --seed S      checks it from stdin, prints one JSON line
 """
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import os
 import pwd
@@ -34,7 +32,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +41,11 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from devkit import tokens  # noqa: E402
+from devkit.gateway import start_gateway as launch_gateway  # noqa: E402
+from devkit.net import free_port  # noqa: E402 - socat and websockify need a port up front
+from devkit.sshd import start_sshd as launch_sshd  # noqa: E402
 MIB = 1 << 20
 GIB = 1 << 30
 BLOCK = MIB
@@ -276,12 +278,6 @@ def run(argv, timeout, stdin_data=None, check=True, env=None):
     return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def listening(port):
     """True when 127.0.0.1:port is in LISTEN state (read from /proc, no probe connection, so a
     forking relay does not open a connection to its target)."""
@@ -441,21 +437,6 @@ def fmt_signed(v):
     if v is None:
         return "—"
     return ("+" if v >= 0 else "−") + fmt_num(abs(v))
-
-
-# --- JWT -----------------------------------------------------------------------------------------
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-def mint_hs256(secret, sub, ttl_s):
-    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    claims = b64url(json.dumps({"sub": sub, "exp": int(time.time()) + ttl_s},
-                               separators=(",", ":")).encode())
-    signing = header + b"." + claims
-    sig = b64url(hmac.new(secret, signing, hashlib.sha256).digest())
-    return (signing + b"." + sig).decode()
 
 
 # --- the bench -----------------------------------------------------------------------------------
@@ -638,99 +619,55 @@ class Bench:
         p.port = int(p.wait_prefix("PORT ", 15).split()[1])
         return p
 
-    def gateway_config(self, port, target_ports):
-        return "\n".join([
-            "[server]",
-            'listen = "127.0.0.1:%d"' % port,
-            'log_level = "warn"',
-            "metrics = true",
-            "http_timeout_ms = 60000",
-            "max_http_connections = 20000",
-            "max_http_connections_per_ip = 20000",
-            "[origins]",
-            'allow = ["%s"]' % ORIGIN,
-            "allow_missing = true",
-            "[auth]",
-            'jwt_secret_file = "%s"' % self.secret_path,
-            "[[targets]]",
-            'host = "127.0.0.1"',
-            "ports = [%s]" % ", ".join(str(p) for p in sorted(set(target_ports))),
-            "[session]",
-            "window = %d" % GATEWAY_WINDOW,
-            "max_window = %d" % GATEWAY_MAX_WINDOW,
-            "handshake_timeout_ms = 60000",
-            "idle_timeout_ms = 600000",
-            "resume_ttl_ms = 60000",
-            "[limits]",
-            "max_connections = 20000",
-            "max_connections_per_ip = 20000",
-            "max_sessions_per_principal = 1000000",
-            "[rate]",
-            "open_rate = 1000000",
-            "open_burst = 1000000",
-            "ping_rate = 1000000",
-            "ping_burst = 1000000",
-            "[relay]",
-            "read_chunk = %d" % GATEWAY_READ_CHUNK,
-            "",
-        ])
+    def gateway_config(self):
+        """Every key of the bench gateway besides listen, origins, key and targets."""
+        return {
+            "server": {"metrics": True, "http_timeout_ms": 60000,
+                       "max_http_connections": 20000, "max_http_connections_per_ip": 20000},
+            "session": {"window": GATEWAY_WINDOW, "max_window": GATEWAY_MAX_WINDOW,
+                        "handshake_timeout_ms": 60000, "idle_timeout_ms": 600000,
+                        "resume_ttl_ms": 60000},
+            "limits": {"max_connections": 20000, "max_connections_per_ip": 20000,
+                       "max_sessions_per_principal": 1000000},
+            "rate": {"open_rate": 1000000, "open_burst": 1000000, "ping_rate": 1000000,
+                     "ping_burst": 1000000},
+            "relay": {"read_chunk": GATEWAY_READ_CHUNK},
+        }
 
     def start_gateway(self, name, target_ports):
-        for _ in range(5):
-            port = free_port()
-            conf = os.path.join(self.tmp, name + ".toml")
-            with open(conf, "w") as f:
-                f.write(self.gateway_config(port, target_ports))
-            p = Proc(self.reg, name, [self.gateway_bin, "--config", conf], self.logs,
-                     capture=False)
-            try:
-                wait_listening(port, p)
-                p.port = port
-                p.config_text = open(conf).read()
-                return p
-            except BenchError:
-                p.stop()
-        raise BenchError("mana-gateway did not start: " + p.log_tail())
+        """mana-gateway (tools/devkit/gateway.py: the port from its `listening` line) in its own
+        process group, stderr to <logs>/<name>.log; stopped with the other peers."""
+        try:
+            gw = launch_gateway(
+                self.gateway_bin, self.tmp, name, origins=[ORIGIN], allow_missing_origin=True,
+                targets=[{"host": "127.0.0.1", "ports": sorted(set(target_ports))}],
+                config=self.gateway_config(), log_level="warn", secret=self.secret,
+                log_path=os.path.join(self.logs, name + ".log"), preexec_fn=raise_nofile,
+                start_new_session=True)
+        except Exception as e:  # noqa: BLE001 - the launcher's error carries the log tail
+            raise BenchError(str(e)) from None
+        self.reg.add(gw)
+        return gw
 
     def start_sshd(self):
-        if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
-            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        d = os.path.join(self.tmp, "sshd")
-        os.makedirs(d, mode=0o755)
-        for key in ("host", "id"):
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key)], 30)
-        shutil.copy(os.path.join(d, "id.pub"), os.path.join(d, "authorized_keys"))
-        os.chmod(os.path.join(d, "authorized_keys"), 0o644)
-        host_pub = open(os.path.join(d, "host.pub")).read().split()
-        self.known_hosts = os.path.join(d, "known_hosts")
-        with open(self.known_hosts, "w") as f:
-            f.write("mana-bench-sshd %s %s\n" % (host_pub[0], host_pub[1]))
-        self.ssh_key = os.path.join(d, "id")
+        """OpenSSH (tools/devkit/sshd.py) for this user, the bench's ciphers, in its own process
+        group; the user key and a known_hosts line for HostKeyAlias mana-bench-sshd."""
         self.ssh_user = pwd.getpwuid(os.getuid()).pw_name
-        for _ in range(5):
-            port = free_port()
-            with open(os.path.join(d, "sshd_config"), "w") as f:
-                f.write("\n".join([
-                    "ListenAddress 127.0.0.1:%d" % port,
-                    "HostKey %s" % os.path.join(d, "host"),
-                    "PidFile %s" % os.path.join(d, "sshd.pid"),
-                    "UsePAM no", "StrictModes no", "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
-                    "AuthorizedKeysFile %s" % os.path.join(d, "authorized_keys"),
-                    "PermitRootLogin prohibit-password", "AllowUsers %s" % self.ssh_user,
+        try:
+            sshd = launch_sshd(
+                os.path.join(self.tmp, "sshd"), user=self.ssh_user,
+                extra_config="\n".join([
                     "Ciphers %s" % ",".join(CIPHERS), "Compression no",
-                    "MaxStartups 200:30:400", "MaxSessions 200", "PrintMotd no",
-                    "PrintLastLog no", "LogLevel ERROR", ""]))
-            p = Proc(self.reg, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f",
-                                        os.path.join(d, "sshd_config")], self.logs,
-                     capture=False)
-            try:
-                wait_listening(port, p)
-                p.port = port
-                return p
-            except BenchError:
-                p.stop()
-        raise BenchError("sshd did not start: " + p.log_tail())
+                    "MaxStartups 200:30:400", "MaxSessions 200", "LogLevel ERROR"]),
+                log_path=os.path.join(self.logs, "sshd.log"), start_new_session=True,
+                preexec_fn=raise_nofile, timeout=15)
+        except Exception as e:  # noqa: BLE001 - the launcher's error carries the log tail
+            raise BenchError(str(e)) from None
+        self.reg.add(sshd)
+        self.ssh_key = sshd.user_key["path"]
+        self.known_hosts = sshd.known_hosts(os.path.join(self.tmp, "known_hosts"),
+                                            "mana-bench-sshd")
+        return sshd
 
     def setup(self):
         for path in (self.mana_bench, self.gateway_bin, self.proxy_bin):
@@ -743,15 +680,9 @@ class Bench:
         if rc != 0:
             raise BenchError("mana-bench selftest failed: " + (out + err)[-800:])
         self.log("mana-bench selftest ok")
-        self.secret = os.urandom(32).hex().encode()
-        self.secret_path = os.path.join(self.tmp, "jwt-secret")
-        with open(self.secret_path, "wb") as f:
-            f.write(self.secret + b"\n")
-        os.chmod(self.secret_path, 0o600)
-        self.token_path = os.path.join(self.tmp, "token")
-        with open(self.token_path, "w") as f:
-            f.write(mint_hs256(self.secret, "bench", 4 * 3600) + "\n")
-        os.chmod(self.token_path, 0o600)
+        self.secret = tokens.new_secret()
+        self.token_path = tokens.write_secret(os.path.join(self.tmp, "token"), tokens.mint(
+            self.secret, {"sub": "bench"}, exp_in=4 * 3600))
 
         c = self.cfg
         self.targets = {

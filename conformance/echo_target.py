@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """The echo target of the conformance kit.
 
 A tiny TCP server: on every connection it first sends the line b"SSH-2.0-mana-echo\\r\\n" (so a
@@ -19,9 +20,21 @@ BANNER = b"SSH-2.0-mana-echo\r\n"
 EOF_MARK = b"\x00mana-echo:eof\x00"  # 15 bytes; random test payloads never contain it
 
 
+def make_handler(banner=BANNER):
+    """The connection handler of the echo target, greeting with `banner` (the dev harness's
+    echo target, tools/devkit/targets.py, is this handler with its own banner)."""
+    async def handler(reader, writer):
+        await _echo(banner, reader, writer)
+    return handler
+
+
 async def handle(reader, writer):
+    await _echo(BANNER, reader, writer)
+
+
+async def _echo(banner, reader, writer):
     try:
-        writer.write(BANNER)
+        writer.write(banner)
         await writer.drain()
         tail = b""  # the last bytes received, so that a mark split across reads is found
         while True:

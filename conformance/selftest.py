@@ -1,12 +1,13 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """ctest driver of the conformance kit: runs mana-conformance against real servers.
 
   selftest.py gateway --gateway PATH [--profile ID|all] [--known-failure CASE]... [--kit PATH]
                       [--report F]
-      echo target + mana-gateway (test config, JWT) -> the kit: exit 0 only if no MUST case was
-      skipped and the failed cases are exactly the --known-failure ones (a known gateway/
-      PROTOCOL.md disagreement keeps failing in the kit's report; once the gateway is fixed this
-      driver fails until the entry is removed).
+      echo target + mana-gateway (test config, JWT; both launched by tools/devkit) -> the kit:
+      exit 0 only if no MUST case was skipped and the failed cases are exactly the
+      --known-failure ones (a known gateway/PROTOCOL.md disagreement keeps failing in the kit's
+      report; once the gateway is fixed this driver fails until the entry is removed).
   selftest.py reference --profile ID [--kit PATH] [--report F]
       conformance/reference/server.py (resume TTL RESUME_TTL_MS) -> the kit for that profile:
       exit 0 only if no case failed and no MUST case was skipped (resume included).
@@ -18,7 +19,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,8 +27,13 @@ import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from devkit import tokens  # noqa: E402
+from devkit.gateway import start_gateway  # noqa: E402
+from devkit.targets import start_target  # noqa: E402
+from echo_target import BANNER as ECHO_BANNER  # noqa: E402
+
 PY = sys.executable
-SECRET = "conformance-test-secret-0123456789abcdef"
 ORIGIN = "http://localhost:8080"
 RESUME_TTL_MS = 1500
 IDLE_TIMEOUT_MS = 2000  # below 3 x heartbeat_ms: heartbeat.idle_timeout sees the idle timeout
@@ -48,30 +53,6 @@ def spawn_listening(cmd, log_path, timeout=15):
             return p, int(m.group(1))
     p.kill()
     raise RuntimeError("%s did not start: %s" % (cmd[0], open(log_path).read()[-2000:]))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def jwt_token():
-    import jwt
-    t = jwt.encode({"sub": "conformance", "exp": int(time.time()) + 3600}, SECRET,
-                   algorithm="HS256")
-    return t if isinstance(t, str) else t.decode()
 
 
 def kit_cmd(args):
@@ -103,32 +84,22 @@ def report_cases(path):
 def gateway(args, tmp):
     procs = []
     try:
-        echo, echo_port = spawn_listening([PY, os.path.join(HERE, "echo_target.py")],
-                                          os.path.join(tmp, "echo.log"))
-        procs.append(echo)
-        with open(os.path.join(tmp, "secret"), "w") as f:
-            f.write(SECRET + "\n")
-        tok = os.path.join(tmp, "token")
-        with open(tok, "w") as f:
-            f.write(jwt_token())
-        port = free_port()
-        conf = os.path.join(tmp, "gateway.toml")
-        with open(conf, "w") as f:
-            f.write('[server]\nlisten = "127.0.0.1:%d"\n'
-                    '[origins]\nallow = ["%s"]\n'
-                    '[auth]\njwt_secret_file = "secret"\n'
-                    '[[targets]]\nhost = "127.0.0.1"\nports = [%d]\n'
-                    '[session]\nmax_frame = 131072\nwindow = 65536\nmax_channels = 3\n'
-                    'heartbeat_ms = 1000\nidle_timeout_ms = %d\nresume_ttl_ms = %d\n'
-                    '[limits]\nmax_sessions_per_principal = 10000\n'
-                    'max_connections_per_ip = 10000\n' % (port, ORIGIN, echo_port, IDLE_TIMEOUT_MS,
-                                                          RESUME_TTL_MS))
-        glog = os.path.join(tmp, "gateway.log")
-        gw = subprocess.Popen([args.gateway, "--config", conf], stdout=subprocess.DEVNULL,
-                              stderr=open(glog, "w"))
-        procs.append(gw)
-        if not wait_port(port):
-            raise RuntimeError("gateway did not start: " + open(glog).read()[-2000:])
+        echo = start_target("echo", banner=ECHO_BANNER, log_path=os.path.join(tmp, "echo.log"))
+        procs.append(echo.proc)
+        echo_port = echo.port
+        gw = start_gateway(
+            args.gateway, tmp, "gateway", origins=[ORIGIN],
+            targets=[{"host": "127.0.0.1", "ports": [echo_port]}],
+            config={"session": {"max_frame": 131072, "window": 65536, "max_channels": 3,
+                                "heartbeat_ms": 1000, "idle_timeout_ms": IDLE_TIMEOUT_MS,
+                                "resume_ttl_ms": RESUME_TTL_MS},
+                    "limits": {"max_sessions_per_principal": 10000,
+                               "max_connections_per_ip": 10000}})
+        procs.append(gw.proc)
+        port = gw.port
+        glog = gw.log_path
+        tok = tokens.write_secret(os.path.join(tmp, "token"),
+                                  gw.token(sub="conformance", exp=int(time.time()) + 3600))
         report = args.report or os.path.join(tmp, "report.xml")
         rc = run_kit(args, ["--url", "ws://127.0.0.1:%d/" % port, "--token-file", tok,
                             "--origin", ORIGIN, "--profile", args.profile,

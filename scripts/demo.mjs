@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 // make demo / make demo-check: SSH in the browser through mana-gateway, all on loopback.
 //
 //   node scripts/demo.mjs            start everything, print URL + credentials, run until Ctrl-C
@@ -11,35 +12,37 @@
 // Environment: MANA_GATEWAY (gateway binary), CHROMIUM (default /usr/bin/chromium).
 //
 // What it starts (every listener on 127.0.0.1):
-// - sshd: Debian's OpenSSH via tests/support/sshd.mjs, with its own config, a persistent host key
+// - sshd: Debian's OpenSSH via tools/devkit/sshd.mjs, with its own config, a persistent host key
 //   and a demo user key in build/demo/ (generated once with ssh-keygen, never committed).
 //   User: as root a dedicated account `mana-demo` (useradd, no password: its password field is
 //   '*', so the machine's own sshd cannot log it in with a password, and only this sshd reads the
 //   key from build/demo/). Not root: the invoking user (key login only; nothing is written to
 //   ~/.ssh). --password (root only) gives mana-demo a generated password (build/demo/password)
 //   for the password path of the page: the account then also has that password on this machine.
-// - mana-gateway with build/demo/gateway.toml: Origin = the demo page only, target = that sshd
-//   only, HS256 key build/demo/jwt-secret (48 random bytes, generated once, mode 0600).
+// - mana-gateway (tools/devkit/gateway.mjs) with build/demo/gateway.toml: Origin = the demo page
+//   only, target = that sshd only, HS256 key build/demo/jwt-secret (from the CSPRNG, generated
+//   once, mode 0600).
 // - the demo server: build/web-demo/ (the page), GET /api/demo (the default target and demo
 //   credentials, so the form is prefilled), POST /api/token (a JWT valid 10 minutes, limited to
 //   the sshd target, minted with the real secret; same-origin requests only; never in a URL).
 // Ctrl-C (SIGINT), SIGTERM and SIGHUP stop all of it; the sshd launcher also kills its process
 // tree on exit.
-import { spawn, spawnSync } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fingerprintOf, startSshd } from '../tests/support/sshd.mjs';
+import { defaultGatewayBinary, launchGateway } from '../tools/devkit/gateway.mjs';
+import { freePort, portFree } from '../tools/devkit/net.mjs';
+import { fingerprintOf, startSshd } from '../tools/devkit/sshd.mjs';
+import { mintJwt, newSecret, writeSecret } from '../tools/devkit/tokens.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const demoDir = path.join(root, 'build', 'demo');
 const webDir = path.join(root, 'build', 'web-demo');
-const gatewayBin =
-  process.env.MANA_GATEWAY ?? path.join(root, 'build', 'native-debug', 'bin', 'mana-gateway');
+const gatewayBin = defaultGatewayBinary();
 
 const args = process.argv.slice(2);
 const check = args.includes('--check');
@@ -73,20 +76,13 @@ async function stopAll() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     }
-    if (gateway && gateway.exitCode === null && gateway.signalCode === null) {
-      gateway.kill('SIGTERM');
-      const done = await Promise.race([
-        new Promise((r) => gateway.once('exit', () => r(true))),
-        new Promise((r) => setTimeout(() => r(false), 3000)),
-      ]);
-      if (!done) gateway.kill('SIGKILL');
-    }
+    if (gateway) await gateway.stop();
     if (sshd) await sshd.stop();
   })();
   return stopping;
 }
 process.on('exit', () => {
-  if (gateway && gateway.exitCode === null) gateway.kill('SIGKILL');
+  if (gateway && gateway.process.exitCode === null) gateway.process.kill('SIGKILL');
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
@@ -96,56 +92,21 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
-function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 async function pickPort(preferred) {
   if (preferred !== undefined && (await portFree(preferred))) return preferred;
   return freePort();
-}
-async function waitPort(port, ms, isDead) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (isDead()) throw new Error('process exited');
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not open within ${ms} ms`);
 }
 function run(cmd, argv, input) {
   const r = spawnSync(cmd, argv, { input, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')}: ${r.stderr || r.error}`);
   return r.stdout;
 }
-function jwt(secret, claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
-}
-
 /** Generated once per checkout in build/demo/ (mode 0700): secret, host key, user key. */
 function demoMaterial() {
   fs.mkdirSync(demoDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(demoDir, 0o700);
   const secretPath = path.join(demoDir, 'jwt-secret');
-  if (!fs.existsSync(secretPath)) {
-    fs.writeFileSync(secretPath, randomBytes(48).toString('base64') + '\n', { mode: 0o600 });
-  }
+  if (!fs.existsSync(secretPath)) writeSecret(secretPath, newSecret());
   const hostKey = path.join(demoDir, 'ssh_host_ed25519_key');
   const userKey = path.join(demoDir, 'demo_user_ed25519');
   for (const [file, comment] of [
@@ -263,7 +224,7 @@ function startServer({ port, gatewayPort, material, target, user }) {
         return;
       }
       const now = Math.floor(Date.now() / 1000);
-      const token = jwt(material.secret, {
+      const token = mintJwt(material.secret, {
         sub: 'demo',
         iat: now,
         exp: now + 600,
@@ -325,40 +286,31 @@ async function main() {
   if (!check && argValue('--port') === undefined && webPort !== 8080) {
     fail('127.0.0.1:8080 is taken: stop what uses it or pass --port N (make demo DEMO_PORT=N)');
   }
-  const gwPort = check ? await freePort() : await pickPort(argValue('--gateway-port') ?? 8022);
-  const gwConfig = path.join(demoDir, 'gateway.toml');
-  fs.writeFileSync(
-    gwConfig,
-    [
-      '# Generated by scripts/demo.mjs for make demo: the demo page origin, the demo sshd only.',
-      '[server]',
-      `listen = "127.0.0.1:${gwPort}"`,
-      'log_level = "info"',
-      'shutdown_grace_ms = 1000',
-      '[origins]',
-      `allow = ["http://127.0.0.1:${webPort}", "http://localhost:${webPort}"]`,
-      'allow_missing = false',
-      '[auth]',
-      'jwt_secret_file = "jwt-secret"',
-      '[[targets]]',
-      'host = "127.0.0.1"',
-      `ports = [${target.port}]`,
-      '[session]',
-      'resume_ttl_ms = 60000',
-      '',
-    ].join('\n'),
-  );
-  const gwLog = fs.openSync(path.join(demoDir, 'gateway.log'), 'w');
-  gateway = spawn(gatewayBin, ['--config', gwConfig], { stdio: ['ignore', gwLog, gwLog] });
-  fs.closeSync(gwLog);
-  gateway.on('exit', (code, sig) => {
+  // The preferred gateway port when it is free, else one the kernel picks (`listening` line).
+  const preferredGw = argValue('--gateway-port') ?? 8022;
+  const gwListen =
+    !check && (await portFree(preferredGw)) ? `127.0.0.1:${preferredGw}` : '127.0.0.1:0';
+  const gwLogPath = path.join(demoDir, 'gateway.log');
+  fs.writeFileSync(gwLogPath, '');
+  gateway = await launchGateway({
+    binary: gatewayBin,
+    dir: demoDir,
+    secretFile: material.secretPath,
+    listen: gwListen,
+    origins: [`http://127.0.0.1:${webPort}`, `http://localhost:${webPort}`],
+    targets: [{ host: '127.0.0.1', ports: [target.port] }],
+    config: { server: { shutdown_grace_ms: 1000 }, session: { resume_ttl_ms: 60000 } },
+    logFile: gwLogPath,
+    keepLog: false,
+  });
+  const gwPort = gateway.port;
+  void gateway.exited.then(({ code, signal }) => {
     if (!stopping) {
-      console.error(`demo: mana-gateway exited (${code ?? sig}); see build/demo/gateway.log`);
+      console.error(`demo: mana-gateway exited (${code ?? signal}); see build/demo/gateway.log`);
       void stopAll().then(() => process.exit(1));
     }
   });
-  await waitPort(gwPort, 10000, () => gateway.exitCode !== null);
-  log(`mana-gateway on ws://127.0.0.1:${gwPort}/ (config build/demo/gateway.toml)`);
+  log(`mana-gateway on ${gateway.url} (config build/demo/gateway.toml)`);
 
   server = await startServer({ port: webPort, gatewayPort: gwPort, material, target, user });
   const url = `http://127.0.0.1:${webPort}/`;

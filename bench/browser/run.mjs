@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 // Browser benchmarks of mana-websocket (make bench-browser): SSH in the page, in Debian's Chromium,
 // against a real OpenSSH server and a real mana-gateway, all on loopback.
 //
@@ -31,16 +32,18 @@
 // Every listener is on 127.0.0.1 with an ephemeral port; sshd, the gateway, the page server and
 // the browser are stopped on exit, on a signal and when the deadline passes.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureSizes } from '../../scripts/js-size.mjs';
-import { fingerprintOf, startSshd } from '../../tests/support/sshd.mjs';
+import { launchGateway } from '../../tools/devkit/gateway.mjs';
+import { freePort } from '../../tools/devkit/net.mjs';
+import { fingerprintOf, startSshd } from '../../tools/devkit/sshd.mjs';
+import { startTarget } from '../../tools/devkit/targets.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const webDir = path.resolve(process.env.BENCH_WEB_DIR ?? path.join(root, 'build', 'web-demo'));
@@ -119,7 +122,6 @@ let sshd;
 let gateway;
 let server;
 let browser;
-let gwTmp;
 let stopping;
 const sockets = new Set();
 
@@ -131,26 +133,18 @@ async function stopAll() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     }
-    if (gateway && gateway.exitCode === null && gateway.signalCode === null) {
-      gateway.kill('SIGTERM');
-      const done = await Promise.race([
-        new Promise((r) => gateway.once('exit', () => r(true))),
-        new Promise((r) => setTimeout(() => r(false), 3000)),
-      ]);
-      if (!done) gateway.kill('SIGKILL');
-    }
+    if (gateway) await gateway.stop();
     if (sshd) await sshd.stop();
-    if (zeroServer) await new Promise((r) => zeroServer.close(r));
+    if (zeroServer) await zeroServer.close();
     if (rawWsServer) {
       rawWsServer.closeAllConnections?.();
       await new Promise((r) => rawWsServer.close(r));
     }
-    if (gwTmp) fs.rmSync(gwTmp, { recursive: true, force: true });
   })();
   return stopping;
 }
 process.on('exit', () => {
-  if (gateway && gateway.exitCode === null) gateway.kill('SIGKILL');
+  if (gateway && gateway.process.exitCode === null) gateway.process.kill('SIGKILL');
   if (headless && headless.exitCode === null) {
     try {
       process.kill(-headless.pid, 'SIGKILL');
@@ -159,7 +153,7 @@ process.on('exit', () => {
     }
   }
   // An abrupt exit (an uncaught error, a closed stdout): the temp dirs go too.
-  for (const dir of [gwTmp, headlessProfileDir]) {
+  for (const dir of [gateway?.dir, headlessProfileDir]) {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -176,34 +170,6 @@ const deadline = setTimeout(() => {
 deadline.unref();
 
 // ---- helpers --------------------------------------------------------------------------------------
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function waitPort(port, ms, isDead) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (isDead()) throw new Error('process exited');
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not open within ${ms} ms`);
-}
-
-function jwt(secret, claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
-}
-
 /** Median / min / max of `values` (median of an even count: mean of the two middle values). */
 export function summary(values) {
   const v = [...values].sort((a, b) => a - b);
@@ -438,39 +404,6 @@ function startPageServer(port, demo, mintToken) {
   });
 }
 
-async function startGateway(bin, webPort, ports, secret) {
-  gwTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mana-bench-gw-'));
-  fs.writeFileSync(path.join(gwTmp, 'jwt-secret'), secret + '\n', { mode: 0o600 });
-  const port = await freePort();
-  const config = path.join(gwTmp, 'gateway.toml');
-  fs.writeFileSync(
-    config,
-    [
-      '[server]',
-      `listen = "127.0.0.1:${port}"`,
-      'log_level = "warn"',
-      'shutdown_grace_ms = 500',
-      '[origins]',
-      `allow = ["http://127.0.0.1:${webPort}"]`,
-      'allow_missing = false',
-      '[auth]',
-      'jwt_secret_file = "jwt-secret"',
-      '[[targets]]',
-      'host = "127.0.0.1"',
-      `ports = [${ports.join(', ')}]`,
-      '[session]',
-      'resume_ttl_ms = 5000',
-      '',
-    ].join('\n'),
-  );
-  const logPath = path.join(gwTmp, 'gateway.log');
-  const fd = fs.openSync(logPath, 'w');
-  gateway = spawn(bin, ['--config', config], { stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  await waitPort(port, 10000, () => gateway.exitCode !== null);
-  return { url: `ws://127.0.0.1:${port}/`, logPath };
-}
-
 /** A minimal WebSocket server (RFC 6455, server side only as far as needed): after the upgrade
  *  it sends `bytes` zero bytes in 64 KiB binary messages, then a close frame, then FIN. */
 let rawWsServer;
@@ -522,33 +455,22 @@ function startRawWsServer(bytes) {
   });
 }
 
-/** TCP target for the baseline: an SSH-like banner line (the gateway waits for one), then `bytes`
- *  zero bytes, then EOF. Returns its port; the banner length is subtracted by the caller. */
+/** TCP target for the baseline (tools/devkit/targets.mjs): an SSH-like banner line (the gateway
+ *  waits for one), then `bytes` zero bytes, then EOF. Returns its port; the banner length is
+ *  subtracted by the caller. */
 const BANNER = 'SSH-2.0-mana-bench-zeros\r\n';
 let zeroServer;
-function startZeroServer(bytes) {
-  const chunk = Buffer.alloc(1024 * 1024);
-  zeroServer = net.createServer((sock) => {
-    sock.on('error', () => undefined);
-    let left = bytes;
-    const pump = () => {
-      while (left > 0) {
-        const n = Math.min(left, chunk.length);
-        left -= n;
-        if (!sock.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
-          sock.once('drain', pump);
-          return;
-        }
-      }
-      sock.end();
-    };
-    sock.write(BANNER);
-    pump();
+async function startZeroServer(bytes) {
+  zeroServer = await startTarget({
+    mode: 'stream',
+    fill: 'zeros',
+    end: true,
+    hash: false,
+    bytes,
+    chunk: 1024 * 1024,
+    banner: BANNER.slice(0, -2),
   });
-  return new Promise((resolve, reject) => {
-    zeroServer.once('error', reject);
-    zeroServer.listen(0, '127.0.0.1', () => resolve(zeroServer.address().port));
-  });
+  return zeroServer.port;
 }
 
 // ---- in-page measurements ---------------------------------------------------------------------------
@@ -909,15 +831,21 @@ async function main() {
   log(`sshd on 127.0.0.1:${sshd.port}`);
   const hostFp = sshd.hostKeys.ed25519.fingerprint;
   if (hostFp !== fingerprintOf(sshd.hostKeys.ed25519.pub)) throw new Error('host key mismatch');
-  const secret = randomBytes(48).toString('base64');
   const webPort = await freePort();
   const zeroPort = await startZeroServer(downloadBytes);
   const rawWsPort = await startRawWsServer(downloadBytes);
-  const gwInfo = await startGateway(gw.bin, webPort, [sshd.port, zeroPort], secret);
+  gateway = await launchGateway({
+    binary: gw.bin,
+    logLevel: 'warn',
+    origins: [`http://127.0.0.1:${webPort}`],
+    targets: [{ host: '127.0.0.1', ports: [sshd.port, zeroPort] }],
+    config: { server: { shutdown_grace_ms: 500 }, session: { resume_ttl_ms: 5000 } },
+  });
+  const gwInfo = { url: gateway.url };
   let tokens = 0;
   const mintToken = () => {
     const now = Math.floor(Date.now() / 1000);
-    return jwt(secret, {
+    return gateway.token({
       sub: `bench-${++tokens}`,
       iat: now,
       exp: now + 600,

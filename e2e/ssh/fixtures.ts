@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fixtures of the SSH journeys (ssh/*.spec.ts), on top of ../fixtures:
 //
-//   sshd       (worker) real OpenSSH server from tests/support/sshd.mjs: ed25519 host key, user
+//   sshd       (worker) real OpenSSH server from tools/devkit/sshd.mjs: ed25519 host key, user
 //                       `mana-e2e` with the generated ed25519 key and a password (UsePAM no)
 //   kbdSshd    (worker) a second sshd with keyboard-interactive (UsePAM yes; PAM asks
 //                       "Password:") and nothing else
@@ -13,11 +14,11 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Page } from '@playwright/test';
-import { test as base, expect, listen, repoRoot, type Gateway } from '../fixtures';
+import { test as base, devkit, expect, listen, repoRoot, type Gateway } from '../fixtures';
 
 export { expect };
 
-/** What tests/support/sshd.mjs returns (the part the journeys use). */
+/** What tools/devkit/sshd.mjs returns (the part the journeys use). */
 export interface Sshd {
   host: string;
   port: number;
@@ -30,15 +31,8 @@ export interface Sshd {
 }
 type StartSshd = (options?: Record<string, unknown>) => Promise<Sshd>;
 
-// tests/support/sshd.mjs is ESM with top-level await: load it with a real dynamic import (the
-// test files are compiled to CommonJS, where `import()` could be rewritten into `require`).
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a constant string, no input
-const importEsm = new Function('p', 'return import(p)') as (p: string) => Promise<unknown>;
 async function loadStartSshd(): Promise<StartSshd> {
-  const m = (await importEsm(join(repoRoot, 'tests', 'support', 'sshd.mjs'))) as {
-    startSshd: StartSshd;
-  };
-  return m.startSshd;
+  return (await devkit<{ startSshd: StartSshd }>('sshd.mjs')).startSshd;
 }
 
 export interface DemoConfig {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // "The tarball installs into a fresh app and connects to the gateway", in Chromium, once per
 // bundler the npm README names (Vite, webpack 5, esbuild). A fresh app outside the tree
-// (tests/support/scratch-app.mjs: the bundler's template, its own lockfile, an empty npm cache of
+// (tools/devkit/scratch-app.mjs: the bundler's template, its own lockfile, an empty npm cache of
 // its own, then the npm tarball make js built) imports `connect` from '@mana/websocket', is built
 // with the template's `npm run build` and served from its own dist/. The app reads the gateway URL
 // and token from a JSON file next to it (never from its URL), echoes 256 KiB of seeded bytes
@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  devkit,
   expect,
-  fillSeeded,
   repoRoot,
+  seededBytes,
   startStaticServer,
   test,
   type StaticServer,
@@ -31,10 +32,6 @@ type CreateScratchApp = (o: {
   template?: string;
   files?: Record<string, string>;
 }) => Promise<ScratchApp>;
-// tests/support/scratch-app.mjs is ESM: load it with a real dynamic import (the test files are
-// compiled to CommonJS, where `import()` could be rewritten into `require`).
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a constant string, no input
-const importEsm = new Function('p', 'return import(p)') as (p: string) => Promise<unknown>;
 const tarball =
   process.env.MANA_NPM_TARBALL ??
   join(repoRoot, 'build', 'npm', `mana-websocket-${jsGlue.version}.tgz`);
@@ -94,7 +91,7 @@ function wasmFiles(dir: string, sub = ''): string[] {
 }
 
 // Each bundler the npm README names builds the same app from the tarball with its own template
-// (tests/support/scratch-app/<bundler>: package.json with a `build` script, lockfile, config).
+// (tools/devkit/scratch-app/<bundler>: package.json with a `build` script, lockfile, config).
 for (const bundler of ['vite', 'webpack', 'esbuild'] as const) {
   test(`the npm tarball in a fresh ${bundler} app (its own empty npm cache) connects and echoes 256 KiB`, async ({
     page,
@@ -104,9 +101,9 @@ for (const bundler of ['vite', 'webpack', 'esbuild'] as const) {
     test.setTimeout(180_000); // the app's npm ci fetches the bundler into an empty cache
     expect(existsSync(tarball), `${tarball} is missing: run \`make js\``).toBe(true);
     const t0 = Date.now();
-    const { createScratchApp } = (await importEsm(
-      join(repoRoot, 'tests', 'support', 'scratch-app.mjs'),
-    )) as { createScratchApp: CreateScratchApp };
+    const { createScratchApp } = await devkit<{ createScratchApp: CreateScratchApp }>(
+      'scratch-app.mjs',
+    );
     let app: ScratchApp | undefined;
     let server: StaticServer | undefined;
     try {
@@ -127,8 +124,7 @@ for (const bundler of ['vite', 'webpack', 'esbuild'] as const) {
       server = await startStaticServer(dist);
       const origin = server.origin;
       const gw = await gatewayWith({ targets: [echo], origins: [origin] });
-      const payload = new Uint8Array(BYTES);
-      fillSeeded(payload, 11, 0);
+      const payload = await seededBytes(BYTES, 11);
       const sentSha = createHash('sha256').update(payload).digest('hex');
       writeFileSync(join(dist, 'payload.bin'), payload);
       writeFileSync(

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "log.hpp"
 
 #include <chrono>
@@ -53,8 +54,9 @@ bool parse_log_level(std::string_view text, LogLevel& out) noexcept {
   return false;
 }
 
-void log_event(LogLevel level, std::string_view event, nlohmann::json fields) noexcept {
-  if (level < g_level) return;
+namespace {
+
+void write_line(LogLevel level, std::string_view event, nlohmann::json fields) noexcept {
   try {
     nlohmann::json line = nlohmann::json::object();
     line["ts"] = utc_now();
@@ -72,6 +74,17 @@ void log_event(LogLevel level, std::string_view event, nlohmann::json fields) no
   } catch (...) {
     // Logging must never take the process down.
   }
+}
+
+}  // namespace
+
+void log_event(LogLevel level, std::string_view event, nlohmann::json fields) noexcept {
+  if (level < g_level) return;
+  write_line(level, event, std::move(fields));
+}
+
+void log_always(std::string_view event, nlohmann::json fields) noexcept {
+  write_line(LogLevel::info, event, std::move(fields));
 }
 
 }  // namespace mana::gateway

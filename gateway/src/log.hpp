@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Structured logs: one JSON object per line on stderr.
 //
 // Rule: a log line never carries a token, password, key or payload byte. Callers pass only
@@ -31,5 +32,9 @@ inline void log_warn(std::string_view event, nlohmann::json fields = nullptr) no
 inline void log_debug(std::string_view event, nlohmann::json fields = nullptr) noexcept {
   log_event(LogLevel::debug, event, std::move(fields));
 }
+
+// An info line written at every log level: the lines that launchers wait for (`listening`,
+// which reports the port bound for `--listen HOST:0`).
+void log_always(std::string_view event, nlohmann::json fields = nullptr) noexcept;
 
 }  // namespace mana::gateway

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 #include "server.hpp"
 
@@ -300,14 +301,14 @@ void Server::start() {
     log_info("signal", {{"signal", sig}});
     begin_shutdown();
   });
-  log_info("listening", {{"address", cfg_.listen_host},
-                         {"port", bound_port_},
-                         {"origins", cfg_.origins.size()},
-                         {"targets", cfg_.targets.size()},
-                         {"jwt", auth_.jwt_enabled()},
-                         {"allow_none", cfg_.allow_none},
-                         {"allow_missing_origin", cfg_.allow_missing_origin},
-                         {"tls", tls_.has_value()}});
+  log_always("listening", {{"address", cfg_.listen_host},
+                           {"port", bound_port_},
+                           {"origins", cfg_.origins.size()},
+                           {"targets", cfg_.targets.size()},
+                           {"jwt", auth_.jwt_enabled()},
+                           {"allow_none", cfg_.allow_none},
+                           {"allow_missing_origin", cfg_.allow_missing_origin},
+                           {"tls", tls_.has_value()}});
   do_accept();
 }
 

@@ -1,32 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
 // Loopback test against the real mana-gateway (build/native-debug/bin/mana-gateway, or
-// $MANA_GATEWAY): the npm `ws` package stands in for the browser WebSocket, and a small TCP
-// server that greets with an SSH banner and then echoes is the target.
+// $MANA_GATEWAY): the npm `ws` package stands in for the browser WebSocket, and the devkit's echo
+// target (tools/devkit/targets.mjs: an SSH banner, then an echo) is the target.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
-import { gatewayConnectOptions, jwt, lib, sleep, sockets, startGateway } from './helpers.mjs';
-
-const SECRET = 'js-glue-test-secret-0123456789abcdefghij';
-const token = (sub = 'alice') => jwt(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 300 });
+import { startTarget } from '../../tools/devkit/targets.mjs';
+import { gatewayConnectOptions, lib, sleep, sockets, startGateway } from './helpers.mjs';
 
 let gateway, target, url, targetPort;
+const token = (sub = 'alice') => gateway.token({ sub });
 
 before(async () => {
-  target = createServer((sock) => {
-    sock.write('SSH-2.0-test\r\n');
-    sock.on('data', (d) => sock.write(d));
-    sock.on('error', () => undefined);
-  });
-  targetPort = await new Promise((r) =>
-    target.listen(0, '127.0.0.1', () => r(target.address().port)),
-  );
-  gateway = await startGateway({ secret: SECRET, ports: [targetPort], resumeTtlMs: 10000 });
+  target = await startTarget({ mode: 'echo', banner: 'SSH-2.0-test' });
+  targetPort = target.port;
+  gateway = await startGateway({ ports: [targetPort], resumeTtlMs: 10000 });
   url = gateway.url;
 });
 
 after(async () => {
   await gateway?.stop();
-  target?.close();
+  await target?.close();
 });
 
 const options = (extra = {}) => gatewayConnectOptions(url, token(), extra);

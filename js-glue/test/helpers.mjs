@@ -1,15 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test doubles: a scripted WebSocket, a fake document/window, and mana.v1 frame helpers; and for
-// the tests against the real mana-gateway (build/native-debug/bin/mana-gateway or $MANA_GATEWAY):
-// starting it with a config, JWTs for it, and a WebSocket that can be cut abruptly.
-import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
+// the tests against the real mana-gateway (build/native-debug/bin/mana-gateway or $MANA_GATEWAY,
+// started by tools/devkit/gateway.mjs): its connect options and a WebSocket that can be cut
+// abruptly.
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { launchGateway } from '../../tools/devkit/gateway.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const distDir = join(root, 'build', 'js', 'package', 'dist');
@@ -179,7 +177,7 @@ export async function openChannel(conn, ws, { window = 65536, autoConsume = fals
   return ch;
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../../tools/devkit/net.mjs';
 
 /**
  * Registers an afterEach hook that disposes every connection passed through the returned
@@ -194,38 +192,7 @@ export function trackConnections(afterEach) {
   return (r) => (live.push(r.conn), r);
 }
 
-// ---- the real gateway ----
-
-const gatewayBin =
-  process.env.MANA_GATEWAY ?? join(root, 'build', 'native-debug', 'bin', 'mana-gateway');
-
-/** An HS256 JWT over `claims`, signed with `secret`. */
-export function jwt(secret, claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
-}
-
-export async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function waitPort(port, ms = 10000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise((r) => {
-      const s = tcpConnect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open`);
-}
+// ---- the real gateway (tools/devkit) ----
 
 /** WebSocket that remembers its instances, so a test can cut the TCP connection abruptly. */
 export const sockets = [];
@@ -250,36 +217,14 @@ export function gatewayConnectOptions(url, token, extra = {}) {
 }
 
 /**
- * mana-gateway allowing `ports` on 127.0.0.1, accepting JWTs signed with `secret`, holding
- * detached sessions for `resumeTtlMs`. Returns { url, stop, log }.
+ * mana-gateway (tools/devkit/gateway.mjs) allowing `ports` on 127.0.0.1 and a missing Origin,
+ * with a fresh HS256 key, holding detached sessions for `resumeTtlMs`. Returns the devkit's
+ * Gateway: { url, token(claims?), logs(), stop(), ... }.
  */
-export async function startGateway({ secret, ports, resumeTtlMs, tmpPrefix = 'mana-js-gw-' }) {
-  assert.ok(
-    existsSync(gatewayBin),
-    `${gatewayBin} is missing: run \`make build\` first (or set MANA_GATEWAY)`,
-  );
-  const gwPort = await freePort();
-  const tmp = mkdtempSync(join(tmpdir(), tmpPrefix));
-  writeFileSync(join(tmp, 'secret'), secret);
-  writeFileSync(
-    join(tmp, 'gw.toml'),
-    `[server]\nlisten = "127.0.0.1:${gwPort}"\n[origins]\nallow = []\nallow_missing = true\n` +
-      `[auth]\njwt_secret_file = "secret"\n[[targets]]\nhost = "127.0.0.1"\n` +
-      `ports = [${ports.join(', ')}]\n[session]\nresume_ttl_ms = ${resumeTtlMs}\n`,
-  );
-  const log = [];
-  const proc = spawn(gatewayBin, ['--config', join(tmp, 'gw.toml')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+export function startGateway({ ports, resumeTtlMs }) {
+  return launchGateway({
+    allowMissingOrigin: true,
+    targets: [{ host: '127.0.0.1', ports }],
+    config: { session: { resume_ttl_ms: resumeTtlMs } },
   });
-  proc.stderr.on('data', (d) => log.push(String(d)));
-  await waitPort(gwPort);
-  return {
-    url: `ws://127.0.0.1:${gwPort}/`,
-    log: () => log.join(''),
-    async stop() {
-      proc.kill('SIGTERM');
-      if (proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
-      rmSync(tmp, { recursive: true, force: true });
-    },
-  };
 }

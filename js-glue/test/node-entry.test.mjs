@@ -4,9 +4,8 @@
 // toNodeStream() over the real gateway: SSH to a real sshd, 256 MiB into a slow Writable with
 // bounded RSS and a cut transport in the middle, byte-exact by SHA-256.
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable, Writable } from 'node:stream';
@@ -14,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { clearInterval, setImmediate, setInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { startTarget } from '../../tools/devkit/targets.mjs';
 
 // The entry must load both wasm modules by itself: load them through it before the helpers are
 // imported (they hand the bytes to the loader, and the first load of the process wins).
@@ -34,42 +34,19 @@ if (sshBuilt) await node.loadSsh();
 
 const MiB = 1024 * 1024;
 
-/** A target that greets with an SSH banner, then streams `bytes` seeded bytes (AES-128-CTR
- *  keystream of the seed) as fast as its socket drains; `sent` and `sha256` are what it wrote. */
-async function startStreamTarget(bytes, seed) {
-  const state = { sent: 0, sha256: undefined, connections: 0 };
-  const server = createServer((sock) => {
-    state.connections += 1;
-    sock.on('error', () => undefined);
-    sock.write('SSH-2.0-node-entry-target\r\n');
-    const key = createHash('sha256').update(`seed-${seed}`).digest().subarray(0, 16);
-    const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-    const hash = createHash('sha256');
-    const zeros = Buffer.alloc(256 * 1024);
-    const pump = () => {
-      while (state.sent < bytes) {
-        const chunk = cipher.update(zeros.subarray(0, Math.min(zeros.length, bytes - state.sent)));
-        hash.update(chunk);
-        state.sent += chunk.length;
-        if (!sock.write(chunk)) return void sock.once('drain', pump);
-      }
-      state.sha256 = hash.digest('hex');
-    };
-    pump();
-  });
-  const port = await new Promise((r) =>
-    server.listen(0, '127.0.0.1', () => r(server.address().port)),
-  );
-  return { port, state, close: () => new Promise((r) => server.close(r)) };
-}
-
 let sshd, gw, target;
 const STREAM_BYTES = Number(process.env.NODE_ENTRY_MIB ?? 256) * MiB;
 
 before(async () => {
   [sshd, target] = await Promise.all([
     sshBuilt ? startSshd() : undefined,
-    startStreamTarget(STREAM_BYTES, 7),
+    startTarget({
+      mode: 'stream',
+      bytes: STREAM_BYTES,
+      seed: 7,
+      chunk: 256 * 1024,
+      banner: 'SSH-2.0-node-entry-target',
+    }),
   ]);
   gw = await startGateway([target.port, ...(sshd ? [sshd.port] : [])]);
 });
@@ -138,7 +115,7 @@ test(
   'SSH through the gateway to sshd: `cat` round-trip of 8 MiB through toNodeStream(session)',
   { skip: sshBuilt ? false : 'mana-ssh.wasm is not in the package (MANA_WASM_SSH is OFF)' },
   async () => {
-    const conn = await node.connect(connectOptions(gw.url));
+    const conn = await node.connect(connectOptions(gw));
     try {
       await conn.whenReady();
       const session = await conn.openSession({
@@ -200,7 +177,7 @@ test('256 MiB through toNodeStream(channel) into a slow Writable: bounded RSS, s
   const windowMax = 2 * MiB;
   const hwm = 1 * MiB;
   const conn = await node.connect(
-    connectOptions(gw.url, { window: { initial: 256 * 1024, max: windowMax } }),
+    connectOptions(gw, { window: { initial: 256 * 1024, max: windowMax } }),
   );
   try {
     await conn.whenReady();
@@ -263,8 +240,12 @@ test('256 MiB through toNodeStream(channel) into a slow Writable: bounded RSS, s
     clearInterval(sampler);
     assert.equal(head.toString(), banner.toString());
     assert.equal(got, STREAM_BYTES, 'exact length: nothing lost or duplicated');
-    assert.equal(hash.digest('hex'), target.state.sha256, 'SHA-256 of what the target sent');
-    assert.equal(target.state.connections, 1, 'one target connection: the session was resumed');
+    assert.equal(
+      hash.digest('hex'),
+      target.connections[0].hashOut(),
+      'SHA-256 of what the target sent',
+    );
+    assert.equal(target.connections.length, 1, 'one target connection: the session was resumed');
     assert.deepEqual(states, ['reconnecting', 'authenticating', 'ready']);
     // During the stall the server stopped: after the readable side filled (hwm) and the credit
     // outstanding arrived (<= one window), the channel received nothing more.

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // The npm tarball (make js: build/npm/mana-websocket-<version>.tgz) installs offline into a fresh
 // project and works from there: exports resolve, the .wasm ships inside, a connection comes up.
-// The fresh projects come from tests/support/scratch-app.mjs: outside the tree, each with its own
+// The fresh projects come from tools/devkit/scratch-app.mjs: outside the tree, each with its own
 // empty npm cache, so nothing passes because of what an earlier install left in ~/.npm.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createScratchApp, scratchTemplateDeps } from '../../tests/support/scratch-app.mjs';
+import { createScratchApp, scratchTemplateDeps } from '../../tools/devkit/scratch-app.mjs';
 
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = resolve(pkgDir, '..');
@@ -119,7 +120,7 @@ console.log(JSON.stringify({ state: c.state, hello: hello.t, proto: WS.last.p, l
 });
 
 test('the Vite scratch app pins the vite that js-glue builds with', () => {
-  assert.equal(scratchTemplateDeps('vite').vite, viteVersion, 'tests/support/scratch-app/vite');
+  assert.equal(scratchTemplateDeps('vite').vite, viteVersion, 'tools/devkit/scratch-app/vite');
 });
 
 test('a fresh Vite app builds with the tarball and ships the wasm as an asset', async () => {

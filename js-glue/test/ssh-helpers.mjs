@@ -1,12 +1,13 @@
-// Fixture of the SSH tests: real OpenSSH servers (tests/support/sshd.mjs), the real mana-gateway
-// (build/native-debug/bin/mana-gateway or $MANA_GATEWAY) allowing exactly those servers, JWTs
-// minted with the gateway's secret, and the mana-ssh wasm module loaded from the staged package.
+// SPDX-License-Identifier: Apache-2.0
+// Fixture of the SSH tests: real OpenSSH servers (tools/devkit/sshd.mjs), the real mana-gateway
+// (tools/devkit/gateway.mjs: build/native-debug/bin/mana-gateway or $MANA_GATEWAY) allowing
+// exactly those servers, JWTs minted with the gateway's key, and the mana-ssh wasm module loaded
+// from the staged package.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { startSshd } from '../../tools/devkit/sshd.mjs';
 import {
   distDir,
-  jwt,
   lib,
   gatewayConnectOptions,
   sleep,
@@ -15,33 +16,27 @@ import {
   TrackedWebSocket,
 } from './helpers.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const { startSshd } = await import(join(root, 'tests', 'support', 'sshd.mjs'));
-const SECRET = 'js-glue-ssh-test-secret-0123456789abcdefghij';
-
-export { lib, sleep };
+export { lib, sleep, startSshd };
 export const sshWasm = join(distDir, 'internal', 'mana-ssh.wasm');
 /** The SSH module is part of the package (MANA_WASM_SSH): when it is not, the SSH tests skip. */
 export const sshBuilt =
   existsSync(sshWasm) && existsSync(join(distDir, 'internal', 'mana-ssh.mjs'));
 if (sshBuilt) await lib.loadSsh({ wasmBinary: readFileSync(sshWasm) });
 
-export const token = (sub = 'alice') =>
-  jwt(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 600 });
-
 export { sockets, TrackedWebSocket };
 
-/** mana-gateway allowing `ports` on 127.0.0.1. Returns { url, stop, log }. */
+/** mana-gateway allowing `ports` on 127.0.0.1. Returns the devkit's Gateway ({ url, stop, ... }). */
 export function startGateway(ports) {
-  return startRealGateway({
-    secret: SECRET,
-    ports,
-    resumeTtlMs: 20000,
-    tmpPrefix: 'mana-js-ssh-gw-',
-  });
+  return startRealGateway({ ports, resumeTtlMs: 20000 });
 }
 
-export const connectOptions = (url, extra = {}) => gatewayConnectOptions(url, token(), extra);
+/** Options of lib.connect() to `gw` with a fresh token of it (sub alice, valid 10 minutes). */
+export const connectOptions = (gw, extra = {}) =>
+  gatewayConnectOptions(
+    gw.url,
+    gw.token({ sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 }),
+    extra,
+  );
 
 /** An in-memory Storage-like object (what knownHosts accepts besides 'local' / 'memory'). */
 export function memoryStorage(initial = {}) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // conn.openSession() against real OpenSSH servers through the real mana-gateway: the SSH engine
 // (libssh2 in wasm) runs in this process, the gateway relays bytes only.
 import assert from 'node:assert/strict';
@@ -43,7 +44,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
   async function connection(extra = {}) {
     // One connection at a time (the gateway limits sessions per user).
     for (const c of conns.splice(0)) c.dispose();
-    const conn = await lib.connect(connectOptions(gw.url, extra));
+    const conn = await lib.connect(connectOptions(gw, extra));
     conns.push(conn);
     await conn.whenReady();
     return conn;
@@ -204,7 +205,7 @@ describe('SSH sessions through mana-gateway', { skip }, () => {
     const conn = await connection();
     const gw2 = await startGateway([enc.port]);
     try {
-      const conn2 = await lib.connect(connectOptions(gw2.url));
+      const conn2 = await lib.connect(connectOptions(gw2));
       conns.push(conn2);
       await conn2.whenReady();
       const target = { host: '127.0.0.1', port: enc.port };

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ManaAttachAddon / attachTerminal (src/xterm.ts) with a fake xterm Terminal and a fake session:
 // credit follows xterm's write callbacks, high/low water marks on unparsed bytes, bounded input
 // queue, resize, disposal, the addon contract (loadAddon / term.dispose()), the output filter,
@@ -636,7 +637,7 @@ describe('ManaAttachAddon on a real SshSession (sshd through mana-gateway)', { s
   });
 
   test("flow 'auto' (the default): the terminal becomes the consumer; term.dispose() leaves 0 handles", async () => {
-    const conn = await lib.connect(connectOptions(gw.url));
+    const conn = await lib.connect(connectOptions(gw));
     await conn.whenReady();
     const TOTAL = 2_000_000;
     const session = await conn.openSession(

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Bad-input, policy, flood, timeout and resume scenarios against mana-gateway.
 
 Starts a real sshd, a few tiny TCP targets (a "ticker" and a bulk streamer that send an SSH
@@ -32,7 +33,7 @@ import websockets
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture import (ORIGIN, Failure, check, connect, data_frame, established_to,  # noqa: E402
                      expect_close, free_port, hello, metrics, read_channel, recv_json,
-                     start_gateway, start_sshd, stop_all, token, write_secret)
+                     start_gateway, start_sshd, stop_all, token)
 
 ORIGIN2 = "http://127.0.0.1:8080"
 WINDOW = 65536          # [session] window (the client's default window too, see hello caps)
@@ -443,10 +444,8 @@ async def s_jwt_none(c):
 
 @scenario("JWT without sub -> 4003")
 async def s_jwt_nosub(c):
-    import jwt as pyjwt
-    from fixture import SECRET
-    t = pyjwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
-    await auth_fails(c, t if isinstance(t, str) else t.decode())
+    from fixture import SECRET, tokens
+    await auth_fails(c, tokens.mint(SECRET, {"exp": int(time.time()) + 60}))
 
 
 @scenario("auth scheme none while allow_none = false -> 4003")
@@ -1183,39 +1182,40 @@ def main():
     try:
         sshd, c.ssh_port = start_sshd(tmp, args.sshd)
         procs.append(sshd)
-        write_secret(tmp)
         c.targets = Targets()
         for attr in ["ticker_port", "bulk_port", "notssh_port", "silent_port", "denied_port",
                      "closed_port", "unlisted_port"]:
             setattr(c, attr, free_port())
         c.ttl_ms = 1500
-        common = (
-            '[origins]\nallow = ["%s", "%s"]\n[auth]\njwt_secret_file = "secret"\n'
-            '[[targets]]\ncidr = "127.0.0.1/32"\nports = [%d, %d, %d, %d, %d, %d]\n'
-            '[[targets]]\nhost = "localhost"\nports = [%d]\n'
-            % (ORIGIN, ORIGIN2, c.ssh_port, c.ticker_port, c.bulk_port, c.notssh_port,
-               c.silent_port, c.closed_port, c.denied_port))
+        targets = [{"cidr": "127.0.0.1/32",
+                    "ports": [c.ssh_port, c.ticker_port, c.bulk_port, c.notssh_port,
+                              c.silent_port, c.closed_port]},
+                   {"host": "localhost", "ports": [c.denied_port]}]
         gw_a, c.port, log_a = start_gateway(
-            tmp, args.gateway, "gateway-a",
-            'max_header_bytes = 4096\nmax_header_count = 32\nhttp_timeout_ms = 1000\n'
-            'max_http_connections = 8\nmax_http_connections_per_ip = 4\n' + common +
-            '[session]\nmax_frame = %d\nwindow = %d\nmax_window = %d\nmax_channels = 4\n'
-            'control_rate = 20\ncontrol_burst = 40\nheartbeat_ms = 600\nheartbeat_misses = 3\n'
-            'idle_timeout_ms = 30000\nhandshake_timeout_ms = 1000\nresume_ttl_ms = %d\n'
-            '[limits]\nmax_connections = 10\nmax_connections_per_ip = 4\n'
-            'max_sessions_per_principal = 3\noutbound_high_water = 131072\n'
-            'outbound_low_water = 32768\noutbound_max = 1048576\n'
-            '[rate]\nopen_rate = 5\nopen_burst = 15\nping_rate = 5\nping_burst = 15\n'
-            'resume_fail_rate = 1\nresume_fail_burst = 8\n'
-            '[relay]\nconnect_timeout_ms = 1000\nbanner_timeout_ms = 800\n'
-            'banner_max_bytes = 256\nread_chunk = %d\n'
-            % (MAX_FRAME, WINDOW, WINDOW, c.ttl_ms, READ_CHUNK))
+            tmp, args.gateway, "gateway-a", {
+                "server": {"max_header_bytes": 4096, "max_header_count": 32,
+                           "http_timeout_ms": 1000, "max_http_connections": 8,
+                           "max_http_connections_per_ip": 4},
+                "session": {"max_frame": MAX_FRAME, "window": WINDOW, "max_window": WINDOW,
+                            "max_channels": 4, "control_rate": 20, "control_burst": 40,
+                            "heartbeat_ms": 600, "heartbeat_misses": 3,
+                            "idle_timeout_ms": 30000, "handshake_timeout_ms": 1000,
+                            "resume_ttl_ms": c.ttl_ms},
+                "limits": {"max_connections": 10, "max_connections_per_ip": 4,
+                           "max_sessions_per_principal": 3, "outbound_high_water": 131072,
+                           "outbound_low_water": 32768, "outbound_max": 1048576},
+                "rate": {"open_rate": 5, "open_burst": 15, "ping_rate": 5, "ping_burst": 15,
+                         "resume_fail_rate": 1, "resume_fail_burst": 8},
+                "relay": {"connect_timeout_ms": 1000, "banner_timeout_ms": 800,
+                          "banner_max_bytes": 256, "read_chunk": READ_CHUNK}},
+            origins=(ORIGIN, ORIGIN2), targets=targets)
         procs.append(gw_a)
         c.ca_file, crt, key = make_cert(tmp)
         gw_b, c.port_b, log_b = start_gateway(
-            tmp, args.gateway, "gateway-b",
-            '[tls]\ncert_file = "gw.pem"\nkey_file = "gw.key"\n' + common +
-            '[session]\nidle_timeout_ms = 700\nheartbeat_ms = 5000\n')
+            tmp, args.gateway, "gateway-b", {
+                "tls": {"cert_file": "gw.pem", "key_file": "gw.key"},
+                "session": {"idle_timeout_ms": 700, "heartbeat_ms": 5000}},
+            origins=(ORIGIN, ORIGIN2), targets=targets)
         procs.append(gw_b)
         c.url = "ws://127.0.0.1:%d/" % c.port
         c.url_b = "wss://127.0.0.1:%d/" % c.port_b

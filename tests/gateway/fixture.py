@@ -1,23 +1,35 @@
-"""Shared fixture code for the gateway tests (smoke_test.py, bad_input_test.py).
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixture code for the gateway tests (smoke_test.py, bad_input_test.py, ...).
 
-Starts a real OpenSSH server (own config and host key, loopback, random port, no PAM) and
-mana-gateway processes with test configurations, and offers small helpers for raw WebSocket
-clients (python3-websockets 10.x, python3-jwt). Debian's /usr/bin/python3 only.
+Starts a real OpenSSH server and mana-gateway processes with test configurations through the dev
+harness (tools/devkit: sshd.py, gateway.py, tokens.py), and offers small helpers for raw WebSocket
+clients (python3-websockets 10.x). Debian's /usr/bin/python3 only.
+
+SECRET, the gateway's HS256 key, comes from the CSPRNG once per test run and reaches the child
+processes a test starts (load generators, re-executed scenarios) through the environment
+(MANA_TEST_JWT_SECRET); it is written only to the gateways' key files (mode 0600), never logged.
 """
 import asyncio
 import json
 import os
 import re
-import socket
 import struct
-import subprocess
+import sys
 import time
 import urllib.request
 
-import jwt
 import websockets
 
-SECRET = "smoke-test-secret-0123456789abcdefghij"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "tools"))
+from devkit import tokens  # noqa: E402
+from devkit.gateway import start_gateway as launch_gateway  # noqa: E402
+from devkit.net import free_port, wait_port  # noqa: E402,F401 - re-exported for the tests
+from devkit.sshd import start_sshd as launch_sshd  # noqa: E402
+
+SECRET_ENV = "MANA_TEST_JWT_SECRET"
+SECRET = os.environ.get(SECRET_ENV) or tokens.new_secret()
+os.environ[SECRET_ENV] = SECRET
 ORIGIN = "http://localhost:8080"
 
 
@@ -31,28 +43,11 @@ def check(cond, what):
     print("ok -", what)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10.0, host="127.0.0.1"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 def token(sub="alice", exp_in=300, key=SECRET, algorithm="HS256", **extra):
+    """A JWT (tools/devkit/tokens.py) for the test gateways; `key`/`algorithm` make bad ones."""
     claims = {"sub": sub, "exp": int(time.time()) + exp_in}
     claims.update(extra)
-    t = jwt.encode(claims, key, algorithm=algorithm)
-    return t if isinstance(t, str) else t.decode()
+    return tokens.mint(key, claims, algorithm)
 
 
 def hello(tok, resume=None, profile="mana.v1"):
@@ -147,48 +142,24 @@ def debug_sessions(port, principal):
 
 
 def start_sshd(tmp, sshd_path):
-    """A real sshd on a loopback port: returns (Popen, port)."""
-    if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd privilege separation
-    key = os.path.join(tmp, "host_ed25519")
-    if not os.path.exists(key):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
-    port = free_port()
-    conf = os.path.join(tmp, "sshd_config")
-    with open(conf, "w") as f:
-        f.write("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s/sshd.pid\n"
-                "UsePAM no\nStrictModes no\nPasswordAuthentication no\n"
-                "KbdInteractiveAuthentication no\nAuthorizedKeysFile none\n"
-                "MaxStartups 100:30:200\n" % (port, key, tmp))
-    log = open(os.path.join(tmp, "sshd.log"), "w")
-    proc = subprocess.Popen([sshd_path, "-D", "-e", "-f", conf], stdout=subprocess.DEVNULL,
-                            stderr=log)
-    if not wait_port(port):
-        proc.kill()
-        raise Failure("sshd did not start: " + open(os.path.join(tmp, "sshd.log")).read())
-    return proc, port
+    """A real sshd on a loopback port (tools/devkit/sshd.py, in tmp/sshd): returns (Popen, port)."""
+    s = launch_sshd(os.path.join(tmp, "sshd"), sshd_path=sshd_path)
+    return s.proc, s.port
 
 
-def write_secret(tmp):
-    path = os.path.join(tmp, "secret")
-    with open(path, "w") as f:
-        f.write(SECRET + "\n")
-    return path
+def start_gateway(tmp, gateway_path, name, config=None, origins=(ORIGIN,), targets=(), **kw):
+    """mana-gateway (tools/devkit/gateway.py) with SECRET, allowing `origins` and `targets`, plus
+    `config` ({section: {key: value}}); tmp/<name>.toml, tmp/<name>.log. Returns
+    (Popen, port, log path); keywords go to the launcher (env, preexec_fn, allow_missing_origin,
+    log_level)."""
+    gw = launch_gateway(gateway_path, tmp, name, origins=origins, targets=targets, config=config,
+                        secret=SECRET, **kw)
+    return gw.proc, gw.port, gw.log_path
 
 
-def start_gateway(tmp, gateway_path, name, toml_body, port=None):
-    """mana-gateway with `toml_body` (its [server] listen is added): returns (Popen, port, log)."""
-    port = port or free_port()
-    conf = os.path.join(tmp, name + ".toml")
-    with open(conf, "w") as f:
-        f.write('[server]\nlisten = "127.0.0.1:%d"\n' % port + toml_body)
-    log_path = os.path.join(tmp, name + ".log")
-    proc = subprocess.Popen([gateway_path, "--config", conf], stdout=subprocess.DEVNULL,
-                            stderr=open(log_path, "w"))
-    if not wait_port(port):
-        proc.kill()
-        raise Failure("gateway %s did not start: %s" % (name, open(log_path).read()[-2000:]))
-    return proc, port, log_path
+def loopback(*ports):
+    """The [[targets]] entry allowing `ports` on 127.0.0.1."""
+    return [{"host": "127.0.0.1", "ports": list(ports)}]
 
 
 def stop_all(procs):

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Load: N idle authenticated WebSockets held against mana-gateway (issue #8, CI and soak tiers).
 
 Starts mana-gateway (test config raising the connection caps) and, in separate processes (the
@@ -28,8 +29,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets  # noqa: E402
 
-from fixture import (ORIGIN, Failure, check, connect, hello, metrics, start_gateway,  # noqa: E402
-                     stop_all, token, write_secret)
+from fixture import (Failure, check, connect, hello, metrics, start_gateway,  # noqa: E402
+                     stop_all, token)
 from rel_support import cpu_s, fd_count, rss_kib  # noqa: E402
 
 PER_IP = 100
@@ -123,16 +124,14 @@ def main():
     procs = []
     rc = 1
     try:
-        write_secret(tmp)
         n = args.sessions
         cap = n + 100
         gw, port, log = start_gateway(
-            tmp, args.gateway, "gw",
-            'max_http_connections = %d\nmax_http_connections_per_ip = %d\nlog_level = "warn"\n'
-            '[origins]\nallow = ["%s"]\n[auth]\njwt_secret_file = "secret"\n'
-            '[limits]\nmax_connections = %d\nmax_connections_per_ip = %d\n'
-            '[session]\nheartbeat_ms = 20000\nidle_timeout_ms = 60000\n'
-            % (cap, cap, ORIGIN, cap, cap))
+            tmp, args.gateway, "gw", {
+                "server": {"max_http_connections": cap, "max_http_connections_per_ip": cap},
+                "limits": {"max_connections": cap, "max_connections_per_ip": cap},
+                "session": {"heartbeat_ms": 20000, "idle_timeout_ms": 60000}},
+            log_level="warn")
         procs.append(gw)
         time.sleep(0.3)
         rss0, cpu0, fd0 = rss_kib(gw.pid), cpu_s(gw.pid), fd_count(gw.pid)

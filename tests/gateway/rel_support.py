@@ -1,14 +1,11 @@
-"""Helpers for reliability_test.py, idle_load_test.py and soak_test.py: target processes, a
-resuming client, process figures. Debian's /usr/bin/python3 only (python3-websockets 10.x,
-python3-jwt).
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers for reliability_test.py, idle_load_test.py and soak_test.py: a resuming client,
+process figures, and the banner those tests give their targets. Debian's /usr/bin/python3 only
+(python3-websockets 10.x).
 
-Targets run as their own processes (`python3 rel_support.py MODE PORT ...`) so that a test can
-kill them for real:
-  echo PORT                   sends an SSH banner, then echoes what it receives
-  stream PORT SEED LEN RATE   sends an SSH banner, then LEN seeded bytes at RATE bytes/s, then FIN
-  blackhole PORT              accepts, reads and discards, never sends a byte
-  source PORT                 sends an SSH banner, then a 64 KiB block over and over as fast as
-                              the connection takes it, until the peer goes away
+The targets (echo, stream SEED LEN RATE, blackhole, source) are the dev harness's
+(tools/devkit/targets.py: start_target(), seeded_stream()), each its own process so that a test
+can kill it for real.
 """
 import asyncio
 import hashlib
@@ -23,89 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets  # noqa: E402
 
 from fixture import Failure, connect, hello, token  # noqa: E402
+from devkit.targets import seeded_stream, start_target  # noqa: E402,F401 - for the tests
 
 BANNER = b"SSH-2.0-mana_reliability_target\r\n"
 WINDOW = 262144
-
-
-def seeded_stream(seed, length):
-    return random.Random(seed).randbytes(length)
-
-
-# ---- target processes ------------------------------------------------------------------------
-
-async def _drain(reader):
-    while await reader.read(65536):
-        pass
-
-
-async def _echo(reader, writer):
-    try:
-        writer.write(BANNER)
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    writer.close()
-
-
-def _stream(seed, length, rate):
-    data = seeded_stream(seed, length)
-
-    async def serve(reader, writer):
-        drain = asyncio.ensure_future(_drain(reader))
-        try:
-            writer.write(BANNER)
-            step = 16384
-            t0 = time.monotonic()
-            for off in range(0, length, step):
-                writer.write(data[off:off + step])
-                await writer.drain()
-                ahead = (off + step) / rate - (time.monotonic() - t0)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-            writer.write_eof()
-            await asyncio.wait_for(drain, 30)
-        except (ConnectionError, OSError, asyncio.TimeoutError):
-            pass
-        drain.cancel()
-        writer.close()
-    return serve
-
-
-async def _source(reader, writer):
-    block = seeded_stream(99, 65536)
-    drain = asyncio.ensure_future(_drain(reader))
-    try:
-        writer.write(BANNER)
-        while not drain.done():
-            writer.write(block)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    drain.cancel()
-    writer.close()
-
-
-async def _blackhole(reader, writer):
-    try:
-        await _drain(reader)
-    except (ConnectionError, OSError):
-        pass
-    writer.close()
-
-
-async def _serve_target(mode, port, args):
-    handler = {"echo": lambda: _echo, "blackhole": lambda: _blackhole,
-               "source": lambda: _source,
-               "stream": lambda: _stream(int(args[0]), int(args[1]), float(args[2]))}[mode]()
-    server = await asyncio.start_server(handler, "127.0.0.1", port)
-    async with server:
-        await server.serve_forever()
 
 
 # ---- process figures -------------------------------------------------------------------------
@@ -349,7 +267,3 @@ class Client:
                 pass
         if self.reader is not None:
             self.reader.cancel()
-
-
-if __name__ == "__main__":
-    asyncio.run(_serve_target(sys.argv[1], int(sys.argv[2]), sys.argv[3:]))

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Fault scenarios against the real mana-gateway (issue #8, CI tier).
 
-Starts its own sshd (loopback, own config and host key), target processes (rel_support.py: SSH-
-banner echo, seeded stream, black hole), mana-gateway processes with short timers, and drives
+Starts its own sshd (loopback, own config and host key), target processes
+(tools/devkit/targets.py: SSH-banner echo, seeded stream, black hole), mana-gateway processes
+with short timers, and drives
 them with a resuming mana.v1 client (python3-websockets, real HS256 JWTs) and the seeded fault
 proxy (fault_proxy.py). Each scenario asserts behaviour and prints what it measured.
 
@@ -48,11 +50,10 @@ import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fault_proxy import FaultProxy  # noqa: E402
-from fixture import (ORIGIN, Failure, check, connect, established_to, free_port,  # noqa: E402
-                     hello, metrics, start_gateway, start_sshd, stop_all, token, wait_port,
-                     write_secret)
+from fixture import (Failure, check, connect, established_to, free_port, hello,  # noqa: E402
+                     loopback, metrics, start_gateway, start_sshd, stop_all, token)
 from rel_support import (BANNER, WINDOW, Client, children, cpu_s, rss_kib,  # noqa: E402
-                         seeded_stream)
+                         seeded_stream, start_target)
 
 HEARTBEAT_MS = 400
 MISSES = 2
@@ -101,48 +102,28 @@ class Env:
         return "rel-%s-%d" % (what, self.seq)
 
     def start_target(self, name, mode, *extra, port=None):
-        port = port or free_port()
-        p = subprocess.Popen([sys.executable, os.path.join(HERE, "rel_support.py"), mode,
-                              str(port)] + [str(x) for x in extra],
-                             stdout=subprocess.DEVNULL,
-                             stderr=open(os.path.join(self.tmp, name + ".log"), "w"))
-        self.procs.append(p)
-        if not wait_port(port):
-            raise Failure("target %s did not start" % name)
-        self.targets[name] = (p, port)
-        return p, port
+        t = start_target(mode, *extra, banner=BANNER,
+                         log_path=os.path.join(self.tmp, name + ".log"),
+                         listen=None if port is None else "127.0.0.1:%d" % port)
+        self.procs.append(t.proc)
+        self.targets[name] = (t.proc, t.port)
+        return t.proc, t.port
 
-    def config(self, ports, extra_server="", extra=""):
-        return ('shutdown_grace_ms = %d\n%s'
-                '[origins]\nallow = ["%s"]\n[auth]\njwt_secret_file = "secret"\n'
-                '[[targets]]\nhost = "127.0.0.1"\nports = [%s]\n'
-                '[session]\nheartbeat_ms = %d\nheartbeat_misses = %d\nresume_ttl_ms = %d\n'
-                'max_channels = 8\n'
-                '[limits]\nmax_sessions_per_principal = 64\n'
-                '[rate]\nopen_rate = 200\nopen_burst = 400\nping_rate = 200\nping_burst = 400\n'
-                'resume_fail_rate = 50\nresume_fail_burst = 100\n'
-                '[relay]\nconnect_timeout_ms = 1500\nbanner_timeout_ms = %d\n%s'
-                % (GRACE_MS, extra_server, ORIGIN, ", ".join(str(p) for p in ports),
-                   HEARTBEAT_MS, MISSES, TTL_MS, BANNER_TIMEOUT_MS, extra))
+    def config(self, server=None):
+        return {"server": dict({"shutdown_grace_ms": GRACE_MS}, **(server or {})),
+                "session": {"heartbeat_ms": HEARTBEAT_MS, "heartbeat_misses": MISSES,
+                            "resume_ttl_ms": TTL_MS, "max_channels": 8},
+                "limits": {"max_sessions_per_principal": 64},
+                "rate": {"open_rate": 200, "open_burst": 400, "ping_rate": 200,
+                         "ping_burst": 400, "resume_fail_rate": 50, "resume_fail_burst": 100},
+                "relay": {"connect_timeout_ms": 1500, "banner_timeout_ms": BANNER_TIMEOUT_MS}}
 
-    def gateway(self, name, ports, port=None, preexec=None, extra_server="", extra="",
-                env_vars=None, config=None):
-        body = config if config is not None else self.config(ports, extra_server, extra)
-        if preexec is None and env_vars is None:
-            proc, gport, log = start_gateway(self.tmp, self.args.gateway, name, body, port=port)
-        else:
-            gport = port or free_port()
-            conf = os.path.join(self.tmp, name + ".toml")
-            with open(conf, "w") as f:
-                f.write('[server]\nlisten = "127.0.0.1:%d"\n' % gport + body)
-            log = os.path.join(self.tmp, name + ".log")
-            proc = subprocess.Popen([self.args.gateway, "--config", conf],
-                                    stdout=subprocess.DEVNULL, stderr=open(log, "w"),
-                                    preexec_fn=preexec,
-                                    env=None if env_vars is None else dict(os.environ,
-                                                                           **env_vars))
-            if not wait_port(gport):
-                raise Failure("gateway %s did not start" % name)
+    def gateway(self, name, ports, port=None, preexec=None, server=None, env_vars=None,
+                config=None):
+        proc, gport, log = start_gateway(
+            self.tmp, self.args.gateway, name,
+            config if config is not None else self.config(server), targets=loopback(*ports),
+            listen="127.0.0.1:%d" % (port or 0), preexec_fn=preexec, env=env_vars)
         self.procs.append(proc)
         return proc, gport, log
 
@@ -644,8 +625,8 @@ async def fd_exhaustion(env):
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     proc, port, log = env.gateway(
         "gw-fd", [env.echo_port], preexec=lim,
-        extra_server="http_timeout_ms = 20000\nmax_http_connections = 4096\n"
-                     "max_http_connections_per_ip = 4096\n",
+        server={"http_timeout_ms": 20000, "max_http_connections": 4096,
+                "max_http_connections_per_ip": 4096},
     )
     base_fds = len(os.listdir("/proc/%d/fd" % proc.pid))
     socks = []
@@ -800,18 +781,17 @@ async def clock_step(env):
                 "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
     _, ttl_echo = env.start_target("clock-ttl-echo", "echo")
     ping_rate, ping_burst = 2, 10
-    conf_a = env.config([env.echo_port, ttl_echo]).replace(
-        "ping_rate = 200\nping_burst = 400\n",
-        "ping_rate = %d\nping_burst = %d\n" % (ping_rate, ping_burst))
+    conf_a = env.config()
+    conf_a["rate"].update(ping_rate=ping_rate, ping_burst=ping_burst)
     idle_ms = 1000
-    conf_b = env.config([env.echo_port]).replace(
-        "heartbeat_ms = %d\nheartbeat_misses = %d\n" % (HEARTBEAT_MS, MISSES),
-        "heartbeat_ms = 5000\nheartbeat_misses = 3\nidle_timeout_ms = %d\n" % idle_ms)
-    check("ping_burst = %d" % ping_burst in conf_a and "idle_timeout_ms" in conf_b,
+    conf_b = env.config()
+    conf_b["session"].update(heartbeat_ms=5000, heartbeat_misses=3, idle_timeout_ms=idle_ms)
+    check(conf_a["rate"]["ping_burst"] == ping_burst and "idle_timeout_ms" in conf_b["session"],
           "clock_step: gateway configs (ping_rate %d/s burst %d; idle_timeout_ms %d)"
           % (ping_rate, ping_burst, idle_ms))
-    _, port_a, log_a = env.gateway("gw-clock-a", [], env_vars=shim_env, config=conf_a)
-    _, port_b, _ = env.gateway("gw-clock-b", [], env_vars=shim_env, config=conf_b)
+    _, port_a, log_a = env.gateway("gw-clock-a", [env.echo_port, ttl_echo], env_vars=shim_env,
+                                   config=conf_a)
+    _, port_b, _ = env.gateway("gw-clock-b", [env.echo_port], env_vars=shim_env, config=conf_b)
 
     live = Client(port_a, env.sub("clock-live"), exp_in=600)
     await live.attach()
@@ -993,7 +973,6 @@ def run_netns_child(env):
     rc = 1
     try:
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-        write_secret(env.tmp)
         _, env.echo_port = env.start_target("echo", "echo")
         _, env.stream_port = env.start_target("stream", "stream", 61, 1 << 20, 1e9)
         env.gw_proc, env.gw_port, env.gw_log = env.gateway("gw-netns",
@@ -1038,7 +1017,6 @@ def main():
     try:
         env.sshd, env.ssh_port = start_sshd(tmp, args.sshd)
         env.procs.append(env.sshd)
-        write_secret(tmp)
         _, env.echo_port = env.start_target("echo", "echo")
         _, env.stream_port = env.start_target("stream", "stream", 7, 64 << 20, 4e6)
         _, env.blackhole_port = env.start_target("blackhole", "blackhole")

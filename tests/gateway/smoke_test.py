@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Smoke test of mana-gateway against a real OpenSSH server.
 
 Starts its own sshd (own config and host key, loopback, random port, no PAM) and mana-gateway
@@ -19,16 +20,14 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 import urllib.request
 
-import jwt
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import (ORIGIN, SECRET, Failure, check, connect, data_frame, hello,  # noqa: E402
-                     read_channel, recv_json, start_gateway, start_sshd, stop_all, token,
-                     write_secret)
+from fixture import (SECRET, Failure, check, connect, data_frame, hello,  # noqa: E402
+                     loopback, read_channel, recv_json, start_gateway, start_sshd, stop_all,
+                     token)
 
 
 async def scenarios(gw_port, ssh_port, metrics_url):
@@ -55,8 +54,7 @@ async def scenarios(gw_port, ssh_port, metrics_url):
     # Bad JWT -> 4003.
     ws = await connect(url)
     check(ws.subprotocol == "mana.ssh.v1", "server selects mana.ssh.v1")
-    await ws.send(hello(jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, "wrong-key" * 4,
-                                   algorithm="HS256")))
+    await ws.send(hello(token(sub="x", exp_in=60, key="wrong-key" * 4)))
     try:
         await asyncio.wait_for(ws.recv(), 5)
         raise Failure("bad token got an answer")
@@ -166,12 +164,9 @@ def main():
     try:
         sshd, ssh_port = start_sshd(tmp, args.sshd)
         procs.append(sshd)
-        write_secret(tmp)
         gw, gw_port, gw_log_path = start_gateway(
-            tmp, args.gateway, "gateway",
-            '[origins]\nallow = ["%s"]\n[auth]\njwt_secret_file = "secret"\n'
-            '[[targets]]\nhost = "127.0.0.1"\nports = [%d]\n'
-            '[session]\nresume_ttl_ms = 10000\n' % (ORIGIN, ssh_port))
+            tmp, args.gateway, "gateway", {"session": {"resume_ttl_ms": 10000}},
+            targets=loopback(ssh_port))
         procs.append(gw)
         asyncio.run(scenarios(gw_port, ssh_port, "http://127.0.0.1:%d/metrics" % gw_port))
 

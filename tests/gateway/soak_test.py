@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Extended reliability tier of mana-gateway: `make soak` (issue #8, docs/reliability.md).
 
 Not part of `make test`: about 12 minutes with the default SOAK_MINUTES=5, bounded at 25. Every
@@ -46,10 +47,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets  # noqa: E402
 
 from fault_proxy import FaultProxy  # noqa: E402
-from fixture import (ORIGIN, Failure, connect, debug_sessions, free_port, hello,  # noqa: E402
-                     metrics, start_gateway, stop_all, token, wait_port, write_secret)
+from fixture import (Failure, connect, debug_sessions, hello, loopback, metrics,  # noqa: E402
+                     start_gateway, stop_all, token)
 from rel_support import (BANNER, WINDOW, Client, fd_count, rss_kib,  # noqa: E402
-                         seeded_stream)
+                         seeded_stream, start_target)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -81,18 +82,13 @@ class Part:
         self.procs = []
 
     def target(self, mode, *extra, nice=0):
-        port = free_port()
-        p = subprocess.Popen([sys.executable, os.path.join(HERE, "rel_support.py"), mode,
-                              str(port)] + [str(x) for x in extra],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             preexec_fn=(lambda: os.nice(nice)) if nice else None)
-        self.procs.append(p)
-        if not wait_port(port):
-            raise Failure("target %s did not start" % mode)
-        return port
+        t = start_target(mode, *extra, banner=BANNER, nice=nice)
+        self.procs.append(t.proc)
+        return t.port
 
-    def gateway(self, path, name, body):
-        proc, port, log = start_gateway(self.tmp, path, name, body)
+    def gateway(self, path, name, config, ports, **kw):
+        proc, port, log = start_gateway(self.tmp, path, name, config, targets=loopback(*ports),
+                                        log_level="warn", **kw)
         self.procs.append(proc)
         return proc, port, log
 
@@ -100,16 +96,13 @@ class Part:
         stop_all(self.procs)
 
 
-def base_config(ports, session="", limits="", rate="", extra=""):
-    return ('log_level = "warn"\nmax_http_connections = 4096\nmax_http_connections_per_ip = 4096\n'
-            '[origins]\nallow = ["%s"]\n[auth]\njwt_secret_file = "secret"\n'
-            '[[targets]]\nhost = "127.0.0.1"\nports = [%s]\n'
-            '[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\n'
-            'max_sessions_per_principal = 64\n%s'
-            '[rate]\nopen_rate = 5000\nopen_burst = 5000\nping_rate = 1000\nping_burst = 1000\n'
-            'resume_fail_rate = 100\nresume_fail_burst = 200\n%s'
-            '[session]\n%s%s'
-            % (ORIGIN, ", ".join(str(p) for p in ports), limits, rate, session, extra))
+def base_config(session=None):
+    return {"server": {"max_http_connections": 4096, "max_http_connections_per_ip": 4096},
+            "limits": {"max_connections": 4096, "max_connections_per_ip": 4096,
+                       "max_sessions_per_principal": 64},
+            "rate": {"open_rate": 5000, "open_burst": 5000, "ping_rate": 1000,
+                     "ping_burst": 1000, "resume_fail_rate": 100, "resume_fail_burst": 200},
+            "session": dict(session or {})}
 
 
 # ---- a: 10 000 idle sessions -----------------------------------------------------------------
@@ -262,10 +255,9 @@ async def slow_readers_run(gw, port, source_port, n):
 def part_slow_readers(args, tmp):
     p = Part(tmp)
     try:
-        write_secret(tmp)
         src = p.target("source")
-        gw, port, _ = p.gateway(args.gateway, "gw-slow",
-                                base_config([src], session="max_channels = 4\n"))
+        gw, port, _ = p.gateway(args.gateway, "gw-slow", base_config({"max_channels": 4}),
+                                [src])
         fig = asyncio.run(asyncio.wait_for(slow_readers_run(gw, port, src, 100), 120))
         if fig.get("problems"):
             raise Failure("; ".join(fig["problems"]) + " | " + json.dumps(fig))
@@ -432,11 +424,10 @@ def bulk_child(spec):
 def part_interactive_bulk(args, tmp):
     p = Part(tmp)
     try:
-        write_secret(tmp)
         echo_port = p.target("echo")
         src = p.target("source", nice=10)
-        _, port, _ = p.gateway(args.gateway, "gw-inter",
-                                base_config([echo_port, src], session="max_channels = 16\n"))
+        _, port, _ = p.gateway(args.gateway, "gw-inter", base_config({"max_channels": 16}),
+                               [echo_port, src])
         sessions, per, cycles, quiet_s, bulk_s = 100, 10, 3, 4.0, 6.0
         quiet, loaded, bulk, closed = asyncio.run(asyncio.wait_for(
             interactive_run(port, echo_port, src, sessions, per, cycles, quiet_s, bulk_s), 150))
@@ -653,27 +644,19 @@ def part_churn_asan(args, tmp):
                       "build/native-asan -j2 --target mana-gateway)" % args.asan_gateway)
     p = Part(tmp)
     try:
-        write_secret(tmp)
         echo_port = p.target("echo")
         stream_port = p.target("stream", CHURN_SEED, CHURN_LEN, 50e6)
         ttl_ms = 2000
-        port = free_port()
-        conf = os.path.join(tmp, "gw-churn.toml")
-        with open(conf, "w") as f:
-            f.write('[server]\nlisten = "127.0.0.1:%d"\nshutdown_grace_ms = 2000\n' % port +
-                    'debug_sessions = true\n' +
-                    base_config([echo_port, stream_port],
-                                session="max_channels = 4\nresume_ttl_ms = %d\n"
-                                        "heartbeat_ms = 2000\n" % ttl_ms))
-        err_path = os.path.join(tmp, "gw-churn.stderr")
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:"
-                   "quarantine_size_mb=16:strict_string_checks=1",
-                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-        gw = subprocess.Popen([args.asan_gateway, "--config", conf], stdout=subprocess.DEVNULL,
-                              stderr=open(err_path, "w"), env=env)
-        p.procs.append(gw)
-        if not wait_port(port, timeout=20):
-            raise Failure("ASan gateway did not start: " + open(err_path).read()[-1500:])
+        config = base_config({"max_channels": 4, "resume_ttl_ms": ttl_ms, "heartbeat_ms": 2000})
+        config["server"].update(shutdown_grace_ms=2000, debug_sessions=True)
+        try:
+            gw, port, err_path = p.gateway(
+                args.asan_gateway, "gw-churn", config, [echo_port, stream_port], timeout=20,
+                env={"ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:abort_on_error=0:"
+                                     "quarantine_size_mb=16:strict_string_checks=1",
+                     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
+        except Exception as e:  # noqa: BLE001 - the launcher's error carries the log tail
+            raise Failure("ASan gateway did not start: %s" % e) from None
         fig = asyncio.run(asyncio.wait_for(
             churn_run(gw, port, echo_port, stream_port, args.minutes, ttl_ms),
             args.minutes * 60 + 120))

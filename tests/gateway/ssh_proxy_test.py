@@ -1,8 +1,10 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Real OpenSSH through mana-proxy and mana-gateway to a real sshd.
 
-Starts its own sshd (own config, host key, authorized_keys, loopback port, no PAM) and
-mana-gateway (test config: only that sshd, JWT auth), then runs Debian's `ssh` with
+Starts its own sshd and mana-gateway (test config: only that sshd, JWT auth) through the dev
+harness (tools/devkit: sshd.py with its own config, host and user key, no PAM; gateway.py), then
+runs Debian's `ssh` with
   ProxyCommand=mana-proxy --url ws://127.0.0.1:GW/ --token-file FILE %h %p
 and checks:
   a command's output and exit status; interactive echo (line by line without a pty, and a
@@ -28,8 +30,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fault_proxy import FaultProxy  # noqa: E402
-from fixture import (SECRET, Failure, check, free_port, metrics, stop_all, token,  # noqa: E402
-                     wait_port, write_secret)
+from fixture import (SECRET, Failure, check, free_port, loopback, metrics,  # noqa: E402
+                     start_gateway, stop_all, token)
+from devkit.sshd import start_sshd as launch_sshd  # noqa: E402
 
 MIB = 1 << 20
 
@@ -61,30 +64,12 @@ class Fixture:
         return os.path.join(self.tmp, name)
 
     def start_sshd(self):
-        if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
-            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.path("host")],
-                       check=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.path("id")],
-                       check=True)
-        shutil.copy(self.path("id.pub"), self.path("authorized_keys"))
-        os.chmod(self.path("id"), 0o600)
-        host_pub = open(self.path("host.pub")).read().split()
-        with open(self.path("known_hosts"), "w") as f:
-            f.write("mana-test-sshd %s %s\n" % (host_pub[0], host_pub[1]))
-        self.ssh_port = free_port()
-        with open(self.path("sshd_config"), "w") as f:
-            f.write("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s\nUsePAM no\n"
-                    "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                    "PubkeyAuthentication yes\nAuthorizedKeysFile %s\nPermitRootLogin "
-                    "prohibit-password\nAllowUsers %s\nSubsystem sftp internal-sftp\n"
-                    % (self.ssh_port, self.path("host"), self.path("sshd.pid"),
-                       self.path("authorized_keys"), self.user))
-        self.procs.append(subprocess.Popen(
-            [self.args.sshd, "-D", "-e", "-f", self.path("sshd_config")],
-            stdout=subprocess.DEVNULL, stderr=open(self.path("sshd.log"), "w")))
-        if not wait_port(self.ssh_port):
-            raise Failure("sshd did not start: " + open(self.path("sshd.log")).read())
+        """sshd (tools/devkit/sshd.py) for this user with a generated key, in tmp/sshd."""
+        sshd = launch_sshd(self.path("sshd"), user=self.user, sshd_path=self.args.sshd)
+        self.procs.append(sshd.proc)
+        self.ssh_port = sshd.port
+        self.ssh_key = sshd.user_key["path"]
+        sshd.known_hosts(self.path("known_hosts"), "mana-test-sshd")
 
     def make_tls_files(self):
         """A test CA and a server certificate for 127.0.0.1 (openssl CLI)."""
@@ -103,22 +88,12 @@ class Fixture:
             "-days", "2", "-extfile", self.path("san.ext"))
 
     def start_gateway(self, name="gw", tls=False):
-        write_secret(self.tmp)
-        port = free_port()
-        with open(self.path(name + ".toml"), "w") as f:
-            f.write('[server]\nlisten = "127.0.0.1:%d"\n'
-                    '[origins]\nallow = ["http://localhost:8080"]\nallow_missing = true\n'
-                    '[auth]\njwt_secret_file = "secret"\n'
-                    '[[targets]]\nhost = "127.0.0.1"\nports = [%d]\n'
-                    '[session]\nresume_ttl_ms = 30000\n' % (port, self.ssh_port))
-            if tls:
-                f.write('[tls]\ncert_file = "server.pem"\nkey_file = "server.key"\n')
-        proc = subprocess.Popen([self.args.gateway, "--config", self.path(name + ".toml")],
-                                stdout=subprocess.DEVNULL,
-                                stderr=open(self.path(name + ".log"), "w"))
+        config = {"session": {"resume_ttl_ms": 30000}}
+        if tls:
+            config["tls"] = {"cert_file": "server.pem", "key_file": "server.key"}
+        proc, port, _ = start_gateway(self.tmp, self.args.gateway, name, config,
+                                      allow_missing_origin=True, targets=loopback(self.ssh_port))
         self.procs.append(proc)
-        if not wait_port(port):
-            raise Failure("gateway did not start: " + open(self.path(name + ".log")).read())
         return port, proc
 
     def write_token(self, name, tok):
@@ -134,7 +109,7 @@ class Fixture:
 
     def ssh_argv(self, gw_port, token_file, remote, tty=False, extra=""):
         argv = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-                "-i", self.path("id"), "-o", "UserKnownHostsFile=" + self.path("known_hosts"),
+                "-i", self.ssh_key, "-o", "UserKnownHostsFile=" + self.path("known_hosts"),
                 "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
                 "-o", "HostKeyAlias=mana-test-sshd", "-o", "LogLevel=ERROR",
                 "-o", "ProxyCommand=" + self.proxy_cmd(gw_port, token_file, extra),
@@ -426,7 +401,7 @@ def main():
         rc = 0
     except Exception as e:  # noqa: BLE001 - report any failure
         print("FAIL -", e)
-        for name in ("gw.log", "sshd.log"):
+        for name in ("gw.log", "sshd/sshd.log"):
             try:
                 print("---", name, "(tail)\n" + open(fx.path(name)).read()[-3000:])
             except OSError:

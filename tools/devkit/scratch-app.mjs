@@ -1,9 +1,10 @@
-// Shared test helper: a fresh app, outside the source tree, that installs the npm tarball of
+// SPDX-License-Identifier: Apache-2.0
+// Dev harness: a fresh app, outside the source tree, that installs the npm tarball of
 // @mana/websocket (make js: build/npm/mana-websocket-<version>.tgz) the way an adopter's app
 // would. Node ESM, no dependencies. Used by js-glue/test/package.test.mjs and
 // e2e/transport/tarball-app.spec.ts.
 //
-//   import { createScratchApp } from '../../tests/support/scratch-app.mjs';
+//   import { createScratchApp } from '<root>/tools/devkit/scratch-app.mjs';
 //   const app = await createScratchApp({ tarball, template: 'vite', files: { 'main.js': ... } });
 //   await app.build();            // npm run build: the app's dist/
 //   await app.remove();
@@ -79,6 +80,7 @@ export async function createScratchApp({ tarball, template, files = {} }) {
       { cause: e },
     );
   }
-  const build = () => run('npm', ['run', '--silent', 'build'], { cwd: dir, env, maxBuffer: 1 << 24 });
+  const build = () =>
+    run('npm', ['run', '--silent', 'build'], { cwd: dir, env, maxBuffer: 1 << 24 });
   return { dir, cache, bin: (name) => join(dir, 'node_modules', '.bin', name), build, remove };
 }

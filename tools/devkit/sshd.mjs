@@ -1,7 +1,9 @@
-// Shared test launcher for a real OpenSSH server (Debian's /usr/sbin/sshd) on a loopback port.
-// Node ESM, no dependencies. Used by the js-glue SSH tests, the web demo and the Playwright tests.
+// SPDX-License-Identifier: Apache-2.0
+// The one launcher of a real OpenSSH server (Debian's /usr/sbin/sshd) on a loopback port for the
+// JS tools. Node ESM, no dependencies. Used by the js-glue SSH tests, the web demo, the browser
+// bench and the Playwright tests. Python twin: sshd.py (a subset: key login only).
 //
-//   import { startSshd } from '../../tests/support/sshd.mjs';
+//   import { startSshd } from '<root>/tools/devkit/sshd.mjs';
 //   const sshd = await startSshd({ password: true, kbdInteractive: true });
 //   // ... connect to sshd.host:sshd.port as sshd.user ...
 //   await sshd.stop();
@@ -45,7 +47,7 @@
 //                     (SIGKILL after 2 s), removes a temp dir it created. Idempotent. Also runs
 //                     (synchronously, SIGKILL) on process exit.
 //
-// CLI: `node tests/support/sshd.mjs [--password] [--kbd]` starts one, prints its description as
+// CLI: `node tools/devkit/sshd.mjs [--password] [--kbd]` starts one, prints its description as
 // JSON on one line (without the private key unless --print-key) and runs until SIGINT/SIGTERM.
 //
 // Notes (measured on Debian 12, OpenSSH 9.2p1, as root in a container):
@@ -62,6 +64,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './net.mjs';
 
 export const DEFAULT_TEST_USER = 'mana-e2e';
 export const DEFAULT_TEST_PASSWORD = 'mana-e2e-pass-1';
@@ -107,17 +110,6 @@ export function ensureTestUser(user, password) {
     }
   }
   run('chpasswd', [], `${user}:${password}\n`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves when the port answers with an SSH-2.0- banner, rejects after timeoutMs. */
