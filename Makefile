@@ -26,7 +26,7 @@ FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*
 .PHONY: help deps build test lint format format-check tidy purity fuzz fuzz-coverage sim soak demo clean \
         demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
-        e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps
+        e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps gen-errc
 
 
 help:
@@ -49,6 +49,7 @@ help:
 	@echo "make test-js       Node tests of js-glue against the built wasm and the real gateway"
 	@echo "make lint-js       tsc --noEmit + eslint + prettier --check over js-glue/"
 	@echo "make format-js     apply prettier to js-glue/"
+	@echo "make gen-errc      regenerate js-glue/src/generated/errc.ts from core/include/mana/core/errc.def"
 	@echo "make js-size       raw/gzip/brotli sizes of the wasm and the JS"
 	@echo "make e2e           Playwright suite (e2e/) in Debian's Chromium against the real gateway"
 	@echo "make lint-e2e      tsc --noEmit + eslint + prettier --check over e2e/"
@@ -199,6 +200,10 @@ test-js: js
 	@if [[ ! -x "$(MANA_GATEWAY)" ]]; then $(MAKE) build; fi
 	cd $(JS_DIR) && MANA_GATEWAY="$(MANA_GATEWAY)" MANA_NPM_TARBALL="$(ROOT)/$(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz" \
 	  node --test --test-reporter=spec test/*.test.mjs
+
+# The JS error mapping from the core's error table (ctest errc_ts_fresh fails while it is stale).
+gen-errc:
+	python3 scripts/gen_errc.py
 
 format-js: js-deps
 	cd $(JS_DIR) && npx --no-install prettier --write --log-level warn .
