@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Errors of mana::core: every mapping of error.hpp, expanded from the rows of
-// errc.def (docs/PROTOCOL.md, "Close codes"): the Errc rows as an array indexed
-// by the Errc value, the close-code and condition rows as switches (sparse
-// values; a duplicated code does not compile).
+// errc.def (docs/PROTOCOL.md, "Close codes"): the Errc and group rows as arrays
+// indexed by their enum value, the close-code rows as an array searched by code.
 #include "mana/core/error.hpp"
 
 #include <array>
@@ -18,7 +17,9 @@ namespace {
 // ErrcCondition values by name, plus `none` (0) for groups that match no condition.
 namespace cond_value {
 constexpr int none = 0;
-#define MANA_ERRC_CONDITION(name, value, message) constexpr int name = value;
+// `name` is a declarator, which cannot take parentheses.
+// NOLINTNEXTLINE(bugprone-macro-parentheses)
+#define MANA_ERRC_CONDITION(name, value, message) constexpr int name = (value);
 #include "mana/core/errc.def"
 }  // namespace cond_value
 
@@ -47,6 +48,27 @@ constexpr std::array errc_rows = {
   ErrcRow{CloseCode::close_code, ErrcGroup::group, fatal, #name},
 #include "mana/core/errc.def"
 };
+
+struct CloseRow {
+  CloseCode code;
+  std::string_view name;
+  bool resumable;
+  Errc on_receipt;
+};
+
+constexpr std::array close_rows = {
+#define MANA_CLOSE_CODE(name, value, wire_name, resumable, errc_on_receipt) \
+  CloseRow{CloseCode::name, wire_name, resumable, Errc::errc_on_receipt},
+#include "mana/core/errc.def"
+};
+
+// The row of close code `c`, or nullptr for a code the table does not list.
+constexpr const CloseRow* row_of(CloseCode c) noexcept {
+  for (const CloseRow& row : close_rows) {
+    if (row.code == c) return &row;
+  }
+  return nullptr;
+}
 
 // The row of `e`, or nullptr for a value outside the enum.
 constexpr const ErrcRow* row_of(Errc e) noexcept {
@@ -90,23 +112,13 @@ ErrcGroup group_of(Errc e) noexcept {
 }
 
 bool is_resumable(CloseCode c) noexcept {
-  switch (c) {
-#define MANA_CLOSE_CODE(name, value, wire_name, resumable, errc_on_receipt) \
-  case CloseCode::name:                                                     \
-    return resumable;
-#include "mana/core/errc.def"
-  }
-  return false;
+  const CloseRow* row = row_of(c);
+  return row != nullptr && row->resumable;
 }
 
 Errc errc_from_close(CloseCode c) noexcept {
-  switch (c) {
-#define MANA_CLOSE_CODE(name, value, wire_name, resumable, errc_on_receipt) \
-  case CloseCode::name:                                                     \
-    return Errc::errc_on_receipt;
-#include "mana/core/errc.def"
-  }
-  return Errc::internal;
+  const CloseRow* row = row_of(c);
+  return row == nullptr ? Errc::internal : row->on_receipt;
 }
 
 std::string_view to_string(Errc e) noexcept {
@@ -115,13 +127,8 @@ std::string_view to_string(Errc e) noexcept {
 }
 
 std::string_view to_string(CloseCode c) noexcept {
-  switch (c) {
-#define MANA_CLOSE_CODE(name, value, wire_name, resumable, errc_on_receipt) \
-  case CloseCode::name:                                                     \
-    return wire_name;
-#include "mana/core/errc.def"
-  }
-  return "UNKNOWN";
+  const CloseRow* row = row_of(c);
+  return row == nullptr ? "UNKNOWN" : row->name;
 }
 
 std::string_view to_string(ErrcGroup g) noexcept {

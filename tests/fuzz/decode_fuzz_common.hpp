@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <variant>
 
 #include "mana/core/wire_profile.hpp"
@@ -33,15 +34,14 @@ inline void check(bool ok) {
 }
 
 // True for the errors a WireProfile::decode may return: the Errc rows of
-// errc.def whose `framing` column is true.
+// errc.def whose `framing` column is true (indexed by the Errc value).
 inline bool is_framing_error(core::Errc e) {
-  switch (e) {
-#define MANA_ERRC(name, close_code, group, fatal, framing, summary) \
-  case core::Errc::name:                                            \
-    return framing;
+  static constexpr bool framing_rows[] = {
+#define MANA_ERRC(name, close_code, group, fatal, framing, summary) framing,
 #include "mana/core/errc.def"
-  }
-  return false;
+  };
+  const auto i = static_cast<std::size_t>(e);
+  return i < std::size(framing_rows) && framing_rows[i];
 }
 
 inline core::OutMessage encode(const core::WireProfile& p, const core::Frame& f) {
