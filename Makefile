@@ -33,7 +33,7 @@ LINT_STEPS ?= makefile-check format-check purity tidy lint-js lint-e2e
 .PHONY: help makefile-check deps build test lint format format-check tidy purity fuzz \
         fuzz-coverage sim soak demo clean demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
-        e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps
+        e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps gen-errc
 
 define HELP
 Setup
@@ -82,6 +82,8 @@ Browser client (wasm/, js-glue/, e2e/)
   make js               @mana/websocket: tsc to $(JS_STAGE)/, npm pack to $(NPM_DIR)/
   make test-js          Node tests of js-glue against the built wasm and the real gateway
   make js-size          raw/gzip/brotli sizes: wasm, glue, JS, tarball (scripts/js-size.mjs)
+  make gen-errc         regenerate js-glue/src/generated/errc.ts from the core's error table
+                        (core/include/mana/core/errc.def; ctest errc_ts_fresh checks it)
   make e2e              Playwright suite (e2e/) in Debian's Chromium against the real gateway
 
 Demo (web-demo/)
@@ -252,6 +254,10 @@ test-js: js
 	@if [[ ! -x "$(MANA_GATEWAY)" ]]; then $(MAKE) build; fi
 	cd $(JS_DIR) && MANA_GATEWAY="$(MANA_GATEWAY)" MANA_NPM_TARBALL="$(ROOT)/$(NPM_DIR)/mana-websocket-$(JS_VERSION).tgz" \
 	  node --test --test-reporter=spec test/*.test.mjs
+
+# The JS error mapping from the core's error table (ctest errc_ts_fresh fails while it is stale).
+gen-errc:
+	python3 scripts/gen_errc.py
 
 format-js: js-deps
 	cd $(JS_DIR) && npx --no-install prettier --write --log-level warn .

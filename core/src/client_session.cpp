@@ -1,62 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "mana/core/client_session.hpp"
 
 #include <string>
 #include <utility>
 
 namespace mana::core {
-
-namespace {
-
-// The library error a close code received from the peer stands for.
-Errc errc_from_close(CloseCode c) {
-  switch (c) {
-    case CloseCode::normal:
-      return Errc::ok;
-    case CloseCode::going_away:
-      return Errc::going_away;
-    case CloseCode::cancelled:
-      return Errc::cancelled;
-    case CloseCode::unsupported_profile:
-      return Errc::unsupported_profile;
-    case CloseCode::bad_hello:
-      return Errc::bad_hello;
-    case CloseCode::auth_failed:
-      return Errc::auth_failed;
-    case CloseCode::policy_denied:
-    case CloseCode::policy_violation:
-      return Errc::policy_denied;
-    case CloseCode::target_unreachable:
-      return Errc::target_unreachable;
-    case CloseCode::channel_limit:
-      return Errc::channel_limit;
-    case CloseCode::flow_violation:
-      return Errc::credit_overrun;
-    case CloseCode::frame_too_large:
-    case CloseCode::message_too_big:
-      return Errc::frame_too_large;
-    case CloseCode::unsupported_message:
-      return Errc::unexpected_message;
-    case CloseCode::server_overload:
-      return Errc::server_overload;
-    case CloseCode::resume_failed:
-      return Errc::resume_rejected;
-    case CloseCode::timeout:
-      return Errc::timeout;
-    case CloseCode::duplicate_channel_id:
-      return Errc::duplicate_channel;
-    case CloseCode::malformed_frame:
-    case CloseCode::protocol_error:
-      return Errc::bad_json;
-    case CloseCode::abnormal:
-      return Errc::going_away;
-    case CloseCode::internal_error:
-    case CloseCode::internal:
-      return Errc::internal;
-  }
-  return Errc::internal;
-}
-
-}  // namespace
 
 ClientSession::ClientSession(ClientConfig cfg, Timestamp now)
     : SessionCore(false, cfg.limits, now), cfg_(std::move(cfg)) {

@@ -1,231 +1,139 @@
-// Errors of mana::core: the Errc -> CloseCode mapping, names, and the
-// std::error_code integration (docs/PROTOCOL.md, "Close codes").
+// SPDX-License-Identifier: Apache-2.0
+// Errors of mana::core: every mapping of error.hpp, expanded from the rows of
+// errc.def (docs/PROTOCOL.md, "Close codes"): the Errc and group rows as arrays
+// indexed by their enum value, the close-code rows as an array searched by code.
 #include "mana/core/error.hpp"
 
+#include <array>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 namespace mana::core {
 
-CloseCode to_close_code(Errc e) noexcept {
-  switch (e) {
-    case Errc::ok:
-      return CloseCode::normal;
-    case Errc::truncated_frame:
-    case Errc::bad_length:
-    case Errc::unknown_stream:
-    case Errc::wrong_message_type:
-    case Errc::bad_base64:
-    case Errc::bad_json:
-    case Errc::json_too_deep:
-    case Errc::not_an_object:
-    case Errc::missing_field:
-    case Errc::wrong_type:
-    case Errc::out_of_range:
-    case Errc::unknown_channel:
-      return CloseCode::malformed_frame;
-    case Errc::frame_too_large:
-    case Errc::control_too_large:
-      return CloseCode::frame_too_large;
-    case Errc::unknown_message_type:
-    case Errc::unexpected_message:
-      return CloseCode::unsupported_message;
-    case Errc::expected_hello:
-    case Errc::bad_hello:
-      return CloseCode::bad_hello;
-    case Errc::unsupported_profile:
-      return CloseCode::unsupported_profile;
-    case Errc::auth_failed:
-      return CloseCode::auth_failed;
-    case Errc::policy_denied:
-    case Errc::rate_limited:
-      return CloseCode::policy_denied;
-    case Errc::channel_limit:
-      return CloseCode::channel_limit;
-    case Errc::duplicate_channel:
-      return CloseCode::duplicate_channel_id;
-    case Errc::credit_overrun:
-    case Errc::credit_overflow:
-      return CloseCode::flow_violation;
-    case Errc::resume_rejected:
-    case Errc::resume_out_of_range:
-      return CloseCode::resume_failed;
-    case Errc::timeout:
-      return CloseCode::timeout;
-    case Errc::server_overload:
-      return CloseCode::server_overload;
-    case Errc::target_unreachable:
-      return CloseCode::target_unreachable;
-    case Errc::cancelled:
-      return CloseCode::cancelled;
-    case Errc::going_away:
-      return CloseCode::going_away;
-    case Errc::invalid_state:
-    case Errc::invalid_argument:
-    case Errc::buffer_full:
-    case Errc::internal:
-      return CloseCode::internal;
+namespace {
+
+// ErrcCondition values by name, plus `none` (0) for groups that match no condition.
+namespace cond_value {
+constexpr int none = 0;
+// `name` is a declarator, which cannot take parentheses.
+// NOLINTNEXTLINE(bugprone-macro-parentheses)
+#define MANA_ERRC_CONDITION(name, value, message) constexpr int name = (value);
+#include "mana/core/errc.def"
+}  // namespace cond_value
+
+struct GroupRow {
+  int condition;  // an ErrcCondition value, 0 for none
+  std::string_view name;
+};
+
+// Indexed by the ErrcGroup value.
+constexpr std::array group_rows = {
+#define MANA_ERRC_GROUP(name, condition, js_class_local, js_class_remote, summary) \
+  GroupRow{cond_value::condition, #name},
+#include "mana/core/errc.def"
+};
+
+struct ErrcRow {
+  CloseCode close;
+  ErrcGroup group;
+  bool fatal;
+  std::string_view name;
+};
+
+// Indexed by the Errc value (the rows are in declaration order).
+constexpr std::array errc_rows = {
+#define MANA_ERRC(name, close_code, group, fatal, framing, summary) \
+  ErrcRow{CloseCode::close_code, ErrcGroup::group, fatal, #name},
+#include "mana/core/errc.def"
+};
+
+struct CloseRow {
+  CloseCode code;
+  std::string_view name;
+  bool resumable;
+  Errc on_receipt;
+};
+
+constexpr std::array close_rows = {
+#define MANA_CLOSE_CODE(name, value, wire_name, resumable, errc_on_receipt) \
+  CloseRow{CloseCode::name, wire_name, resumable, Errc::errc_on_receipt},
+#include "mana/core/errc.def"
+};
+
+// The row of close code `c`, or nullptr for a code the table does not list.
+constexpr const CloseRow* row_of(CloseCode c) noexcept {
+  for (const CloseRow& row : close_rows) {
+    if (row.code == c) return &row;
   }
-  return CloseCode::internal;
+  return nullptr;
+}
+
+// The row of `e`, or nullptr for a value outside the enum.
+constexpr const ErrcRow* row_of(Errc e) noexcept {
+  const auto i = static_cast<std::size_t>(e);
+  return i < errc_rows.size() ? &errc_rows[i] : nullptr;
+}
+
+static_assert(row_of(Errc::ok)->close == CloseCode::normal && !row_of(Errc::ok)->fatal,
+              "errc.def: ok closes normally and is not an error");
+static_assert(errc_rows.back().name == "internal" && row_of(Errc::internal) == &errc_rows.back(),
+              "errc.def: internal is the last Errc (tests iterate up to it)");
+
+// The row of a std::error_code value of errc_category(), or nullptr (checked
+// before the cast: Errc is 8 bits wide).
+const ErrcRow* row_at(int ev) noexcept {
+  if (ev < 0 || static_cast<std::size_t>(ev) >= errc_rows.size()) return nullptr;
+  return row_of(static_cast<Errc>(ev));
+}
+
+// Condition of an Errc value, or 0 when it belongs to none.
+int condition_of(int ev) noexcept {
+  const ErrcRow* row = row_at(ev);
+  return row == nullptr ? 0 : group_rows[static_cast<std::size_t>(row->group)].condition;
+}
+
+}  // namespace
+
+CloseCode to_close_code(Errc e) noexcept {
+  const ErrcRow* row = row_of(e);
+  return row == nullptr ? CloseCode::internal : row->close;
 }
 
 bool is_fatal(Errc e) noexcept {
-  switch (e) {
-    case Errc::ok:
-    case Errc::invalid_state:
-    case Errc::invalid_argument:
-    case Errc::buffer_full:
-      return false;
-    default:
-      return true;
-  }
+  const ErrcRow* row = row_of(e);
+  return row == nullptr || row->fatal;
+}
+
+ErrcGroup group_of(Errc e) noexcept {
+  const ErrcRow* row = row_of(e);
+  return row == nullptr ? ErrcGroup::protocol : row->group;
 }
 
 bool is_resumable(CloseCode c) noexcept {
-  switch (c) {
-    case CloseCode::abnormal:
-    case CloseCode::server_overload:
-    case CloseCode::timeout:
-      return true;
-    default:
-      return false;
-  }
+  const CloseRow* row = row_of(c);
+  return row != nullptr && row->resumable;
+}
+
+Errc errc_from_close(CloseCode c) noexcept {
+  const CloseRow* row = row_of(c);
+  return row == nullptr ? Errc::internal : row->on_receipt;
 }
 
 std::string_view to_string(Errc e) noexcept {
-  switch (e) {
-    case Errc::ok:
-      return "ok";
-    case Errc::truncated_frame:
-      return "truncated_frame";
-    case Errc::bad_length:
-      return "bad_length";
-    case Errc::unknown_stream:
-      return "unknown_stream";
-    case Errc::wrong_message_type:
-      return "wrong_message_type";
-    case Errc::bad_base64:
-      return "bad_base64";
-    case Errc::frame_too_large:
-      return "frame_too_large";
-    case Errc::control_too_large:
-      return "control_too_large";
-    case Errc::bad_json:
-      return "bad_json";
-    case Errc::json_too_deep:
-      return "json_too_deep";
-    case Errc::not_an_object:
-      return "not_an_object";
-    case Errc::missing_field:
-      return "missing_field";
-    case Errc::wrong_type:
-      return "wrong_type";
-    case Errc::out_of_range:
-      return "out_of_range";
-    case Errc::unknown_message_type:
-      return "unknown_message_type";
-    case Errc::expected_hello:
-      return "expected_hello";
-    case Errc::bad_hello:
-      return "bad_hello";
-    case Errc::unsupported_profile:
-      return "unsupported_profile";
-    case Errc::unexpected_message:
-      return "unexpected_message";
-    case Errc::auth_failed:
-      return "auth_failed";
-    case Errc::policy_denied:
-      return "policy_denied";
-    case Errc::rate_limited:
-      return "rate_limited";
-    case Errc::channel_limit:
-      return "channel_limit";
-    case Errc::duplicate_channel:
-      return "duplicate_channel";
-    case Errc::unknown_channel:
-      return "unknown_channel";
-    case Errc::credit_overrun:
-      return "credit_overrun";
-    case Errc::credit_overflow:
-      return "credit_overflow";
-    case Errc::resume_rejected:
-      return "resume_rejected";
-    case Errc::resume_out_of_range:
-      return "resume_out_of_range";
-    case Errc::timeout:
-      return "timeout";
-    case Errc::server_overload:
-      return "server_overload";
-    case Errc::target_unreachable:
-      return "target_unreachable";
-    case Errc::cancelled:
-      return "cancelled";
-    case Errc::going_away:
-      return "going_away";
-    case Errc::invalid_state:
-      return "invalid_state";
-    case Errc::invalid_argument:
-      return "invalid_argument";
-    case Errc::buffer_full:
-      return "buffer_full";
-    case Errc::internal:
-      return "internal";
-  }
-  return "unknown";
+  const ErrcRow* row = row_of(e);
+  return row == nullptr ? "unknown" : row->name;
 }
 
 std::string_view to_string(CloseCode c) noexcept {
-  switch (c) {
-    case CloseCode::normal:
-      return "NORMAL";
-    case CloseCode::going_away:
-      return "GOING_AWAY";
-    case CloseCode::protocol_error:
-      return "PROTOCOL_ERROR";
-    case CloseCode::abnormal:
-      return "ABNORMAL";
-    case CloseCode::policy_violation:
-      return "POLICY_VIOLATION";
-    case CloseCode::message_too_big:
-      return "MESSAGE_TOO_BIG";
-    // RFC 6455 1011; 4015 keeps the protocol's own name INTERNAL_ERROR.
-    case CloseCode::internal_error:
-      return "WS_INTERNAL_ERROR";
-    case CloseCode::cancelled:
-      return "CANCELLED";
-    case CloseCode::unsupported_profile:
-      return "UNSUPPORTED_PROFILE";
-    case CloseCode::bad_hello:
-      return "BAD_HELLO";
-    case CloseCode::auth_failed:
-      return "AUTH_FAILED";
-    case CloseCode::policy_denied:
-      return "POLICY_DENIED";
-    case CloseCode::target_unreachable:
-      return "TARGET_UNREACHABLE";
-    case CloseCode::channel_limit:
-      return "CHANNEL_LIMIT";
-    case CloseCode::flow_violation:
-      return "FLOW_VIOLATION";
-    case CloseCode::frame_too_large:
-      return "FRAME_TOO_LARGE";
-    case CloseCode::unsupported_message:
-      return "UNSUPPORTED_MESSAGE";
-    case CloseCode::server_overload:
-      return "SERVER_OVERLOAD";
-    case CloseCode::resume_failed:
-      return "RESUME_FAILED";
-    case CloseCode::timeout:
-      return "TIMEOUT";
-    case CloseCode::duplicate_channel_id:
-      return "DUPLICATE_CHANNEL_ID";
-    case CloseCode::malformed_frame:
-      return "MALFORMED_FRAME";
-    case CloseCode::internal:
-      return "INTERNAL_ERROR";
-  }
-  return "UNKNOWN";
+  const CloseRow* row = row_of(c);
+  return row == nullptr ? "UNKNOWN" : row->name;
+}
+
+std::string_view to_string(ErrcGroup g) noexcept {
+  const auto i = static_cast<std::size_t>(g);
+  return i < group_rows.size() ? group_rows[i].name : "unknown";
 }
 
 std::string_view to_string(Origin o) noexcept {
@@ -249,64 +157,17 @@ bool is_valid_wire_code(std::uint16_t code) noexcept {
 
 namespace {
 
-// Condition of an Errc, or 0 when it belongs to none (ok, timeout, cancelled,
-// going_away, internal).
-int condition_of(Errc e) noexcept {
-  switch (e) {
-    case Errc::truncated_frame:
-    case Errc::bad_length:
-    case Errc::unknown_stream:
-    case Errc::wrong_message_type:
-    case Errc::bad_base64:
-    case Errc::frame_too_large:
-    case Errc::control_too_large:
-    case Errc::bad_json:
-    case Errc::json_too_deep:
-    case Errc::not_an_object:
-    case Errc::missing_field:
-    case Errc::wrong_type:
-    case Errc::out_of_range:
-    case Errc::unknown_message_type:
-    case Errc::expected_hello:
-    case Errc::bad_hello:
-    case Errc::unsupported_profile:
-    case Errc::unexpected_message:
-    case Errc::duplicate_channel:
-    case Errc::unknown_channel:
-      return static_cast<int>(ErrcCondition::protocol_violation);
-    case Errc::credit_overrun:
-    case Errc::credit_overflow:
-      return static_cast<int>(ErrcCondition::flow_control);
-    case Errc::resume_rejected:
-    case Errc::resume_out_of_range:
-      return static_cast<int>(ErrcCondition::resume_failed);
-    case Errc::auth_failed:
-    case Errc::policy_denied:
-    case Errc::rate_limited:
-    case Errc::channel_limit:
-    case Errc::server_overload:
-    case Errc::target_unreachable:
-      return static_cast<int>(ErrcCondition::policy);
-    case Errc::invalid_state:
-    case Errc::invalid_argument:
-    case Errc::buffer_full:
-      return static_cast<int>(ErrcCondition::local_misuse);
-    default:
-      return 0;
-  }
-}
-
 class ErrcCategory final : public std::error_category {
  public:
   [[nodiscard]] const char* name() const noexcept override { return "mana.core"; }
 
   [[nodiscard]] std::string message(int ev) const override {
-    return std::string(to_string(static_cast<Errc>(ev)));
+    const ErrcRow* row = row_at(ev);
+    return std::string(row == nullptr ? "unknown" : row->name);
   }
 
   [[nodiscard]] std::error_condition default_error_condition(int ev) const noexcept override {
-    if (ev < 0 || ev > static_cast<int>(Errc::internal)) return {ev, *this};
-    const int cond = condition_of(static_cast<Errc>(ev));
+    const int cond = condition_of(ev);
     if (cond == 0) return {ev, *this};
     return {cond, errc_condition_category()};
   }
@@ -318,29 +179,19 @@ class ErrcConditionCategory final : public std::error_category {
 
   [[nodiscard]] std::string message(int ev) const override {
     switch (static_cast<ErrcCondition>(ev)) {
-      case ErrcCondition::protocol_violation:
-        return "protocol violation";
-      case ErrcCondition::flow_control:
-        return "flow control violation";
-      case ErrcCondition::resume_failed:
-        return "resume failed";
-      case ErrcCondition::policy:
-        return "refused by policy";
-      case ErrcCondition::local_misuse:
-        return "local API misuse";
+#define MANA_ERRC_CONDITION(name, value, message) \
+  case ErrcCondition::name:                       \
+    return message;
+#include "mana/core/errc.def"
     }
     return "unknown condition";
   }
 
   [[nodiscard]] bool equivalent(const std::error_code& code,
                                 int condition) const noexcept override {
-    if (code.category() == errc_category()) {
-      const int v = code.value();
-      if (v < 0 || v > static_cast<int>(Errc::internal)) return false;
-      const int cond = condition_of(static_cast<Errc>(v));
-      return cond != 0 && cond == condition;
-    }
-    return false;
+    if (code.category() != errc_category()) return false;
+    const int cond = condition_of(code.value());
+    return cond != 0 && cond == condition;
   }
 };
 

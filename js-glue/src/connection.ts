@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Connection: owns one WebSocket at a time and one wasm ClientSession (a second one only when the
 // gateway refused a stored session adopted after a page reload: #startFresh()).
 //
@@ -19,6 +20,7 @@ import {
   errorFromCall,
   errorFromClose,
 } from './errors.js';
+import { closeCode } from './generated/errc.js';
 import {
   createTokenStore,
   decodeStoredSession,
@@ -570,7 +572,7 @@ export class Connection implements DisposableLike {
         cause,
       },
     );
-    this.#core.close(4000, 'transport failed', this.#now());
+    this.#core.close(closeCode.cancelled, 'transport failed', this.#now());
     this.#pump();
   }
 
@@ -657,7 +659,7 @@ export class Connection implements DisposableLike {
           : `gave up resuming after ${this.#attempt} attempts (${Math.round(lostFor)} ms)`,
         { code: 'resume_gave_up', origin: 'local' },
       );
-      this.#core.close(4011, 'resume gave up', this.#now());
+      this.#core.close(closeCode.resume_failed, 'resume gave up', this.#now());
       this.#pump();
       return;
     }

@@ -1,5 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
 // Typed errors. Every failure is a new instance (never a shared singleton) of a ManaError subclass
-// carrying where it came from and whether the connection may resume.
+// carrying where it came from and whether the connection may resume. Which class a core error
+// gets is the core's error table (core/include/mana/core/errc.def, generated into
+// ./generated/errc.ts): the Errc's group names the class, as it names the C++ ErrcCondition.
+import { errcGroup, groupErrorClasses, type ErrcName } from './generated/errc.js';
 
 export type ErrorOrigin = 'local' | 'remote';
 
@@ -32,7 +36,10 @@ export class ManaError extends Error {
   }
 }
 
-/** The peer (or we) broke the protocol: bad frame, unexpected message, oversized message. */
+/**
+ * The peer (or we) broke the protocol: bad frame, unexpected message, oversized message; or an
+ * implementation failed inside (4015 `internal`, 1011). Final: report it, do not retry unchanged.
+ */
 export class ProtocolError extends ManaError {}
 /** Credit accounting was violated (credit_overrun, credit_overflow). */
 export class FlowControlError extends ManaError {}
@@ -44,7 +51,10 @@ export class PolicyError extends ManaError {}
 export class ResumeError extends ManaError {}
 /** A handshake or heartbeat deadline passed (4012). */
 export class ConnectionTimeoutError extends ManaError {}
-/** The transport failed or the server went away (1001, 1006, 4010, WebSocket errors). */
+/**
+ * The transport failed, the server went away or shed load (1001, 1006, 4010, WebSocket errors):
+ * reconnect with backoff; 1006 and 4010 are resumed by the connection itself.
+ */
 export class TransportError extends ManaError {}
 /** The gateway refused a channel (open_err); `code` is the gateway's reason. */
 export class ChannelOpenError extends ManaError {}
@@ -68,7 +78,8 @@ export function nameErrorClasses(classes: Record<string, { prototype: Error }>):
   }
 }
 
-nameErrorClasses({
+/** Every error class by its name: the names the error table uses (GroupErrorClassName). */
+const errorClasses = {
   ManaError,
   ProtocolError,
   FlowControlError,
@@ -80,33 +91,10 @@ nameErrorClasses({
   ChannelOpenError,
   InvalidStateError,
   ClosedError,
-});
+};
+nameErrorClasses(errorClasses);
 
-const protocolCodes = new Set([
-  'truncated_frame',
-  'bad_length',
-  'unknown_stream',
-  'wrong_message_type',
-  'bad_base64',
-  'frame_too_large',
-  'control_too_large',
-  'bad_json',
-  'json_too_deep',
-  'not_an_object',
-  'missing_field',
-  'wrong_type',
-  'out_of_range',
-  'unknown_message_type',
-  'expected_hello',
-  'bad_hello',
-  'unsupported_profile',
-  'unexpected_message',
-  'duplicate_channel',
-  'unknown_channel',
-  'internal',
-]);
-
-/** Builds the error for a connection close reported by the core (`code` = Errc name). */
+/** Builds the error for a connection close reported by the core (`error` = Errc name). */
 export function errorFromClose(close: {
   error: string;
   code: number;
@@ -127,39 +115,10 @@ export function errorFromClose(close: {
   const message =
     `connection closed (${what} ${wsCode}, ${close.origin})` +
     (close.reason ? `: ${close.reason}` : '');
-  switch (close.error) {
-    case 'auth_failed':
-      return new AuthError(message, init);
-    case 'policy_denied':
-    case 'rate_limited':
-    case 'channel_limit':
-    case 'target_unreachable':
-      return new PolicyError(message, init);
-    case 'credit_overrun':
-    case 'credit_overflow':
-      return new FlowControlError(message, init);
-    case 'resume_rejected':
-    case 'resume_out_of_range':
-      return new ResumeError(message, init);
-    case 'timeout':
-      return new ConnectionTimeoutError(message, init);
-    case 'going_away':
-    case 'server_overload':
-      return new TransportError(message, init);
-    case 'cancelled':
-    case 'ok':
-      return close.origin === 'local'
-        ? new ClosedError(message, init)
-        : new TransportError(message, init);
-    case 'invalid_state':
-    case 'invalid_argument':
-    case 'buffer_full':
-      return new InvalidStateError(message, init);
-    default:
-      return protocolCodes.has(close.error)
-        ? new ProtocolError(message, init)
-        : new ManaError(message, init);
-  }
+  if (!Object.hasOwn(errcGroup, close.error)) return new ManaError(message, init);
+  const classes = groupErrorClasses[errcGroup[close.error as ErrcName]];
+  const cls = errorClasses[close.origin === 'local' ? classes.local : classes.remote];
+  return new cls(message, init);
 }
 
 /** Builds the error for a failed local call into the core. */

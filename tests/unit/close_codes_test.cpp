@@ -1,15 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every close code that docs/PROTOCOL.md lists (section "Close codes") is
 // exercised here: codes the core sends are produced on the wire by a scenario,
 // and every listed code is delivered to a ready client to check that its
-// resumable/final handling matches the table's "Resume" column.
+// resumable/final handling matches the table's "Resume" column. The section's
+// error-group and Errc tables are checked against the core's to_close_code(),
+// group_of() and error conditions; js-glue/test/errc-table.test.mjs checks the
+// same tables against the JS error classes.
 #include <catch2/catch.hpp>
 
 #include <fstream>
 #include <functional>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 
 #include "support/session_test_util.hpp"
 
@@ -29,15 +35,20 @@ struct Row {
   bool resumable = false;
 };
 
-// Rows of the close-code table: "| 4004 | NAME | condition | sent by | resume |".
-std::map<int, Row> protocol_close_codes() {
+// Section 11 of docs/PROTOCOL.md.
+std::string close_codes_section() {
   std::ifstream in(std::string(MANA_SOURCE_DIR) + "/docs/PROTOCOL.md");
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string doc = ss.str();
   const auto start = doc.find("## 11. Close codes");
   const auto end = doc.find("\n## ", start + 4);
-  const std::string section = doc.substr(start, end - start);
+  return start == std::string::npos ? std::string() : doc.substr(start, end - start);
+}
+
+// Rows of the close-code table: "| 4004 | NAME | condition | sent by | resume |".
+std::map<int, Row> protocol_close_codes() {
+  const std::string section = close_codes_section();
   std::map<int, Row> rows;
   const std::regex row_re(R"(\n\| (\d{4}) \|[^|]*\|[^|]*\| ([^|]*) \| ([^|\n]*)\|)");
   for (auto it = std::sregex_iterator(section.begin(), section.end(), row_re);
@@ -49,6 +60,53 @@ std::map<int, Row> protocol_close_codes() {
     rows[r.code] = r;
   }
   return rows;
+}
+
+// Rows of the error-group table: "| `group` | `condition` | JS class | what to do |"
+// (condition "—": none). Group name -> condition name ("" for none).
+std::map<std::string, std::string> protocol_error_groups() {
+  const std::string section = close_codes_section();
+  std::map<std::string, std::string> groups;
+  const std::regex row_re(R"(\n\| `(\w+)` \| (?:`(\w+)`|—) \|)");
+  for (auto it = std::sregex_iterator(section.begin(), section.end(), row_re);
+       it != std::sregex_iterator(); ++it) {
+    groups[(*it)[1]] = (*it)[2];
+  }
+  return groups;
+}
+
+struct ErrcDocRow {
+  int code = 0;
+  std::string group;
+};
+
+// Rows of the Errc table: "| `a`, `b` | 4014 | `group` |", one entry per Errc name.
+std::map<std::string, ErrcDocRow> protocol_errc_rows() {
+  const std::string section = close_codes_section();
+  std::map<std::string, ErrcDocRow> rows;
+  const std::regex row_re(R"(\n\| ((?:`\w+`(?:, )?)+) \| (\d{4}) \| `(\w+)` \|)");
+  const std::regex name_re(R"(`(\w+)`)");
+  for (auto it = std::sregex_iterator(section.begin(), section.end(), row_re);
+       it != std::sregex_iterator(); ++it) {
+    const std::string names = (*it)[1];
+    for (auto n = std::sregex_iterator(names.begin(), names.end(), name_re);
+         n != std::sregex_iterator(); ++n) {
+      const std::string name = (*n)[1];
+      INFO("Errc " << name << " is listed twice");
+      CHECK(rows.count(name) == 0);
+      rows[name] = ErrcDocRow{std::stoi((*it)[2]), (*it)[3]};
+    }
+  }
+  return rows;
+}
+
+// ErrcCondition by name, from the core's own table.
+const std::map<std::string, mana::core::ErrcCondition>& conditions_by_name() {
+  static const std::map<std::string, mana::core::ErrcCondition> m = {
+#define MANA_ERRC_CONDITION(name, value, message) {#name, mana::core::ErrcCondition::name},
+#include "mana/core/errc.def"
+  };
+  return m;
 }
 
 // A server that completed the handshake with a client (returned pair).
@@ -223,5 +281,40 @@ TEST_CASE("every listed close code received by a ready client is handled per the
     CHECK(closed->resumable == row.resumable);
     CHECK(p.client.state() == (row.resumable ? SessionState::reconnecting : SessionState::closed));
     CHECK_FALSE(p.client.has_output());
+  }
+}
+
+TEST_CASE("PROTOCOL.md maps every Errc to the core's close code, group and condition", "[close]") {
+  using mana::core::ErrcGroup;
+  const auto groups = protocol_error_groups();
+  const auto rows = protocol_errc_rows();
+  REQUIRE(groups.size() >= 8);
+
+  std::set<std::string> core_groups;
+  for (int g = 0; mana::core::to_string(static_cast<ErrcGroup>(g)) != "unknown"; ++g)
+    core_groups.insert(std::string(mana::core::to_string(static_cast<ErrcGroup>(g))));
+  std::set<std::string> doc_groups;
+  for (const auto& group : groups)
+    doc_groups.insert(group.first);
+  CHECK(doc_groups == core_groups);
+
+  const auto errc_count = static_cast<int>(Errc::internal) + 1;
+  CHECK(rows.size() == static_cast<std::size_t>(errc_count));
+  for (int i = 0; i < errc_count; ++i) {
+    const auto e = static_cast<Errc>(i);
+    const std::string name(mana::core::to_string(e));
+    INFO("Errc " << name);
+    const auto row = rows.find(name);
+    REQUIRE(row != rows.end());
+    CHECK(static_cast<int>(mana::core::to_close_code(e)) == row->second.code);
+    CHECK(mana::core::to_string(mana::core::group_of(e)) == row->second.group);
+    const auto group = groups.find(row->second.group);
+    REQUIRE(group != groups.end());
+    const std::error_code ec = e;
+    for (const auto& [cond_name, cond] : conditions_by_name()) {
+      INFO("condition " << cond_name);
+      CHECK((ec == cond) == (cond_name == group->second));
+    }
+    if (group->second.empty()) CHECK(ec.default_error_condition().category() == ec.category());
   }
 }

@@ -1,8 +1,12 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of mana/core/error.hpp: the Errc -> CloseCode table, fatality,
-// resumability, names, wire-code validity and std::error_code integration.
+// resumability, groups, names, wire-code validity and std::error_code
+// integration. close_codes_test.cpp checks the same mappings against
+// docs/PROTOCOL.md.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <system_error>
@@ -243,19 +247,19 @@ TEST_CASE("error conditions group the Errc values", "[error]") {
       {Errc::credit_overflow, static_cast<int>(C::flow_control)},
       {Errc::resume_rejected, static_cast<int>(C::resume_failed)},
       {Errc::resume_out_of_range, static_cast<int>(C::resume_failed)},
-      {Errc::timeout, 0},
-      {Errc::server_overload, static_cast<int>(C::policy)},
+      {Errc::timeout, static_cast<int>(C::transport)},
+      {Errc::server_overload, static_cast<int>(C::transport)},
       {Errc::target_unreachable, static_cast<int>(C::policy)},
       {Errc::cancelled, 0},
-      {Errc::going_away, 0},
+      {Errc::going_away, static_cast<int>(C::transport)},
       {Errc::invalid_state, static_cast<int>(C::local_misuse)},
       {Errc::invalid_argument, static_cast<int>(C::local_misuse)},
       {Errc::buffer_full, static_cast<int>(C::local_misuse)},
-      {Errc::internal, 0},
+      {Errc::internal, static_cast<int>(C::protocol_violation)},
   };
   REQUIRE(expected.size() == table().size());
   const std::vector<C> all = {C::protocol_violation, C::flow_control, C::resume_failed, C::policy,
-                              C::local_misuse};
+                              C::local_misuse,       C::transport};
   for (const auto& [errc, cond] : expected) {
     CAPTURE(mana::core::to_string(errc));
     const std::error_code ec = errc;
@@ -272,6 +276,56 @@ TEST_CASE("error conditions group the Errc values", "[error]") {
       CHECK(def.value() == cond);
     }
   }
+}
+
+TEST_CASE("out-of-range values are not errors of the table", "[error]") {
+  const std::error_code big(300, mana::core::errc_category());  // 300 % 256 is a valid Errc
+  CHECK(big.message() == "unknown");
+  CHECK(big.default_error_condition().category() == mana::core::errc_category());
+  CHECK(big != ErrcCondition::protocol_violation);
+  const std::error_code negative(-1, mana::core::errc_category());
+  CHECK(negative.message() == "unknown");
+  CHECK(negative != ErrcCondition::local_misuse);
+  CHECK(mana::core::to_close_code(static_cast<Errc>(200)) == CloseCode::internal);
+  CHECK(mana::core::is_fatal(static_cast<Errc>(200)));
+  CHECK(mana::core::group_of(static_cast<Errc>(200)) == mana::core::ErrcGroup::protocol);
+  CHECK(mana::core::to_string(static_cast<mana::core::ErrcGroup>(200)) == "unknown");
+  CHECK(mana::core::make_error_condition(ErrcCondition::transport).message() ==
+        "transport lost, timed out or shed");
+}
+
+TEST_CASE("each group matches at most one condition, shared by all its errors", "[error]") {
+  std::map<std::string_view, int> condition_of_group;
+  for (const Row& row : table()) {
+    CAPTURE(row.name);
+    const std::error_condition c = std::error_code(row.errc).default_error_condition();
+    const int cond = c.category() == mana::core::errc_condition_category() ? c.value() : 0;
+    const auto group = mana::core::to_string(mana::core::group_of(row.errc));
+    CHECK(group != "unknown");
+    const auto it = condition_of_group.emplace(group, cond).first;
+    CHECK(it->second == cond);
+  }
+  CHECK(condition_of_group.size() >= 8);
+}
+
+TEST_CASE("errc_from_close: a received code maps back to an error that closes with it", "[error]") {
+  // The RFC 6455 codes stand for the protocol's own codes; every other code round-trips.
+  const std::map<CloseCode, CloseCode> alias = {
+      {CloseCode::protocol_error, CloseCode::malformed_frame},
+      {CloseCode::abnormal, CloseCode::going_away},
+      {CloseCode::policy_violation, CloseCode::policy_denied},
+      {CloseCode::message_too_big, CloseCode::frame_too_large},
+      {CloseCode::internal_error, CloseCode::internal},
+  };
+  for (const auto& [code, name] : close_names()) {
+    CAPTURE(name);
+    const auto it = alias.find(code);
+    const CloseCode expected = it == alias.end() ? code : it->second;
+    CHECK(mana::core::to_close_code(mana::core::errc_from_close(code)) == expected);
+  }
+  CHECK(mana::core::errc_from_close(CloseCode::normal) == Errc::ok);
+  CHECK(mana::core::errc_from_close(CloseCode::flow_violation) == Errc::credit_overrun);
+  CHECK(mana::core::errc_from_close(static_cast<CloseCode>(1007)) == Errc::internal);
 }
 
 TEST_CASE("conditions do not match foreign error codes", "[error]") {
