@@ -83,7 +83,7 @@ SessionCore::SessionCore(bool is_server, SessionLimits limits, Timestamp now)
     : is_server_(is_server),
       limits_(limits),
       profile_(&mana_v1_profile()),
-      state_(is_server ? SessionState::awaiting_hello : SessionState::connecting),
+      state_(initial_state(is_server ? Role::server : Role::client)),
       last_rx_(now),
       last_tx_(now) {}
 
@@ -111,11 +111,19 @@ void SessionCore::diag(DiagCode c, Timestamp now, std::string detail) {
   emit(event::Diagnostic{c, now, state_, std::move(detail)});
 }
 
-void SessionCore::set_state(SessionState s, Timestamp /*now*/) {
-  if (s == state_) return;
+void SessionCore::set_state(SessionState s, Timestamp now) {
+  if (Result<void> r = change_state(s, now); !r) transition_violation(r.error());
+}
+
+Result<void> SessionCore::change_state(SessionState s, Timestamp /*now*/) {
+  if (s == state_) return {};
+  if (transitions_checked()) {
+    if (Result<void> r = check_transition(role(), state_, s); !r) return r;
+  }
   const SessionState from = state_;
   state_ = s;
   emit(event::StateChanged{from, s});
+  return {};
 }
 
 std::optional<OutMessage> SessionCore::poll_output() {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // SessionCore: the machinery ClientSession and ServerSession share — channel
 // table, credit in both directions, replay buffers, heartbeats, the outbound
-// message queue, the event queue and the dispatch of the control messages
-// both roles receive (close, flow, ping, pong).
+// message queue, the event queue, the state machine and the dispatch of the
+// control messages both roles receive (close, flow, ping, pong).
 //
 // Invariants (checked by tests and the simulation harness)
 //   I1  Output is pulled: nothing is written anywhere; poll_output() hands out
@@ -21,6 +21,8 @@
 //       gate first (handshake messages, states that allow nothing else, the
 //       server's rate limit), then the shared messages here, then the role's
 //       own; a type neither handles closes with 4009 unexpected_message.
+//   I8  Every state change is a row of allowed_transitions (session_state.hpp);
+//       debug and fuzz builds check it in set_state and abort otherwise.
 #pragma once
 
 #include <cstddef>
@@ -36,9 +38,14 @@
 #include "mana/core/messages.hpp"
 #include "mana/core/replay_buffer.hpp"
 #include "mana/core/result.hpp"
+#include "mana/core/session_state.hpp"
 #include "mana/core/small_queue.hpp"
 #include "mana/core/types.hpp"
 #include "mana/core/wire_profile.hpp"
+
+namespace mana::test {
+struct SessionProbe;  // tests/unit/session_state_test.cpp: reaches change_state()
+}  // namespace mana::test
 
 namespace mana::core {
 
@@ -55,6 +62,7 @@ class SessionCore {
   virtual ~SessionCore() = default;
 
   [[nodiscard]] SessionState state() const noexcept { return state_; }
+  [[nodiscard]] Role role() const noexcept { return is_server_ ? Role::server : Role::client; }
 
   // ---- inputs ---------------------------------------------------------------
 
@@ -188,6 +196,9 @@ class SessionCore {
   virtual void on_peer_activity() {}
 
   // Helpers for derived classes.
+  // Changes the state (no-op when unchanged) and reports event::StateChanged.
+  // In checked builds (transitions_checked()) a change the table does not
+  // allow is a library bug: transition_violation() aborts (I8).
   void set_state(SessionState s, Timestamp now);
   void emit(Event e);
   void diag(DiagCode c, Timestamp now, std::string detail = {});
@@ -254,6 +265,8 @@ class SessionCore {
   std::uint64_t pings_outstanding_ = 0;
 
  private:
+  friend struct mana::test::SessionProbe;
+
   void dispatch_frame(Frame&& f, Timestamp now);
   // I7: gate, shared messages, role messages, else 4009 (session_control.cpp).
   void dispatch_control(ControlMessage&& m, Timestamp now);
@@ -264,6 +277,9 @@ class SessionCore {
   void handle_close(const Close& c, Timestamp now);
   void handle_ping(const Ping& p, Timestamp now);
   void handle_pong(const Pong& p, Timestamp now);
+  // set_state's checked step: an error instead of the abort for a change the
+  // table does not allow (checked builds only; the state is left unchanged).
+  Result<void> change_state(SessionState s, Timestamp now);
   SmallQueue<OutMessage> out_;
   std::size_t out_bytes_ = 0;
   bool shared_payloads_ = false;
