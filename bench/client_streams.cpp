@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Stream implementations of the mana-bench client (see client_streams.hpp).
 #include "client_streams.hpp"
 
@@ -13,6 +14,10 @@
 #include <boost/beast/websocket.hpp>
 
 #include "mana/core/client_session.hpp"
+#include "mana/host/client_link.hpp"
+#include "mana/host/clock.hpp"
+#include "mana/host/pump.hpp"
+#include "mana/host/session_timer.hpp"
 
 namespace mana::bench {
 
@@ -31,16 +36,7 @@ constexpr std::size_t mana_high_water = 8 * 1024 * 1024;  // queued WebSocket by
 constexpr std::size_t mana_low_water = 2 * 1024 * 1024;
 constexpr int reads_per_wakeup = 16;
 
-core::Timestamp mono_now() {
-  return core::Timestamp{static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-          .count())};
-}
-
-Clock::time_point to_steady(core::Timestamp t) {
-  return Clock::time_point(
-      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(t.ns)));
-}
+using host::mono_now;
 
 EndKind kind_of(const boost::system::error_code& ec) {
   if (ec == net::error::eof || ec == websocket::error::closed) return EndKind::eof;
@@ -443,46 +439,7 @@ class ManaChannel final : public Stream, public std::enable_shared_from_this<Man
 };
 
 // One WebSocket of a ManaConn; a resume makes a new one (generation `gen`).
-class ManaLink : public std::enable_shared_from_this<ManaLink> {
- public:
-  ManaLink(net::io_context& io, ClientSetup& setup, ManaConn& conn, std::uint64_t gen)
-      : setup_(setup), conn_(conn), gen_(gen), ws_(io) {}
-
-  void start();
-  void send(core::OutMessage&& m) {
-    if (dead_ || close_sent_) return;
-    queued_ += m.data.size();
-    queue_.push_back(std::move(m));
-    do_write();
-  }
-  void abort() {
-    dead_ = true;
-    reset_close(ws_.next_layer());
-    live_.release();
-  }
-  [[nodiscard]] std::size_t queued() const noexcept { return queued_; }
-
- private:
-  void on_connected(const boost::system::error_code& ec);
-  void on_handshake(const boost::system::error_code& ec);
-  void do_read();
-  void do_write();
-  void fail(const std::string& what);
-
-  ClientSetup& setup_;
-  ManaConn& conn_;
-  const std::uint64_t gen_;
-  websocket::stream<tcp::socket> ws_;
-  websocket::response_type res_;
-  beast::flat_buffer rbuf_;
-  std::deque<core::OutMessage> queue_;
-  std::size_t queued_ = 0;
-  LiveToken live_;
-  bool open_ = false;
-  bool writing_ = false;
-  bool close_sent_ = false;
-  bool dead_ = false;
-};
+using ManaLink = host::ClientLink<tcp::socket>;
 
 core::ClientConfig make_core_config(const ClientSetup& s) {
   core::ClientConfig c;
@@ -498,10 +455,13 @@ core::ClientConfig make_core_config(const ClientSetup& s) {
   return c;
 }
 
-class ManaConn : public std::enable_shared_from_this<ManaConn> {
+class ManaConn final : public std::enable_shared_from_this<ManaConn>, public host::LinkSink {
  public:
   ManaConn(net::io_context& io, ClientSetup& setup)
-      : io_(io), setup_(setup), core_(make_core_config(setup), mono_now()), timer_(io) {}
+      : io_(io),
+        setup_(setup),
+        core_(make_core_config(setup), mono_now()),
+        timer_(io, host::SessionTimer::Rearm::exact) {}
 
   void add(const std::shared_ptr<ManaChannel>& ch) { members_.push_back(ch); }
   [[nodiscard]] std::size_t size() const noexcept { return members_.size(); }
@@ -513,8 +473,8 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
     connect();
   }
 
-  // ---- from the link -------------------------------------------------------------------
-  void on_link_open(std::uint64_t gen) {
+  // ---- from the link (host::LinkSink) ---------------------------------------------------
+  void on_link_open(std::uint64_t gen) override {
     if (gen != gen_) return;
     link_open_ = true;
     if (auto r = core_.transport_open(mono_now()); !r)
@@ -523,13 +483,13 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
     // Writers that stopped while there was no transport (a resume) may continue.
     on_link_drained(gen);
   }
-  void on_link_message(std::uint64_t gen, core::MessageType type, core::ByteView data) {
+  void on_link_message(std::uint64_t gen, core::MessageType type, core::ByteView data) override {
     if (gen != gen_) return;
     core_.receive(type, data, mono_now());
     pump();
   }
   void on_link_closed(std::uint64_t gen, std::optional<std::uint16_t> code,
-                      const std::string& reason, const std::string& what) {
+                      const std::string& reason, const std::string& what) override {
     if (gen != gen_) return;
     const bool was_open = link_open_;
     link_open_ = false;
@@ -543,7 +503,7 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
     }
     pump();
   }
-  void on_link_drained(std::uint64_t gen) {
+  void on_link_drained(std::uint64_t gen) override {
     if (gen != gen_ || !link_) return;
     if (link_->queued() < mana_low_water) {
       for (auto& w : members_)
@@ -556,19 +516,14 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
     return !link_ || !link_open_ || link_->queued() > mana_high_water;
   }
   void pump() {
-    if (pumping_) {
-      again_ = true;
-      return;
-    }
-    pumping_ = true;
-    do {
-      again_ = false;
+    const bool outermost = pump_.run([this] {
       while (auto m = core_.poll_output())
         if (link_ && link_open_) link_->send(std::move(*m));
       while (auto e = core_.poll_event())
         handle(*e);
-    } while (again_ || core_.has_output() || core_.has_event());
-    pumping_ = false;
+      return core_.has_output() || core_.has_event();
+    });
+    if (!outermost) return;
     arm_timer();
     maybe_close_session();
   }
@@ -580,7 +535,7 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
     resumed_at.reset();
     for (auto& w : members_)
       if (auto ch = w.lock()) ch->first_byte_after_resume.reset();
-    link_->abort();
+    link_->abort(host::Drop::reset);
     link_.reset();
     link_open_ = false;
     ++gen_;
@@ -600,7 +555,7 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
     }
     timer_.cancel();
     if (link_ && !link_open_) {
-      link_->abort();
+      link_->abort(host::Drop::reset);
       link_.reset();
     }
   }
@@ -611,22 +566,32 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
  private:
   void connect() {
     ++gen_;
-    link_ = std::make_shared<ManaLink>(io_, setup_, *this, gen_);
-    link_->start();
+    link_ = std::make_shared<ManaLink>(*this, gen_, io_);
+    auto live = std::make_shared<LiveToken>();
+    live->acquire();
+    link_->on_release([live] { live->release(); });
+    host::LinkOptions o;
+    o.host = setup_.url.host_header();
+    o.path = setup_.url.path;
+    o.origin = setup_.origin;
+    o.user_agent = "mana-bench";
+    o.handshake_timeout = std::chrono::seconds(30);
+    o.write_buffer_bytes = setup_.bulk ? setup_.ws_write_buffer : 4096;
+    o.max_message = max_ws_message;
+    open_and_connect(link_->ws().next_layer(), setup_,
+                     [link = link_, o = std::move(o)](const boost::system::error_code& ec) {
+                       if (link->done()) return;
+                       if (ec)
+                         return link->fail("cannot connect to " + o.host + ": " + ec.message());
+                       link->handshake(o);
+                     });
   }
 
   void arm_timer() {
     if (closing_) return;
-    const auto next = core_.next_timeout();
-    if (next == armed_) return;
-    armed_ = next;
-    timer_.cancel();
-    if (!next) return;
-    timer_.expires_at(to_steady(*next));
-    timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    timer_.arm(core_.next_timeout(), [w = weak_from_this()] {
       auto self = w.lock();
-      if (ec || !self || self->closing_) return;
-      self->armed_.reset();
+      if (!self || self->closing_) return;
       self->core_.handle_timeout(mono_now());
       self->pump();
     });
@@ -709,7 +674,7 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
     closing_ = true;
     timer_.cancel();
     if (link_) {
-      link_->abort();
+      link_->abort(host::Drop::reset);
       link_.reset();
     }
     for (auto& w : members_)
@@ -719,136 +684,15 @@ class ManaConn : public std::enable_shared_from_this<ManaConn> {
   net::io_context& io_;
   ClientSetup& setup_;
   core::ClientSession core_;
-  net::steady_timer timer_;
-  std::optional<core::Timestamp> armed_;
+  host::SessionTimer timer_;
   std::shared_ptr<ManaLink> link_;
   std::uint64_t gen_ = 0;
   std::vector<std::weak_ptr<ManaChannel>> members_;
   bool started_ = false;
   bool link_open_ = false;
-  bool pumping_ = false;
-  bool again_ = false;
+  host::Pump pump_;
   bool closing_ = false;
 };
-
-void ManaLink::start() {
-  live_.acquire();
-  open_and_connect(
-      ws_.next_layer(), setup_,
-      [self = shared_from_this()](const boost::system::error_code& ec) { self->on_connected(ec); });
-}
-
-void ManaLink::on_connected(const boost::system::error_code& ec) {
-  if (dead_) return;
-  if (ec) return fail("cannot connect to " + setup_.url.host_header() + ": " + ec.message());
-  boost::system::error_code ignored;
-  ws_.next_layer().set_option(tcp::no_delay(true), ignored);
-  websocket::stream_base::timeout t{};
-  t.handshake_timeout = std::chrono::seconds(30);
-  t.idle_timeout = websocket::stream_base::none();  // heartbeats belong to the core
-  t.keep_alive_pings = false;
-  ws_.set_option(t);
-  const std::string origin = setup_.origin;
-  ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
-    req.set(http::field::sec_websocket_protocol, "mana.ssh.v1");
-    req.set(http::field::user_agent, "mana-bench");
-    if (!origin.empty()) req.set(http::field::origin, origin);
-  }));
-  ws_.read_message_max(max_ws_message);
-  ws_.auto_fragment(false);
-  ws_.write_buffer_bytes(setup_.bulk ? setup_.ws_write_buffer : 4096);
-  ws_.async_handshake(
-      res_, setup_.url.host_header(), setup_.url.path,
-      [self = shared_from_this()](const boost::system::error_code& e) { self->on_handshake(e); });
-}
-
-void ManaLink::on_handshake(const boost::system::error_code& ec) {
-  if (dead_) return;
-  if (ec) {
-    if (ec == websocket::error::upgrade_declined)
-      return fail("gateway refused the WebSocket upgrade: HTTP " +
-                  std::to_string(res_.result_int()));
-    return fail("WebSocket handshake failed: " + ec.message());
-  }
-  if (res_[http::field::sec_websocket_protocol] != "mana.ssh.v1")
-    return fail("gateway did not select subprotocol mana.ssh.v1");
-  open_ = true;
-  do_read();
-  conn_.on_link_open(gen_);
-  do_write();
-}
-
-void ManaLink::do_read() {
-  if (dead_) return;
-  ws_.async_read(rbuf_, [self = shared_from_this()](const boost::system::error_code& ec,
-                                                    std::size_t) {
-    if (self->dead_) return;
-    if (ec) {
-      if (ec == websocket::error::closed) {
-        self->dead_ = true;
-        boost::system::error_code ignored;
-        self->ws_.next_layer().close(ignored);
-        self->live_.release();
-        const auto& r = self->ws_.reason();
-        self->conn_.on_link_closed(self->gen_, static_cast<std::uint16_t>(r.code),
-                                   std::string(r.reason.data(), r.reason.size()), {});
-        return;
-      }
-      return self->fail(ec.message());
-    }
-    const auto type = self->ws_.got_text() ? core::MessageType::text : core::MessageType::binary;
-    const auto buf = self->rbuf_.cdata();
-    // The session may be torn down by this message: keep the link alive meanwhile.
-    self->conn_.on_link_message(
-        self->gen_, type, core::ByteView(static_cast<const std::uint8_t*>(buf.data()), buf.size()));
-    self->rbuf_.consume(self->rbuf_.size());
-    self->do_read();
-  });
-}
-
-void ManaLink::do_write() {
-  if (!open_ || writing_ || dead_ || queue_.empty()) return;
-  writing_ = true;
-  core::OutMessage& m = queue_.front();
-  if (m.type == core::MessageType::close) {
-    close_sent_ = true;
-    ws_.async_close(
-        websocket::close_reason(static_cast<websocket::close_code>(m.close_code), m.close_reason),
-        [self = shared_from_this()](const boost::system::error_code& e) {
-          self->writing_ = false;
-          if (self->dead_) return;
-          self->dead_ = true;
-          boost::system::error_code ignored;
-          self->ws_.next_layer().close(ignored);
-          self->live_.release();
-          const auto code = static_cast<std::uint16_t>(self->queue_.front().close_code);
-          self->queue_.clear();
-          self->queued_ = 0;
-          self->conn_.on_link_closed(self->gen_, code, {}, e ? e.message() : std::string{});
-        });
-    return;
-  }
-  ws_.text(m.type == core::MessageType::text);
-  ws_.async_write(net::buffer(m.data),
-                  [self = shared_from_this()](const boost::system::error_code& e, std::size_t) {
-                    self->writing_ = false;
-                    if (self->dead_) return;
-                    if (e) return self->fail(e.message());
-                    self->queued_ -= self->queue_.front().data.size();
-                    self->queue_.pop_front();
-                    self->conn_.on_link_drained(self->gen_);
-                    self->do_write();
-                  });
-}
-
-void ManaLink::fail(const std::string& what) {
-  if (dead_) return;
-  dead_ = true;
-  boost::system::error_code ignored;
-  ws_.next_layer().close(ignored);
-  live_.release();
-  conn_.on_link_closed(gen_, std::nullopt, {}, what);
-}
 
 void ManaChannel::start() {
   conn_->start();

@@ -65,24 +65,27 @@ Result<void> ClientSession::adopt_resume_token(std::string token) {
   return {};
 }
 
-void ClientSession::on_control(ControlMessage&& m, Timestamp now) {
-  if (state_ == SessionState::authenticating) {
-    if (auto* h = std::get_if<HelloOk>(&m)) {
-      on_hello_ok(std::move(*h), now);
-      return;
-    }
-    fail(make_error(Errc::unexpected_message, Origin::remote,
-                    std::string(type_name(m)) + " before hello_ok"),
-         now);
-    return;
+bool ClientSession::on_control_gate(ControlMessage& m, Timestamp now) {
+  // C1: while hello is unanswered only hello_ok may arrive (PROTOCOL.md 6.1 rule 3).
+  if (state_ != SessionState::authenticating) return false;
+  if (auto* h = std::get_if<HelloOk>(&m)) {
+    on_hello_ok(std::move(*h), now);
+    return true;
   }
+  fail(make_error(Errc::unexpected_message, Origin::remote,
+                  std::string(type_name(m)) + " before hello_ok"),
+       now);
+  return true;
+}
+
+bool ClientSession::on_role_control(ControlMessage& m, Timestamp now) {
   if (auto* ok = std::get_if<OpenOk>(&m)) {
     Channel* ch = find(ok->id);
     if (ch == nullptr || ch->acked) {
       fail(make_error(ch == nullptr ? Errc::unknown_channel : Errc::unexpected_message,
                       Origin::remote, "open_ok for channel " + std::to_string(ok->id)),
            now);
-      return;
+      return true;
     }
     ch->acked = true;
     ch->open_request.reset();
@@ -103,12 +106,12 @@ void ClientSession::on_control(ControlMessage&& m, Timestamp now) {
       send_control(Close{ch->id, ch->close_reason_sent.empty()
                                      ? std::nullopt
                                      : std::optional<std::string>(ch->close_reason_sent)});
-      return;
+      return true;
     }
     // A resize made while the open was pending was held back: send it now.
     if (ch->last_resize) send_control(*ch->last_resize);
     emit(event::ChannelOpened{ok->id, ok->resume_key});
-    return;
+    return true;
   }
   if (auto* err = std::get_if<OpenErr>(&m)) {
     Channel* ch = find(err->id);
@@ -116,11 +119,11 @@ void ClientSession::on_control(ControlMessage&& m, Timestamp now) {
       fail(make_error(ch == nullptr ? Errc::unknown_channel : Errc::unexpected_message,
                       Origin::remote, "open_err for channel " + std::to_string(err->id)),
            now);
-      return;
+      return true;
     }
     channels_.erase(err->id);
     emit(event::ChannelOpenFailed{err->id, err->code, err->msg});
-    return;
+    return true;
   }
   if (auto* ex = std::get_if<Exit>(&m)) {
     Channel* ch = find(ex->id);
@@ -128,20 +131,14 @@ void ClientSession::on_control(ControlMessage&& m, Timestamp now) {
       fail(make_error(Errc::unknown_channel, Origin::remote,
                       "exit for channel " + std::to_string(ex->id)),
            now);
-      return;
+      return true;
     }
-    if (ch->exit_received) return;  // duplicate after resume
+    if (ch->exit_received) return true;  // duplicate after resume
     ch->exit_received = true;
     emit(event::ChannelExit{ex->id, ex->code, ex->sig});
-    return;
+    return true;
   }
-  if (auto* c = std::get_if<Close>(&m)) return handle_close(*c, now);
-  if (auto* f = std::get_if<Flow>(&m)) return handle_flow(*f, now);
-  if (auto* p = std::get_if<Ping>(&m)) return handle_ping(*p, now);
-  if (auto* p = std::get_if<Pong>(&m)) return handle_pong(*p, now);
-  fail(make_error(Errc::unexpected_message, Origin::remote,
-                  std::string(type_name(m)) + " is not sent by servers"),
-       now);
+  return false;
 }
 
 void ClientSession::on_hello_ok(HelloOk&& h, Timestamp now) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "mana/core/server_session.hpp"
 
 #include "mana/core/constant_time.hpp"
@@ -48,7 +49,7 @@ ServerCaps ServerSession::caps() const {
   return c;
 }
 
-void ServerSession::on_control(ControlMessage&& m, Timestamp now) {
+bool ServerSession::on_control_gate(ControlMessage& m, Timestamp now) {
   // flow and pong are exempt: flow grows with throughput (one per half window
   // consumed) and pong answers our own pings; neither can be sent faster than
   // data or pings arrive.
@@ -56,35 +57,42 @@ void ServerSession::on_control(ControlMessage&& m, Timestamp now) {
   if (!exempt && !control_bucket_.try_take(now)) {
     emit(event::Policy{PolicyKind::rate_limited, 0, 0, cfg_.control_rate, "control messages"});
     fail(make_error(Errc::rate_limited, Origin::remote, "control message rate exceeded"), now);
-    return;
+    return true;
   }
   if (state_ == SessionState::awaiting_hello) {
     if (auto* h = std::get_if<Hello>(&m)) {
       on_hello(std::move(*h), now);
-      return;
+      return true;
     }
     fail(make_error(Errc::expected_hello, Origin::remote,
                     "first message was " + std::string(type_name(m))),
          now);
-    return;
+    return true;
   }
   if (state_ != SessionState::ready) {
     fail(make_error(Errc::unexpected_message, Origin::remote,
                     std::string(type_name(m)) + " before hello_ok"),
          now);
-    return;
+    return true;
   }
-  if (auto* o = std::get_if<Open>(&m)) return on_open(std::move(*o), now);
+  return false;
+}
+
+bool ServerSession::on_role_control(ControlMessage& m, Timestamp now) {
+  if (auto* o = std::get_if<Open>(&m)) {
+    on_open(std::move(*o), now);
+    return true;
+  }
   if (auto* r = std::get_if<Resize>(&m)) {
     const Channel* ch = find(r->id);
     if (ch == nullptr || !ch->acked) {
       fail(make_error(Errc::unknown_channel, Origin::remote,
                       "resize for channel " + std::to_string(r->id)),
            now);
-      return;
+      return true;
     }
     if (!ch->local_close_sent) emit(event::ChannelResized{r->id, r->cols, r->rows});
-    return;
+    return true;
   }
   if (auto* s = std::get_if<Signal>(&m)) {
     const Channel* ch = find(s->id);
@@ -92,18 +100,12 @@ void ServerSession::on_control(ControlMessage&& m, Timestamp now) {
       fail(make_error(Errc::unknown_channel, Origin::remote,
                       "signal for channel " + std::to_string(s->id)),
            now);
-      return;
+      return true;
     }
     if (!ch->local_close_sent) emit(event::ChannelSignal{s->id, s->sig});
-    return;
+    return true;
   }
-  if (auto* c = std::get_if<Close>(&m)) return handle_close(*c, now);
-  if (auto* f = std::get_if<Flow>(&m)) return handle_flow(*f, now);
-  if (auto* p = std::get_if<Ping>(&m)) return handle_ping(*p, now);
-  if (auto* p = std::get_if<Pong>(&m)) return handle_pong(*p, now);
-  fail(make_error(Errc::unexpected_message, Origin::remote,
-                  std::string(type_name(m)) + " is not sent by clients"),
-       now);
+  return false;
 }
 
 void ServerSession::on_hello(Hello&& h, Timestamp now) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "mana/core/session_core.hpp"
 
 #include <algorithm>
@@ -82,7 +83,7 @@ SessionCore::SessionCore(bool is_server, SessionLimits limits, Timestamp now)
     : is_server_(is_server),
       limits_(limits),
       profile_(&mana_v1_profile()),
-      state_(is_server ? SessionState::awaiting_hello : SessionState::connecting),
+      state_(initial_state(is_server ? Role::server : Role::client)),
       last_rx_(now),
       last_tx_(now) {}
 
@@ -110,11 +111,19 @@ void SessionCore::diag(DiagCode c, Timestamp now, std::string detail) {
   emit(event::Diagnostic{c, now, state_, std::move(detail)});
 }
 
-void SessionCore::set_state(SessionState s, Timestamp /*now*/) {
-  if (s == state_) return;
+void SessionCore::set_state(SessionState s, Timestamp now) {
+  if (Result<void> r = change_state(s, now); !r) transition_violation(r.error());
+}
+
+Result<void> SessionCore::change_state(SessionState s, Timestamp /*now*/) {
+  if (s == state_) return {};
+  if (transitions_checked()) {
+    if (Result<void> r = check_transition(role(), state_, s); !r) return r;
+  }
   const SessionState from = state_;
   state_ = s;
   emit(event::StateChanged{from, s});
+  return {};
 }
 
 std::optional<OutMessage> SessionCore::poll_output() {
@@ -320,7 +329,7 @@ void SessionCore::dispatch_frame(Frame&& f, Timestamp now) {
     fail(e, now);
     return;
   }
-  on_control(std::move(m).value(), now);
+  dispatch_control(std::move(m).value(), now);
 }
 
 void SessionCore::handle_data(DataFrame&& f, Timestamp now) {
@@ -356,75 +365,6 @@ void SessionCore::handle_data(DataFrame&& f, Timestamp now) {
     return;
   }
   emit(event::ChannelData{f.id, f.stream, std::move(f.payload)});
-}
-
-void SessionCore::handle_flow(const Flow& f, Timestamp now) {
-  Channel* ch = find(f.id);
-  if (ch == nullptr) {
-    fail(make_error(Errc::unknown_channel, Origin::remote,
-                    channel_detail(f.id, "flow for a channel that is not open")),
-         now);
-    return;
-  }
-  if (f.rx) {
-    if (*f.rx > ch->send.sent()) {
-      fail(make_error(Errc::credit_overrun, Origin::remote,
-                      channel_detail(f.id, "acknowledged bytes that were never sent")),
-           now);
-      return;
-    }
-    const std::uint64_t before = ch->replay.start_offset();
-    (void)ch->replay.ack(*f.rx);
-    if (ch->replay.start_offset() > before) on_acknowledged(*ch);
-  }
-  if (ch->send_unlimited) return;
-  if (auto r = ch->send.add_credit(f.credit); !r) {
-    Error e = std::move(r).error();
-    e.detail = channel_detail(f.id, e.detail);
-    fail(e, now);
-    return;
-  }
-  if (ch->want_writable && available(f.id) > 0) {
-    ch->want_writable = false;
-    emit(event::ChannelWritable{f.id, available(f.id)});
-  }
-}
-
-void SessionCore::handle_close(const Close& c, Timestamp now) {
-  Channel* ch = find(c.id);
-  if (ch == nullptr) {
-    fail(make_error(Errc::unknown_channel, Origin::remote,
-                    channel_detail(c.id, "close for a channel that is not open")),
-         now);
-    return;
-  }
-  if (ch->remote_close_received) return;  // duplicate after resume: ignored
-  ch->remote_close_received = true;
-  if (!ch->local_close_sent) {
-    ch->local_close_sent = true;
-    ch->close_reason_sent = "closed by peer";
-    send_control(Close{c.id, std::nullopt});
-  }
-  free_channel(c.id, c.reason.value_or(std::string("closed by peer")), Origin::remote);
-}
-
-void SessionCore::handle_ping(const Ping& p, Timestamp now) {
-  (void)now;
-  send_control(Pong{p.ts});
-  last_tx_ = now;
-  diag(DiagCode::ping_received, now);
-}
-
-void SessionCore::handle_pong(const Pong& p, Timestamp now) {
-  pings_outstanding_ = 0;
-  const std::uint64_t now_us = (now.ns / 1000) & max_json_integer;
-  if (p.ts <= now_us) {
-    const Duration sample = Duration::from_us(static_cast<std::int64_t>(now_us - p.ts));
-    srtt_ = srtt_ ? Duration{(srtt_->ns * 7 + sample.ns) / 8} : sample;
-    last_rtt_sample_ = sample;
-    diag(DiagCode::rtt_sample, now, std::to_string(sample.us()) + "us");
-  }
-  diag(DiagCode::pong_received, now);
 }
 
 // ---- channels -------------------------------------------------------------------

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "proxy.hpp"
 
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -29,54 +32,27 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "mana/core/client_session.hpp"
+#include "mana/host/client_link.hpp"
+#include "mana/host/clock.hpp"
+#include "mana/host/pump.hpp"
+#include "mana/host/session_timer.hpp"
 
 namespace mana::proxy {
 
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-namespace http = beast::http;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 using net::ip::tcp;
 
 namespace {
 
-constexpr const char* subprotocol = "mana.ssh.v1";
 constexpr std::size_t stdin_chunk = 64 * 1024;
 constexpr std::size_t transport_high_water = 8 * 1024 * 1024;
 constexpr std::size_t transport_low_water = 2 * 1024 * 1024;
 constexpr std::size_t max_message = 16 * 1024 * 1024;  // largest WebSocket message read
 constexpr auto stop_grace = std::chrono::seconds(2);
 
-core::Timestamp mono_now() {
-  return core::Timestamp{
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count())};
-}
-
-std::chrono::steady_clock::time_point to_steady(core::Timestamp t) {
-  return std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::nanoseconds(t.ns)));
-}
-
-// What a transport reports to the proxy. Every call carries the transport's generation.
-class TransportSink {
- public:
-  virtual ~TransportSink() = default;
-  virtual void on_ws_open(std::uint64_t gen) = 0;
-  virtual void on_ws_message(std::uint64_t gen, core::MessageType type, core::ByteView data) = 0;
-  // The transport ended: a close frame (`code` set) or an error / failed handshake (`what`).
-  virtual void on_ws_closed(std::uint64_t gen, std::optional<std::uint16_t> code,
-                            const std::string& reason, const std::string& what) = 0;
-  virtual void on_ws_drained(std::uint64_t gen) = 0;
-
- protected:
-  TransportSink() = default;
-  TransportSink(const TransportSink&) = default;
-  TransportSink& operator=(const TransportSink&) = default;
-};
+using host::mono_now;
 
 class Transport {
  public:
@@ -91,14 +67,15 @@ class Transport {
   [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
 };
 
-// One WebSocket connection attempt over Stream (beast::tcp_stream, or ssl_stream over it).
+// One connection attempt over Stream (beast::tcp_stream, or ssl_stream over it): resolve,
+// connect, TLS, then the WebSocket of host::ClientLink, which reports to the sink.
 template <class Stream>
 class WsTransport final : public Transport,
                           public std::enable_shared_from_this<WsTransport<Stream>> {
  public:
-  WsTransport(net::io_context& io, ssl::context* tls, const Options& opt, TransportSink& sink,
+  WsTransport(net::io_context& io, ssl::context* tls, const Options& opt, host::LinkSink& sink,
               std::uint64_t gen)
-      : resolver_(io), ws_(make_stream(io, tls)), opt_(opt), sink_(sink), gen_(gen) {}
+      : resolver_(io), link_(make_link(io, tls, sink, gen)), opt_(opt) {}
 
   void start() override {
     auto self = this->shared_from_this();
@@ -108,47 +85,33 @@ class WsTransport final : public Transport,
                             });
   }
 
-  void send(core::OutMessage&& m) override {
-    if (done_ || close_sent_) return;
-    queued_ += m.data.size();
-    queue_.push_back(std::move(m));
-    do_write();
-  }
+  void send(core::OutMessage&& m) override { link_->send(std::move(m)); }
 
   void abort() override {
-    done_ = true;
-    beast::error_code ignored;
     resolver_.cancel();
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    link_->abort();
   }
 
-  [[nodiscard]] std::size_t queued_bytes() const override { return queued_; }
+  [[nodiscard]] std::size_t queued_bytes() const override { return link_->queued(); }
 
  private:
   static constexpr bool tls_v = !std::is_same_v<Stream, beast::tcp_stream>;
-  using Ws = websocket::stream<Stream>;
+  using Link = host::ClientLink<Stream>;
 
-  static Ws make_stream(net::io_context& io, ssl::context* tls) {
+  static std::shared_ptr<Link> make_link(net::io_context& io, ssl::context* tls,
+                                         host::LinkSink& sink, std::uint64_t gen) {
     if constexpr (tls_v) {
-      return Ws(io, *tls);
+      return std::make_shared<Link>(sink, gen, io, *tls);
     } else {
       (void)tls;
-      return Ws(io);
+      return std::make_shared<Link>(sink, gen, io);
     }
   }
 
-  void fail(const std::string& what) {
-    if (done_) return;
-    done_ = true;
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
-    sink_.on_ws_closed(gen_, std::nullopt, {}, what);
-  }
-
   void on_resolve(const beast::error_code& ec, const tcp::resolver::results_type& r) {
-    if (done_) return;
-    if (ec) return fail("cannot resolve " + opt_.url.host + ": " + ec.message());
-    auto& lowest = beast::get_lowest_layer(ws_);
+    if (link_->done()) return;
+    if (ec) return link_->fail("cannot resolve " + opt_.url.host + ": " + ec.message());
+    auto& lowest = beast::get_lowest_layer(link_->ws());
     lowest.expires_after(std::chrono::milliseconds(opt_.connect_timeout_ms));
     auto self = this->shared_from_this();
     lowest.async_connect(
@@ -156,14 +119,13 @@ class WsTransport final : public Transport,
   }
 
   void on_connect(const beast::error_code& ec) {
-    if (done_) return;
-    if (ec) return fail("cannot connect to " + opt_.url.host_header() + ": " + ec.message());
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
+    if (link_->done()) return;
+    if (ec) return link_->fail("cannot connect to " + opt_.url.host_header() + ": " + ec.message());
+    link_->tune_socket();
     if constexpr (tls_v) {
-      auto& tls = ws_.next_layer();
+      auto& tls = link_->ws().next_layer();
       if (SSL_set_tlsext_host_name(tls.native_handle(), opt_.url.host.c_str()) != 1)
-        return fail("cannot set TLS server name");
+        return link_->fail("cannot set TLS server name");
       tls.set_verify_mode(ssl::verify_peer);
       tls.set_verify_callback(ssl::host_name_verification(opt_.url.host));
       auto self = this->shared_from_this();
@@ -175,125 +137,28 @@ class WsTransport final : public Transport,
   }
 
   void on_tls(const beast::error_code& ec) {
-    if (done_) return;
+    if (link_->done()) return;
     if (ec)
-      return fail("TLS handshake with " + opt_.url.host_header() + " failed: " + ec.message());
+      return link_->fail("TLS handshake with " + opt_.url.host_header() +
+                         " failed: " + ec.message());
     ws_handshake();
   }
 
   void ws_handshake() {
-    beast::get_lowest_layer(ws_).expires_never();
-    websocket::stream_base::timeout t{};
-    t.handshake_timeout = std::chrono::milliseconds(opt_.connect_timeout_ms);
-    t.idle_timeout = websocket::stream_base::none();  // heartbeats belong to the core
-    t.keep_alive_pings = false;
-    ws_.set_option(t);
-    std::string origin = opt_.origin;
-    ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
-      req.set(http::field::sec_websocket_protocol, subprotocol);
-      req.set(http::field::user_agent, "mana-proxy/" MANA_PROXY_VERSION);
-      if (!origin.empty()) req.set(http::field::origin, origin);
-    }));
-    ws_.read_message_max(max_message);
-    ws_.auto_fragment(false);
-    ws_.write_buffer_bytes(64 * 1024);
-    auto self = this->shared_from_this();
-    ws_.async_handshake(res_, opt_.url.host_header(), opt_.url.path,
-                        [self](const beast::error_code& e) { self->on_handshake(e); });
-  }
-
-  void on_handshake(const beast::error_code& ec) {
-    if (done_) return;
-    if (ec) {
-      if (ec == websocket::error::upgrade_declined)
-        return fail("gateway refused the WebSocket upgrade: HTTP " +
-                    std::to_string(res_.result_int()));
-      return fail("WebSocket handshake failed: " + ec.message());
-    }
-    if (res_[http::field::sec_websocket_protocol] != subprotocol)
-      return fail("gateway did not select subprotocol mana.ssh.v1");
-    open_ = true;
-    do_read();
-    sink_.on_ws_open(gen_);
-    do_write();
-  }
-
-  void do_read() {
-    if (done_) return;
-    auto self = this->shared_from_this();
-    ws_.async_read(rbuf_, [self](const beast::error_code& ec, std::size_t) { self->on_read(ec); });
-  }
-
-  void on_read(const beast::error_code& ec) {
-    if (done_) return;
-    if (ec) {
-      if (ec == websocket::error::closed) {
-        done_ = true;
-        const auto& r = ws_.reason();
-        sink_.on_ws_closed(gen_, static_cast<std::uint16_t>(r.code),
-                           std::string(r.reason.data(), r.reason.size()), {});
-        return;
-      }
-      return fail(ec.message());
-    }
-    const auto type = ws_.got_text() ? core::MessageType::text : core::MessageType::binary;
-    const auto buf = rbuf_.cdata();
-    sink_.on_ws_message(gen_, type,
-                        core::ByteView(static_cast<const std::uint8_t*>(buf.data()), buf.size()));
-    rbuf_.consume(rbuf_.size());
-    do_read();
-  }
-
-  void do_write() {
-    if (!open_ || writing_ || done_ || queue_.empty()) return;
-    writing_ = true;
-    auto self = this->shared_from_this();
-    core::OutMessage& m = queue_.front();
-    if (m.type == core::MessageType::close) {
-      close_sent_ = true;
-      ws_.async_close(
-          websocket::close_reason(static_cast<websocket::close_code>(m.close_code), m.close_reason),
-          [self](const beast::error_code& e) { self->on_close_written(e); });
-      return;
-    }
-    ws_.text(m.type == core::MessageType::text);
-    ws_.async_write(net::buffer(m.data),
-                    [self](const beast::error_code& e, std::size_t) { self->on_write(e); });
-  }
-
-  void on_write(const beast::error_code& ec) {
-    writing_ = false;
-    if (done_) return;
-    if (ec) return fail(ec.message());
-    queued_ -= queue_.front().data.size();
-    queue_.pop_front();
-    sink_.on_ws_drained(gen_);
-    do_write();
-  }
-
-  void on_close_written(const beast::error_code& ec) {
-    writing_ = false;
-    if (done_) return;
-    done_ = true;
-    const auto code = static_cast<std::uint16_t>(queue_.front().close_code);
-    queue_.clear();
-    queued_ = 0;
-    sink_.on_ws_closed(gen_, code, {}, ec ? ec.message() : std::string{});
+    host::LinkOptions o;
+    o.host = opt_.url.host_header();
+    o.path = opt_.url.path;
+    o.origin = opt_.origin;
+    o.user_agent = "mana-proxy/" MANA_PROXY_VERSION;
+    o.handshake_timeout = std::chrono::milliseconds(opt_.connect_timeout_ms);
+    o.write_buffer_bytes = 64 * 1024;
+    o.max_message = max_message;
+    link_->handshake(o);
   }
 
   tcp::resolver resolver_;
-  Ws ws_;
+  std::shared_ptr<Link> link_;
   const Options& opt_;
-  TransportSink& sink_;
-  const std::uint64_t gen_;
-  websocket::response_type res_;
-  beast::flat_buffer rbuf_;
-  std::deque<core::OutMessage> queue_;
-  std::size_t queued_ = 0;
-  bool open_ = false;
-  bool writing_ = false;
-  bool close_sent_ = false;
-  bool done_ = false;
 };
 
 core::ClientConfig make_client_config(const Options& opt, const std::string& token) {
@@ -307,13 +172,13 @@ core::ClientConfig make_client_config(const Options& opt, const std::string& tok
   return c;
 }
 
-class Proxy final : public TransportSink {
+class Proxy final : public host::LinkSink {
  public:
   Proxy(net::io_context& io, const Options& opt, const std::string& token)
       : io_(io),
         opt_(opt),
         core_(make_client_config(opt, token), mono_now()),
-        timer_(io),
+        timer_(io, host::SessionTimer::Rearm::exact),
         retry_timer_(io),
         stop_timer_(io),
         signals_(io, SIGINT, SIGTERM, SIGHUP),
@@ -355,8 +220,8 @@ class Proxy final : public TransportSink {
     return exit_code_;
   }
 
-  // ---- TransportSink ----------------------------------------------------------
-  void on_ws_open(std::uint64_t gen) override {
+  // ---- host::LinkSink --------------------------------------------------------
+  void on_link_open(std::uint64_t gen) override {
     if (gen != gen_) return;
     verbose("connected to %s", opt_.url_text.c_str());
     ws_open_ = true;
@@ -367,14 +232,14 @@ class Proxy final : public TransportSink {
     pump();
   }
 
-  void on_ws_message(std::uint64_t gen, core::MessageType type, core::ByteView data) override {
+  void on_link_message(std::uint64_t gen, core::MessageType type, core::ByteView data) override {
     if (gen != gen_) return;
     core_.receive(type, data, mono_now());
     pump();
   }
 
-  void on_ws_closed(std::uint64_t gen, std::optional<std::uint16_t> code, const std::string& reason,
-                    const std::string& what) override {
+  void on_link_closed(std::uint64_t gen, std::optional<std::uint16_t> code,
+                      const std::string& reason, const std::string& what) override {
     if (gen != gen_) return;
     const bool was_open = ws_open_;
     ws_open_ = false;
@@ -397,7 +262,7 @@ class Proxy final : public TransportSink {
     pump();
   }
 
-  void on_ws_drained(std::uint64_t gen) override {
+  void on_link_drained(std::uint64_t gen) override {
     if (gen != gen_) return;
     update_transport_pause();
   }
@@ -479,36 +344,23 @@ class Proxy final : public TransportSink {
 
   // ---- core ---------------------------------------------------------------------
   void pump() {
-    if (pumping_) {
-      again_ = true;
-      return;
-    }
-    pumping_ = true;
-    do {
-      again_ = false;
+    const bool outermost = pump_.run([this] {
       while (auto m = core_.poll_output()) {
         if (transport_ && ws_open_) transport_->send(std::move(*m));
       }
       while (auto e = core_.poll_event())
         handle(*e);
       // Handling an event can queue output (open_channel after Ready, close replies).
-    } while (again_ || core_.has_output() || core_.has_event());
-    pumping_ = false;
+      return core_.has_output() || core_.has_event();
+    });
+    if (!outermost) return;
     if (transport_ && ws_open_) update_transport_pause();
     arm_timer();
     maybe_read_stdin();
   }
 
   void arm_timer() {
-    const auto next = core_.next_timeout();
-    if (next == armed_) return;
-    armed_ = next;
-    timer_.cancel();
-    if (!next) return;
-    timer_.expires_at(to_steady(*next));
-    timer_.async_wait([this](const beast::error_code& ec) {
-      if (ec) return;
-      armed_.reset();
+    timer_.arm(core_.next_timeout(), [this] {
       core_.handle_timeout(mono_now());
       pump();
     });
@@ -699,7 +551,7 @@ class Proxy final : public TransportSink {
   }
 
   // Hands the core's last output (its close frame) to the transport and stops the event loop
-  // once the close is written (on_ws_closed) or after a short grace; at once without a transport.
+  // once the close is written (on_link_closed) or after a short grace; at once without a transport.
   void flush_and_stop() {
     if (!transport_ || !ws_open_) {
       drop_transport();
@@ -724,13 +576,11 @@ class Proxy final : public TransportSink {
   std::uint64_t gen_ = 0;
   bool ws_open_ = false;
   bool transport_paused_ = false;
-  net::steady_timer timer_;
-  std::optional<core::Timestamp> armed_;
+  host::SessionTimer timer_;
   net::steady_timer retry_timer_;
   net::steady_timer stop_timer_;
   net::signal_set signals_;
-  bool pumping_ = false;
-  bool again_ = false;
+  host::Pump pump_;
 
   net::posix::stream_descriptor in_;
   net::posix::stream_descriptor out_;

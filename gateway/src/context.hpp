@@ -1,7 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared state of one gateway process (single-threaded: one io_context, one thread).
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +11,7 @@
 #include "config.hpp"
 #include "metrics.hpp"
 #include "mana/core/types.hpp"
+#include "mana/host/clock.hpp"
 #include "policy.hpp"
 #include "rate_limit.hpp"
 #include "resume.hpp"
@@ -34,24 +35,8 @@ struct Context {
   std::vector<std::uint8_t> read_scratch{};
 };
 
-// Monotonic time for the core (steady_clock, nanoseconds).
-inline core::Timestamp mono_now() {
-  return core::Timestamp{
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count())};
-}
-
-inline std::chrono::steady_clock::time_point to_steady(core::Timestamp t) {
-  return std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::nanoseconds(t.ns)));
-}
-
-inline std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+// Clocks of the host (mana/host/clock.hpp, shared with mana-proxy and mana-bench).
+using host::mono_now;
+using host::unix_now;
 
 }  // namespace mana::gateway

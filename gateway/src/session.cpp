@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "session.hpp"
 
 #include <boost/asio/post.hpp>
@@ -34,7 +35,7 @@ Session::Session(Context& ctx, std::string client_ip, std::string origin)
       ip_(std::move(client_ip)),
       origin_(std::move(origin)),
       core_(make_server_config(ctx.cfg), mono_now()),
-      timer_(ctx.io) {
+      timer_(ctx.io, host::SessionTimer::Rearm::keep_earlier) {
   // Data messages reference the replay buffers (raw profiles): Connection writes header and
   // payload parts as one gather write, so relayed bytes are copied once (socket -> replay).
   core_.set_shared_payloads(true);
@@ -132,20 +133,12 @@ void Session::flush_output() {
 }
 
 void Session::arm_timer() {
-  const auto t = core_.next_timeout();
-  // The deadline moves later with every message (heartbeat from the last send/receive). A timer
-  // already armed no later than it stays: when it fires early the handler finds nothing due and
-  // re-arms, about once per heartbeat interval instead of a timer update per message.
-  if (armed_ ? (!t || *armed_ <= *t) : !t) return;
-  armed_ = t;
-  timer_.cancel();
-  if (!t) return;
-  timer_.expires_at(to_steady(*t));
-  timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
-    if (ec) return;
+  // keep_earlier: the deadline moves later with every message (heartbeat from the last send or
+  // receive). A timer already armed no later than it stays: when it fires early the handler finds
+  // nothing due and re-arms, about once per heartbeat interval instead of once per message.
+  timer_.arm(core_.next_timeout(), [w = weak_from_this()] {
     auto s = w.lock();
     if (!s || !s->live()) return;
-    s->armed_.reset();
     const core::Timestamp now = mono_now();
     if (auto due = s->core_.next_timeout(); due && *due <= now) s->core_.handle_timeout(now);
     s->pump();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Session: one ServerSession (the protocol) plus its relays (target sockets), bound to at most
 // one Connection (WebSocket) at a time. A resume moves a Connection to an existing Session.
 //
@@ -12,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
 #include "mana/core/server_session.hpp"
+#include "mana/host/session_timer.hpp"
 
 namespace mana::gateway {
 
@@ -87,8 +88,7 @@ class Session : public std::enable_shared_from_this<Session> {
   core::ServerSession core_;
   std::weak_ptr<Connection> conn_;
   std::map<core::ChannelId, std::shared_ptr<Relay>> relays_;
-  boost::asio::steady_timer timer_;
-  std::optional<core::Timestamp> armed_;
+  host::SessionTimer timer_;
   bool pumping_ = false;
   bool again_ = false;
   bool discarded_ = false;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ServerSession: the server side of the protocol (mana-gateway, conformance
 // reference code, simulation).
 //
@@ -81,7 +82,8 @@ class ServerSession final : public SessionCore {
   [[nodiscard]] std::uint32_t resume_count() const noexcept { return resumes_; }
 
  protected:
-  void on_control(ControlMessage&& m, Timestamp now) override;
+  bool on_control_gate(ControlMessage& m, Timestamp now) override;
+  bool on_role_control(ControlMessage& m, Timestamp now) override;
   void on_transport_gone(CloseCode code, Origin origin, std::string_view reason,
                          Timestamp now) override;
   void on_role_timeout(Timestamp now) override;

@@ -1,6 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // SessionCore: the machinery ClientSession and ServerSession share — channel
 // table, credit in both directions, replay buffers, heartbeats, the outbound
-// message queue and the event queue.
+// message queue, the event queue, the state machine and the dispatch of the
+// control messages both roles receive (close, flow, ping, pong).
 //
 // Invariants (checked by tests and the simulation harness)
 //   I1  Output is pulled: nothing is written anywhere; poll_output() hands out
@@ -15,6 +17,12 @@
 //       queued; data written meanwhile goes to the replay buffer and is sent,
 //       together with everything the peer has not acknowledged, after resume.
 //   I6  The core never reads a clock: every time-dependent call takes `now`.
+//   I7  A control message is dispatched once (session_control.cpp): the role's
+//       gate first (handshake messages, states that allow nothing else, the
+//       server's rate limit), then the shared messages here, then the role's
+//       own; a type neither handles closes with 4009 unexpected_message.
+//   I8  Every state change is a row of allowed_transitions (session_state.hpp);
+//       debug and fuzz builds check it in set_state and abort otherwise.
 #pragma once
 
 #include <cstddef>
@@ -30,9 +38,14 @@
 #include "mana/core/messages.hpp"
 #include "mana/core/replay_buffer.hpp"
 #include "mana/core/result.hpp"
+#include "mana/core/session_state.hpp"
 #include "mana/core/small_queue.hpp"
 #include "mana/core/types.hpp"
 #include "mana/core/wire_profile.hpp"
+
+namespace mana::test {
+struct SessionProbe;  // tests/unit/session_state_test.cpp: reaches change_state()
+}  // namespace mana::test
 
 namespace mana::core {
 
@@ -49,6 +62,7 @@ class SessionCore {
   virtual ~SessionCore() = default;
 
   [[nodiscard]] SessionState state() const noexcept { return state_; }
+  [[nodiscard]] Role role() const noexcept { return is_server_ ? Role::server : Role::client; }
 
   // ---- inputs ---------------------------------------------------------------
 
@@ -165,7 +179,15 @@ class SessionCore {
   SessionCore(bool is_server, SessionLimits limits, Timestamp now);
 
   // Hooks for the two roles.
-  virtual void on_control(ControlMessage&& m, Timestamp now) = 0;
+  // Control dispatch (I7). Both hooks return true when they took the message:
+  // handled it, or failed the session because of it.
+  // The gate runs first, for every control message: the handshake messages
+  // (hello, hello_ok), states in which nothing else is allowed, rate limits.
+  virtual bool on_control_gate(ControlMessage& m, Timestamp now) = 0;
+  // After the shared messages: the role's own (client: open_ok, open_err,
+  // exit; server: open, resize, signal). False for a type the role never
+  // receives (the core then closes with 4009).
+  virtual bool on_role_control(ControlMessage& m, Timestamp now) = 0;
   virtual void on_transport_gone(CloseCode code, Origin origin, std::string_view reason,
                                  Timestamp now) = 0;
   virtual void on_role_timeout(Timestamp now) = 0;
@@ -174,6 +196,9 @@ class SessionCore {
   virtual void on_peer_activity() {}
 
   // Helpers for derived classes.
+  // Changes the state (no-op when unchanged) and reports event::StateChanged.
+  // In checked builds (transitions_checked()) a change the table does not
+  // allow is a library bug: transition_violation() aborts (I8).
   void set_state(SessionState s, Timestamp now);
   void emit(Event e);
   void diag(DiagCode c, Timestamp now, std::string detail = {});
@@ -208,13 +233,6 @@ class SessionCore {
   void maybe_grant(Channel& ch, Timestamp now, bool force);
   void grant_all(Timestamp now, bool force);
 
-  // Message handlers shared by both roles.
-  void handle_data(DataFrame&& f, Timestamp now);
-  void handle_flow(const Flow& f, Timestamp now);
-  void handle_close(const Close& c, Timestamp now);
-  void handle_ping(const Ping& p, Timestamp now);
-  void handle_pong(const Pong& p, Timestamp now);
-
   // Resume helpers.
   [[nodiscard]] ResumeChannel resume_entry(const Channel& ch) const;
   // Validate the peer's position for `ch` (replay range, credit covers replay).
@@ -247,7 +265,21 @@ class SessionCore {
   std::uint64_t pings_outstanding_ = 0;
 
  private:
+  friend struct mana::test::SessionProbe;
+
   void dispatch_frame(Frame&& f, Timestamp now);
+  // I7: gate, shared messages, role messages, else 4009 (session_control.cpp).
+  void dispatch_control(ControlMessage&& m, Timestamp now);
+  // Messages both roles receive: data (session_core.cpp), close, flow, ping,
+  // pong (session_control.cpp).
+  void handle_data(DataFrame&& f, Timestamp now);
+  void handle_flow(const Flow& f, Timestamp now);
+  void handle_close(const Close& c, Timestamp now);
+  void handle_ping(const Ping& p, Timestamp now);
+  void handle_pong(const Pong& p, Timestamp now);
+  // set_state's checked step: an error instead of the abort for a change the
+  // table does not allow (checked builds only; the state is left unchanged).
+  Result<void> change_state(SessionState s, Timestamp now);
   SmallQueue<OutMessage> out_;
   std::size_t out_bytes_ = 0;
   bool shared_payloads_ = false;

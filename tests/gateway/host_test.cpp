@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+// mana_host (gateway/host/): the clocks, SessionTimer's rearm policies and H2 (a cancelled or
+// destroyed timer never runs its handler), Pump's re-entrancy rule. ClientLink is exercised by
+// the proxy and gateway tests against real peers (ssh_proxy_test.py, bench selftest).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "mana/core/types.hpp"
+#include "mana/host/clock.hpp"
+#include "mana/host/pump.hpp"
+#include "mana/host/session_timer.hpp"
+
+namespace {
+
+using mana::core::Duration;
+using mana::core::Timestamp;
+using mana::host::Pump;
+using mana::host::SessionTimer;
+
+Timestamp in_ms(std::int64_t ms) {
+  return mana::host::mono_now() + Duration::from_ms(ms);
+}
+
+}  // namespace
+
+TEST_CASE("host clocks: mono_now is steady_clock, unix_now is the wall clock", "[host]") {
+  const auto before = std::chrono::steady_clock::now();
+  const Timestamp t = mana::host::mono_now();
+  const auto after = std::chrono::steady_clock::now();
+  CHECK(mana::host::to_steady(t) >= before);
+  CHECK(mana::host::to_steady(t) <= after);
+  CHECK(mana::host::mono_now() >= t);
+  const std::int64_t wall = static_cast<std::int64_t>(std::time(nullptr));
+  CHECK(mana::host::unix_now() >= wall - 1);
+  CHECK(mana::host::unix_now() <= wall + 1);
+}
+
+TEST_CASE("SessionTimer exact: fires once at the deadline, re-armed when it changes", "[host]") {
+  boost::asio::io_context io;
+  SessionTimer timer(io, SessionTimer::Rearm::exact);
+  std::vector<int> fired;
+  timer.arm(in_ms(5), [&] { fired.push_back(1); });
+  timer.arm(in_ms(10), [&] { fired.push_back(2); });  // a new deadline replaces the wait
+  REQUIRE(timer.armed().has_value());
+  io.run_for(std::chrono::milliseconds(500));
+  CHECK(fired == std::vector<int>{2});
+  CHECK_FALSE(timer.armed().has_value());  // cleared when it fired
+}
+
+TEST_CASE("SessionTimer exact: the same deadline again keeps the pending wait", "[host]") {
+  boost::asio::io_context io;
+  SessionTimer timer(io, SessionTimer::Rearm::exact);
+  std::vector<int> fired;
+  const Timestamp t = in_ms(5);
+  timer.arm(t, [&] { fired.push_back(1); });
+  timer.arm(t, [&] { fired.push_back(2); });
+  io.run_for(std::chrono::milliseconds(500));
+  CHECK(fired == std::vector<int>{1});
+}
+
+TEST_CASE("SessionTimer keep_earlier: a later deadline keeps the earlier wait", "[host]") {
+  boost::asio::io_context io;
+  SessionTimer timer(io, SessionTimer::Rearm::keep_earlier);
+  std::vector<int> fired;
+  const Timestamp early = in_ms(300);
+  timer.arm(early, [&] { fired.push_back(1); });
+  timer.arm(in_ms(600), [&] { fired.push_back(2); });    // later: kept at `early`
+  timer.arm(std::nullopt, [&] { fired.push_back(3); });  // none: kept too
+  CHECK(timer.armed() == std::optional<Timestamp>(early));
+  timer.arm(in_ms(2), [&] { fired.push_back(4); });  // earlier: re-armed
+  io.run_for(std::chrono::milliseconds(250));        // returns once the wait at +2 ms ran
+  CHECK(fired == std::vector<int>{4});
+}
+
+TEST_CASE("SessionTimer: cancel() and destruction never run the handler (H2)", "[host]") {
+  boost::asio::io_context io;
+  int fired = 0;
+  SessionTimer timer(io, SessionTimer::Rearm::exact);
+  timer.arm(in_ms(1), [&] { ++fired; });
+  timer.cancel();
+  CHECK_FALSE(timer.armed().has_value());
+  io.run_for(std::chrono::milliseconds(50));
+  CHECK(fired == 0);
+
+  // Cancelled, the same deadline is armed again (the policy compares with what is pending).
+  const Timestamp t = in_ms(1);
+  timer.arm(t, [&] { ++fired; });
+  timer.cancel();
+  timer.arm(t, [&] { fired += 10; });
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));
+  CHECK(fired == 10);
+
+  auto gone = std::make_unique<SessionTimer>(io, SessionTimer::Rearm::exact);
+  gone->arm(in_ms(1), [&] { fired += 100; });
+  gone.reset();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));
+  CHECK(fired == 10);
+}
+
+TEST_CASE("Pump: a nested call asks for another round and runs nothing itself", "[host]") {
+  Pump pump;
+  int rounds = 0;
+  int nested_results = 0;
+  bool nested_ran = false;
+  const bool outer = pump.run([&] {
+    ++rounds;
+    if (rounds == 1) {
+      CHECK(pump.running());
+      nested_ran = pump.run([&] {
+        ++nested_results;
+        return false;
+      });
+    }
+    return false;
+  });
+  CHECK(outer);
+  CHECK_FALSE(nested_ran);
+  CHECK(nested_results == 0);
+  CHECK(rounds == 2);  // the nested call's round
+  CHECK_FALSE(pump.running());
+
+  // A round that reports more queued work runs again until it reports none.
+  int left = 3;
+  CHECK(pump.run([&] { return --left > 0; }));
+  CHECK(left == 0);
+}
