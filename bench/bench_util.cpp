@@ -117,22 +117,9 @@ HostPort parse_host_port(const std::string& text_in) {
 }
 
 WsUrl parse_ws_url(const std::string& text) {
-  if (text.rfind("ws://", 0) != 0) throw UsageError("URL must start with ws:// : " + text);
   WsUrl u;
-  std::string rest = text.substr(5);
-  const auto slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  u.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  if (authority.empty()) throw UsageError("URL without host: " + text);
-  const bool bracketed = authority[0] == '[';
-  const auto colon = authority.rfind(':');
-  if (colon != std::string::npos && (!bracketed || authority.find(']') < colon)) {
-    const HostPort hp = parse_host_port(authority);
-    u.host = hp.host;
-    u.port = hp.port;
-  } else {
-    u.host = bracketed ? authority.substr(1, authority.size() - 2) : authority;
-  }
+  if (auto err = host::parse_ws_url(text, u)) throw UsageError(*err + ": " + text);
+  if (u.tls) throw UsageError("wss:// is not supported (loopback benchmarks): " + text);
   return u;
 }
 

@@ -12,6 +12,8 @@
 
 #include <boost/asio/ip/address_v4.hpp>
 
+#include "mana/host/ws_url.hpp"
+
 namespace mana::bench {
 
 // A usage error: printed with the subcommand's help, exit status 2.
@@ -47,13 +49,9 @@ struct HostPort {
 // "HOST:PORT", "[V6]:PORT", optionally prefixed "tcp://".
 HostPort parse_host_port(const std::string& text);
 
-struct WsUrl {
-  std::string host;
-  std::uint16_t port = 80;
-  std::string path = "/";
-  [[nodiscard]] std::string host_header() const { return host + ":" + std::to_string(port); }
-};
-// "ws://HOST[:PORT][/PATH]" (wss is not supported: loopback benchmarks only).
+using host::WsUrl;
+// "ws://HOST[:PORT][/PATH]" through host::parse_ws_url; wss is refused (loopback benchmarks
+// only). Throws UsageError.
 WsUrl parse_ws_url(const std::string& text);
 
 // Source addresses for outgoing connections, used round-robin ("A-B" IPv4 range or a comma list).

@@ -659,7 +659,7 @@ int run_client(int argc, char** argv) {
   } else if (proto == "raw" || proto == "mana") {
     setup.proto = proto == "raw" ? Proto::raw : Proto::mana;
     setup.url = parse_ws_url(connect);
-    setup.endpoint = resolve(io, setup.url.host, setup.url.port);
+    setup.endpoint = resolve(io, setup.url.host, parse_host_port("h:" + setup.url.port).port);
   } else {
     throw UsageError("--proto must be tcp, raw or mana");
   }

@@ -46,7 +46,7 @@ class Bridge {
     if (!ec) out_.assign(::dup(STDOUT_FILENO), ec);
     if (ec) return fail("stdin/stdout must be pipes or sockets: " + ec.message());
     tcp::resolver r(io_);
-    auto eps = r.resolve(url_.host, std::to_string(url_.port), ec);
+    auto eps = r.resolve(url_.host, url_.port, ec);
     if (ec) return fail("cannot resolve " + url_.host + ": " + ec.message());
     net::connect(ws_.next_layer(), eps, ec);
     if (ec) return fail("cannot connect to " + url_.host_header() + ": " + ec.message());

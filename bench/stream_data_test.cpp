@@ -85,7 +85,10 @@ TEST_CASE("size and address parsing", "[bench]") {
   CHECK(hp.host == "127.0.0.1");
   CHECK(hp.port == 8022);
   const auto u = mana::bench::parse_ws_url("ws://127.0.0.1:9000/relay");
-  CHECK(u.port == 9000);
+  CHECK(u.port == "9000");
+  CHECK(u.host_header() == "127.0.0.1:9000");
+  CHECK_THROWS_AS(mana::bench::parse_ws_url("wss://127.0.0.1/"), mana::bench::UsageError);
+  CHECK_THROWS_AS(mana::bench::parse_ws_url("ws://u:p@127.0.0.1/"), mana::bench::UsageError);
   CHECK(u.path == "/relay");
   mana::bench::SourcePool pool("127.0.0.2-127.0.0.4");
   CHECK(pool.size() == 3);

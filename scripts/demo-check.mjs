@@ -4,28 +4,9 @@
 // page must report code 3 from SshSession.onExit). Prints a transcript; resolves true only if
 // every step passed.
 //
-// playwright-core comes from e2e/node_modules (the Playwright suite's package) when installed,
-// else from web-demo/node_modules. The browser is /usr/bin/chromium ($CHROMIUM), headless,
-// --no-sandbox when running as root.
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function loadPlaywright() {
-  for (const dir of ['e2e', 'web-demo']) {
-    const pkg = path.join(root, dir, 'package.json');
-    if (!fs.existsSync(pkg)) continue;
-    try {
-      return createRequire(pkg)('playwright-core');
-    } catch {
-      // not installed there
-    }
-  }
-  throw new Error('playwright-core is not installed: run `make demo-deps` (or `make e2e-deps`)');
-}
+// playwright-core comes from e2e/node_modules or web-demo/node_modules (tools/devkit/browser.mjs).
+// The browser is /usr/bin/chromium ($CHROMIUM), headless, --no-sandbox when running as root.
+import { loadPlaywright } from '../tools/devkit/browser.mjs';
 
 export async function runCheck({ url, hostFingerprint, onBrowser, log }) {
   const { chromium } = loadPlaywright();

@@ -35,11 +35,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureSizes } from '../../scripts/js-size.mjs';
+import { loadPlaywright } from '../../tools/devkit/browser.mjs';
 import { launchGateway } from '../../tools/devkit/gateway.mjs';
 import { freePort } from '../../tools/devkit/net.mjs';
 import { fingerprintOf, startSshd } from '../../tools/devkit/sshd.mjs';
@@ -102,19 +102,6 @@ function pickGateway() {
     if (fs.existsSync(bin)) return { bin, build };
   }
   return undefined;
-}
-
-function loadPlaywright() {
-  for (const dir of ['e2e', 'web-demo']) {
-    const pkg = path.join(root, dir, 'package.json');
-    if (!fs.existsSync(pkg)) continue;
-    try {
-      return createRequire(pkg)('playwright-core');
-    } catch {
-      // not installed there
-    }
-  }
-  throw new Error('playwright-core is not installed: run `make e2e-deps` (or `make demo-deps`)');
 }
 
 // ---- processes and cleanup ------------------------------------------------------------------------

@@ -7,21 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "mana/host/ws_url.hpp"
+
 namespace mana::proxy {
 
-// A ws:// or wss:// URL split into what the WebSocket handshake needs.
-struct WsUrl {
-  bool tls = false;
-  std::string host;  // without brackets for IPv6 literals
-  std::string port;  // numeric, defaulted from the scheme
-  std::string path;  // starts with '/', query kept
-  // Host header value: host[:port] with IPv6 brackets, port omitted when it is the default.
-  [[nodiscard]] std::string host_header() const;
-};
-
-// Parses "ws://host[:port][/path]" / "wss://...". User info and fragments are refused (a token
-// must never travel in a URL). Returns an error message, or nullopt on success.
-std::optional<std::string> parse_ws_url(std::string_view text, WsUrl& out);
+using host::WsUrl;
 
 struct Options {
   WsUrl url;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// mana_host (gateway/host/): the clocks, SessionTimer's rearm policies and H2 (a cancelled or
-// destroyed timer never runs its handler), Pump's re-entrancy rule. ClientLink is exercised by
-// the proxy and gateway tests against real peers (ssh_proxy_test.py, bench selftest).
+// mana_host (gateway/host/): the ws:// URL parser, the clocks, SessionTimer's rearm policies and H2
+// (a cancelled or destroyed timer never runs its handler), Pump's re-entrancy rule. ClientLink is
+// exercised by the proxy and gateway tests against real peers (ssh_proxy_test.py, bench selftest).
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -17,6 +17,7 @@
 #include "mana/host/clock.hpp"
 #include "mana/host/pump.hpp"
 #include "mana/host/session_timer.hpp"
+#include "mana/host/ws_url.hpp"
 
 namespace {
 
@@ -133,4 +134,47 @@ TEST_CASE("Pump: a nested call asks for another round and runs nothing itself", 
   int left = 3;
   CHECK(pump.run([&] { return --left > 0; }));
   CHECK(left == 0);
+}
+
+namespace {
+using mana::host::parse_ws_url;
+using mana::host::WsUrl;
+}  // namespace
+
+TEST_CASE("ws URLs: scheme, host, port, path and Host header") {
+  WsUrl u;
+  REQUIRE_FALSE(parse_ws_url("ws://127.0.0.1:8022/", u));
+  CHECK_FALSE(u.tls);
+  CHECK(u.host == "127.0.0.1");
+  CHECK(u.port == "8022");
+  CHECK(u.path == "/");
+  CHECK(u.host_header() == "127.0.0.1:8022");
+
+  REQUIRE_FALSE(parse_ws_url("wss://gw.example.com", u));
+  CHECK(u.tls);
+  CHECK(u.port == "443");
+  CHECK(u.path == "/");
+  CHECK(u.host_header() == "gw.example.com");
+
+  REQUIRE_FALSE(parse_ws_url("wss://[::1]:9443/ssh?x=1", u));
+  CHECK(u.host == "::1");
+  CHECK(u.port == "9443");
+  CHECK(u.path == "/ssh?x=1");
+  CHECK(u.host_header() == "[::1]:9443");
+
+  REQUIRE_FALSE(parse_ws_url("ws://h?q", u));
+  CHECK(u.path == "/?q");
+  CHECK(u.host_header() == "h");  // default port omitted
+}
+
+TEST_CASE("ws URLs: malformed or credential-carrying URLs are refused") {
+  WsUrl u;
+  for (const char* bad : {"http://h/", "ws://", "ws://:80/", "ws://user:pw@h/", "ws://tok@h/",
+                          "ws://h:0/", "ws://h:65536/", "ws://h:8x/", "ws://::1/", "ws://[::1/",
+                          "ws://[::1]x/", "ws://h/#frag", "ws://h o/", "wss://h%2f/"}) {
+    INFO(bad);
+    CHECK(parse_ws_url(bad, u).has_value());
+  }
+  CHECK(parse_ws_url("ws://a:b@h/", u).value().find("user info") != std::string::npos);
+  CHECK(u.host.empty());  // a refused URL leaves the output unchanged
 }

@@ -1,4 +1,4 @@
-// mana-proxy command line: URL parsing (no credentials in URLs), options, token file, backoff.
+// mana-proxy command line: --url (parsed by mana_host's WsUrl), options, token file, backoff.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -11,46 +11,20 @@ using mana::gateway::test::TempDir;
 using mana::proxy::backoff_ms;
 using mana::proxy::Options;
 using mana::proxy::parse_args;
-using mana::proxy::parse_ws_url;
 using mana::proxy::ParseOutcome;
 using mana::proxy::read_token_file;
-using mana::proxy::WsUrl;
 
-TEST_CASE("ws URLs: scheme, host, port, path and Host header") {
-  WsUrl u;
-  REQUIRE_FALSE(parse_ws_url("ws://127.0.0.1:8022/", u));
-  CHECK_FALSE(u.tls);
-  CHECK(u.host == "127.0.0.1");
-  CHECK(u.port == "8022");
-  CHECK(u.path == "/");
-  CHECK(u.host_header() == "127.0.0.1:8022");
-
-  REQUIRE_FALSE(parse_ws_url("wss://gw.example.com", u));
-  CHECK(u.tls);
-  CHECK(u.port == "443");
-  CHECK(u.path == "/");
-  CHECK(u.host_header() == "gw.example.com");
-
-  REQUIRE_FALSE(parse_ws_url("wss://[::1]:9443/ssh?x=1", u));
-  CHECK(u.host == "::1");
-  CHECK(u.port == "9443");
-  CHECK(u.path == "/ssh?x=1");
-  CHECK(u.host_header() == "[::1]:9443");
-
-  REQUIRE_FALSE(parse_ws_url("ws://h?q", u));
-  CHECK(u.path == "/?q");
-  CHECK(u.host_header() == "h");  // default port omitted
-}
-
-TEST_CASE("ws URLs: malformed or credential-carrying URLs are refused") {
-  WsUrl u;
-  for (const char* bad : {"http://h/", "ws://", "ws://:80/", "ws://user:pw@h/", "ws://tok@h/",
-                          "ws://h:0/", "ws://h:65536/", "ws://h:8x/", "ws://::1/", "ws://[::1/",
-                          "ws://[::1]x/", "ws://h/#frag", "ws://h o/", "wss://h%2f/"}) {
-    INFO(bad);
-    CHECK(parse_ws_url(bad, u).has_value());
-  }
-  CHECK(parse_ws_url("ws://a:b@h/", u).value().find("token-file") != std::string::npos);
+TEST_CASE("mana-proxy --url: parsed by host::parse_ws_url; user info names --token-file") {
+  Options o;
+  auto r = parse_args({"--url", "wss://[::1]:9443/ssh?x=1", "h", "22"}, o);
+  REQUIRE(r.outcome == ParseOutcome::run);
+  CHECK(o.url.host == "::1");
+  CHECK(o.url.port == "9443");
+  CHECK(o.url.path == "/ssh?x=1");
+  r = parse_args({"--url", "ws://a:b@h/", "h", "22"}, o);
+  CHECK(r.outcome == ParseOutcome::error);
+  CHECK(r.message.find("user info") != std::string::npos);
+  CHECK(r.message.find("--token-file") != std::string::npos);
 }
 
 TEST_CASE("mana-proxy options: required, defaults and validation") {
