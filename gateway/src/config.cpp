@@ -268,16 +268,22 @@ Config load_config(const std::string& path) {
   }
   if (const toml::table* t = table_of(root, "session")) {
     const std::string w = "session.";
-    check_keys(*t, w,
-               {"max_frame", "window", "max_window", "max_channels", "control_rate",
-                "control_burst", "heartbeat_ms", "heartbeat_misses", "idle_timeout_ms",
-                "handshake_timeout_ms", "resume", "resume_ttl_ms"});
+    check_keys(
+        *t, w,
+        {"max_frame", "window", "max_window", "max_channels", "control_rate", "control_burst",
+         "free_message_rate", "free_message_burst", "free_message_refill_bytes",
+         "free_message_min_payload", "heartbeat_ms", "heartbeat_misses", "idle_timeout_ms",
+         "handshake_timeout_ms", "resume", "resume_ttl_ms"});
     get_uint(*t, w, "max_frame", c.max_frame, 65545, 16777216);
     get_uint(*t, w, "window", c.window, 1024, 1 << 30);
     get_uint(*t, w, "max_window", c.max_window, 1024, 1 << 30);
     get_uint(*t, w, "max_channels", c.max_channels, 1, 1024);
     get_uint(*t, w, "control_rate", c.control_rate, 1, 1000000);
     get_uint(*t, w, "control_burst", c.control_burst, 1, 1000000);
+    get_uint(*t, w, "free_message_rate", c.free_message_rate, 1, 1000000);
+    get_uint(*t, w, "free_message_burst", c.free_message_burst, 1, 1000000);
+    get_uint(*t, w, "free_message_refill_bytes", c.free_message_refill_bytes, 1, 1 << 30);
+    get_uint(*t, w, "free_message_min_payload", c.free_message_min_payload, 1, 65536);
     get_uint(*t, w, "heartbeat_ms", c.heartbeat_ms, 100, 3600000);
     get_uint(*t, w, "heartbeat_misses", c.heartbeat_misses, 1, 100);
     get_uint(*t, w, "idle_timeout_ms", c.idle_timeout_ms, 100, 86400000);

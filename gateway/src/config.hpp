@@ -68,6 +68,12 @@ struct Config {
   std::uint32_t max_channels = 4;
   std::uint32_t control_rate = 50;
   std::uint32_t control_burst = 100;
+  // Messages that move no payload (free_budget.hpp, docs/gateway.md): a token bucket per
+  // connection refilled by time and by payload moved; over: close 4004.
+  std::uint32_t free_message_rate = 100;           // tokens per second
+  std::uint32_t free_message_burst = 1000;         // bucket size
+  std::uint32_t free_message_refill_bytes = 4096;  // payload bytes moved per token
+  std::uint32_t free_message_min_payload = 16;     // data messages delivering less are free
   std::uint32_t heartbeat_ms = 20000;
   std::uint32_t heartbeat_misses = 3;
   std::uint32_t idle_timeout_ms = 60000;

@@ -14,6 +14,22 @@ namespace mana::gateway {
 
 namespace websocket = boost::beast::websocket;
 
+namespace {
+
+// After the upgrade Beast's handshake timeout only bounds the close handshake: once our close
+// frame is written, Beast reads (and discards) what the peer sends for at most `wait` while it
+// waits for the peer's close frame, then closes the socket.
+template <class Ws>
+void set_close_wait(Ws& ws, std::chrono::milliseconds wait) {
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = wait;
+  t.idle_timeout = websocket::stream_base::none();  // heartbeats are the core's job
+  t.keep_alive_pings = false;
+  ws.set_option(t);
+}
+
+}  // namespace
+
 Connection::Connection(Context& ctx, WsStream&& ws, std::string client_ip, std::string origin)
     : ctx_(ctx),
       ws_(std::move(ws)),
@@ -25,22 +41,25 @@ Connection::Connection(Context& ctx, WsStream&& ws, std::string client_ip, std::
 Connection::~Connection() = default;
 
 void Connection::start() {
-  // After the upgrade Beast's handshake timeout only bounds the close handshake: once our close
-  // frame is written, wait at most this long for the peer's reply, then close the socket. A
-  // peer detached as dead (4012) never replies; without this bound its socket lingered for
-  // handshake_timeout_ms.
-  const auto close_wait = std::chrono::milliseconds(
-      std::min<std::uint32_t>(ctx_.cfg.handshake_timeout_ms, close_handshake_ms));
-  ws_.visit([this, close_wait](auto& ws) {
+  // A peer detached as dead (4012) never replies to our close frame; without this bound its
+  // socket lingered for handshake_timeout_ms.
+  ws_.visit([this](auto& ws) {
     ws.read_message_max(ctx_.cfg.max_frame);
     ws.auto_fragment(false);
-    websocket::stream_base::timeout t{};
-    t.handshake_timeout = close_wait;
-    t.idle_timeout = websocket::stream_base::none();  // heartbeats are the core's job
-    t.keep_alive_pings = false;
-    ws.set_option(t);
+    set_close_wait(ws, close_wait(close_handshake_ms));
+    // RFC 6455 pings and pongs never reach on_read (Beast answers a ping itself) but cost work
+    // all the same: they take from the session's free-message budget. The stream, and with it
+    // this callback, lives inside this Connection.
+    ws.control_callback([this](websocket::frame_type kind, std::string_view) {
+      if (kind == websocket::frame_type::close) return;
+      if (auto s = session_) s->on_transport_control();
+    });
   });
   do_read();
+}
+
+std::chrono::milliseconds Connection::close_wait(std::uint32_t ms) const {
+  return std::chrono::milliseconds(std::min(ctx_.cfg.handshake_timeout_ms, ms));
 }
 
 void Connection::set_session(std::shared_ptr<Session> s) {
@@ -161,7 +180,11 @@ void Connection::do_write() {
     websocket::close_reason cr(static_cast<std::uint16_t>(m.close_code));
     cr.reason = m.close_reason.substr(0, 120);
     ctx_.metrics.frames_out++;
-    ws_.visit([&cr, this](auto& ws) {
+    // A client closed for policy (a flood, a rate limit) may go on sending: every byte Beast
+    // drains while it waits for that client's close frame costs the gateway's time.
+    const bool policy = m.close_code == core::CloseCode::policy_denied;
+    ws_.visit([&cr, policy, this](auto& ws) {
+      if (policy) set_close_wait(ws, close_wait(policy_close_ms));
       ws.async_close(cr, [self = shared_from_this()](const boost::system::error_code&) {
         self->writing_ = false;
         self->queue_.clear();

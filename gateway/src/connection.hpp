@@ -10,6 +10,7 @@
 // caller's buffers as they are).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +34,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Longest wait for the peer's close frame after ours was written (capped by
   // handshake_timeout_ms); RFC 6455 lets the server close the TCP connection first.
   static constexpr std::uint32_t close_handshake_ms = 1000;
+  // The same after a policy close (4004: floods, rate limits), whose peer may keep sending.
+  static constexpr std::uint32_t policy_close_ms = 100;
 
   Connection(Context& ctx, WsStream&& ws, std::string client_ip, std::string origin);
   ~Connection();
@@ -66,6 +69,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_written(const boost::system::error_code& ec);
   void update_pause();
   void start_linger();
+  // min(handshake_timeout_ms, ms): how long to wait for the peer's close frame.
+  [[nodiscard]] std::chrono::milliseconds close_wait(std::uint32_t ms) const;
   void finish();
 
   Context& ctx_;

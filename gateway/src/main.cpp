@@ -43,9 +43,11 @@ Configuration ([section] key = default):
              (loopback, link-local, private and unspecified addresses are reachable only
              through an address/CIDR rule, never through a host-name rule)
   [session]  max_frame = 1048576, window = 262144, max_window = 2097152, max_channels = 4,
-             control_rate = 50, control_burst = 100, heartbeat_ms = 20000,
-             heartbeat_misses = 3, idle_timeout_ms = 60000, handshake_timeout_ms = 10000,
-             resume = true, resume_ttl_ms = 60000
+             control_rate = 50, control_burst = 100, free_message_rate = 100,
+             free_message_burst = 1000, free_message_refill_bytes = 4096,
+             free_message_min_payload = 16 (messages moving no payload; over: 4004),
+             heartbeat_ms = 20000, heartbeat_misses = 3, idle_timeout_ms = 60000,
+             handshake_timeout_ms = 10000, resume = true, resume_ttl_ms = 60000
   [limits]   max_connections = 1024, max_connections_per_ip = 64,
              max_sessions_per_principal = 16, outbound_high_water = 4194304,
              outbound_low_water = 1048576, outbound_max = 33554432

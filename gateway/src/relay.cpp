@@ -194,9 +194,7 @@ void Relay::start_read() {
     const std::uint64_t avail = s->core().available(id_);
     if (avail == 0) {
       if (!stalled_) {
-        stalled_ = true;
-        stall_start_ = mono_now();
-        ctx_.metrics.credit_stalls++;
+        begin_stall();
         // Ask the core for event::ChannelWritable: a write it cannot take sets that flag
         // (available() is 0, so nothing is queued).
         static const std::uint8_t probe = 0;
@@ -277,20 +275,23 @@ void Relay::on_read(const boost::system::error_code& ec, const std::uint8_t* dat
   flush_to_client();
 }
 
+std::optional<std::size_t> Relay::write_to_client(Session& s, core::ByteView view) {
+  auto r = s.core().write(id_, core::Stream::out, view, mono_now());
+  if (!r) return std::nullopt;
+  ctx_.metrics.bytes_to_client += *r;
+  s.on_payload_to_client(*r);
+  if (*r < view.size() && !stalled_) begin_stall();
+  return *r;
+}
+
 bool Relay::deliver(const std::uint8_t* data, std::size_t n) {
   auto s = session();
   if (!s) return false;
-  auto r = s->core().write(id_, core::Stream::out, core::ByteView(data, n), mono_now());
-  if (!r) return false;  // channel closing or gone: ChannelClosed follows
-  ctx_.metrics.bytes_to_client += *r;
+  auto r = write_to_client(*s, core::ByteView(data, n));
+  if (!r) return false;
   if (*r < n) {
     pending_.assign(data + *r, data + n);
     pending_off_ = 0;
-    if (!stalled_) {
-      stalled_ = true;
-      stall_start_ = mono_now();
-      ctx_.metrics.credit_stalls++;
-    }
   }
   return true;
 }
@@ -300,16 +301,10 @@ void Relay::flush_to_client() {
   auto s = session();
   if (!s) return;
   if (pending_off_ < pending_.size()) {
-    const core::ByteView view(pending_.data() + pending_off_, pending_.size() - pending_off_);
-    auto r = s->core().write(id_, core::Stream::out, view, mono_now());
-    if (!r) return;  // channel closing or gone: ChannelClosed follows
+    auto r = write_to_client(
+        *s, core::ByteView(pending_.data() + pending_off_, pending_.size() - pending_off_));
+    if (!r) return;
     pending_off_ += *r;
-    ctx_.metrics.bytes_to_client += *r;
-    if (*r < view.size() && !stalled_) {
-      stalled_ = true;
-      stall_start_ = mono_now();
-      ctx_.metrics.credit_stalls++;
-    }
   }
   if (pending_off_ >= pending_.size()) {
     std::vector<std::uint8_t>().swap(pending_);  // rare (a stall); do not keep its capacity
@@ -321,6 +316,12 @@ void Relay::flush_to_client() {
     }
   }
   s->pump();
+}
+
+void Relay::begin_stall() {
+  stalled_ = true;
+  stall_start_ = mono_now();
+  ctx_.metrics.credit_stalls++;
 }
 
 void Relay::end_stall() {

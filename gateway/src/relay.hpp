@@ -73,10 +73,15 @@ class Relay : public std::enable_shared_from_this<Relay> {
   // Relaying: hand target bytes to the core; keep what it did not take in pending_.
   // False when the channel is gone or closing.
   bool deliver(const std::uint8_t* data, std::size_t n);
+  // Hands `view` to the core as far as credit allows: counts what it took (metrics, the
+  // session's free-message budget) and starts a credit stall when it took less. Nullopt when
+  // the channel is gone or closing (ChannelClosed follows).
+  std::optional<std::size_t> write_to_client(Session& s, core::ByteView view);
   bool scan_banner();
   void flush_to_client();
   void flush_to_target();
   void close_channel(const std::string& reason);
+  void begin_stall();
   void end_stall();
   std::shared_ptr<Session> session() const { return session_.lock(); }
 

@@ -35,7 +35,10 @@ Session::Session(Context& ctx, std::string client_ip, std::string origin)
       ip_(std::move(client_ip)),
       origin_(std::move(origin)),
       core_(make_server_config(ctx.cfg), mono_now()),
-      timer_(ctx.io, host::SessionTimer::Rearm::keep_earlier) {
+      timer_(ctx.io, host::SessionTimer::Rearm::keep_earlier),
+      free_budget_({ctx.cfg.free_message_rate, ctx.cfg.free_message_burst,
+                    ctx.cfg.free_message_refill_bytes},
+                   mono_now()) {
   // Data messages reference the replay buffers (raw profiles): Connection writes header and
   // payload parts as one gather write, so relayed bytes are copied once (socket -> replay).
   core_.set_shared_payloads(true);
@@ -50,7 +53,29 @@ void Session::attach(const std::shared_ptr<Connection>& c) {
 
 void Session::on_message(core::MessageType type, core::ByteView data) {
   if (!live()) return;
-  core_.receive(type, data, mono_now());
+  const core::Timestamp now = mono_now();
+  delivered_ = 0;
+  core_.receive(type, data, now);
+  pump();
+  // Free: every message that delivered less than free_message_min_payload bytes to a target
+  // (control messages, empty or nearly empty data messages), whatever its type.
+  if (delivered_ < ctx_.cfg.free_message_min_payload) spend_free_message(now);
+}
+
+void Session::on_transport_control() {
+  if (!live() || free_close_posted_ || free_budget_.take(mono_now())) return;
+  free_close_posted_ = true;
+  boost::asio::post(ctx_.io, [w = weak_from_this()] {
+    if (auto s = w.lock()) {
+      s->rate_limited("free_messages");
+      s->pump();
+    }
+  });
+}
+
+void Session::spend_free_message(core::Timestamp now) {
+  if (!live() || free_budget_.take(now)) return;
+  rate_limited("free_messages");
   pump();
 }
 
@@ -160,6 +185,8 @@ void Session::handle(core::Event& e) {
     return;
   }
   if (auto* d = std::get_if<ChannelData>(&e)) {
+    delivered_ += d->data.size();
+    free_budget_.refill(d->data.size());
     auto it = relays_.find(d->id);
     if (it != relays_.end()) {
       it->second->on_client_data(std::move(d->data));

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "context.hpp"
+#include "free_budget.hpp"
 #include "mana/core/server_session.hpp"
 #include "mana/host/session_timer.hpp"
 
@@ -35,6 +36,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void attach(const std::shared_ptr<Connection>& c);
   [[nodiscard]] std::shared_ptr<Connection> connection() const { return conn_.lock(); }
   void on_message(core::MessageType type, core::ByteView data);
+  // A WebSocket ping or pong frame (RFC 6455; Beast answers pings itself). Called from inside
+  // the WebSocket read: a close it causes is posted to run after it.
+  void on_transport_control();
   void on_close_frame(std::uint16_t code, const std::string& reason);
   void on_transport_lost();
   void on_outbound_overflow();
@@ -49,6 +53,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void pump();
   // A relay whose open was refused (open_err frees the id without ChannelClosed).
   void remove_relay(core::ChannelId id, const Relay* r);
+  // The relay handed `n` bytes from its target to the core: they refill the free-message budget.
+  void on_payload_to_client(std::uint64_t n) noexcept { free_budget_.refill(n); }
 
   // ---- identity ---------------------------------------------------------------
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
@@ -71,8 +77,11 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void handle(core::Event& e);
   void on_open(const core::Open& o);
-  // A per-IP rate limit ([rate]) was exceeded: policy event, metrics, close 4004.
+  // A per-IP rate limit ([rate]) or this session's free-message budget was exceeded: policy
+  // event, metrics (reason rate_<limit>), close 4004.
   void rate_limited(const char* limit);
+  // One message that moved no payload (free_budget.hpp): over the budget, close 4004.
+  void spend_free_message(core::Timestamp now);
   void on_closed(const core::event::Closed& c);
   void flush_output();
   void arm_timer();
@@ -89,6 +98,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::weak_ptr<Connection> conn_;
   std::map<core::ChannelId, std::shared_ptr<Relay>> relays_;
   host::SessionTimer timer_;
+  FreeMessageBudget free_budget_;
+  std::uint64_t delivered_ = 0;  // payload bytes the message being received delivered
+  bool free_close_posted_ = false;
   bool pumping_ = false;
   bool again_ = false;
   bool discarded_ = false;
