@@ -145,7 +145,7 @@ TEST_CASE("jwks: HS256 stays as it was next to a JWKS", "[gateway][jwks]") {
           hs256("another-secret-of-at-least-32-bytes!!", ""));
 }
 
-TEST_CASE("jwks: the kid selects the key; an unknown kid is refused", "[gateway][jwks]") {
+TEST_CASE("jwks: the kid selects the key, an unknown kid is refused", "[gateway][jwks]") {
   const Fixture f;
   std::string t = signed_by(rsa(), "RS256", "rsa-2");
   refused(f.check(t), "jwt unknown kid", t);
