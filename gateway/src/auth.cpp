@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "jws.hpp"
+
 namespace mana::gateway {
 
 namespace {
@@ -34,6 +36,17 @@ std::int64_t as_int(const nlohmann::json& v) {
   return v.get<std::int64_t>();
 }
 
+// `aud` is a string or an array of strings (RFC 7519 §4.1.3); one of them must be `want`.
+bool audience_matches(const nlohmann::json& claims, const std::string& want) {
+  const auto aud = claims.find("aud");
+  if (aud == claims.end()) return false;
+  if (aud->is_string()) return aud->get<std::string>() == want;
+  if (!aud->is_array() || aud->size() > 64) return false;
+  return std::any_of(aud->begin(), aud->end(), [&](const nlohmann::json& a) {
+    return a.is_string() && a.get<std::string>() == want;
+  });
+}
+
 }  // namespace
 
 std::string normalise_target(std::string_view host, std::uint16_t port) {
@@ -47,7 +60,11 @@ std::string normalise_target(std::string_view host, std::uint16_t port) {
 }
 
 Authenticator::Authenticator(const Config& cfg)
-    : allow_none_(cfg.allow_none), skew_(static_cast<std::int64_t>(cfg.clock_skew_s)) {
+    : issuer_(cfg.issuer),
+      audience_(cfg.audience),
+      allow_none_(cfg.allow_none),
+      skew_(static_cast<std::int64_t>(cfg.clock_skew_s)) {
+  if (!cfg.jwks_file.empty()) keys_.store(JwkSet::load(cfg.jwks_file));
   if (cfg.jwt_secret_file.empty()) return;
   std::ifstream f(cfg.jwt_secret_file, std::ios::binary);
   if (!f) throw std::runtime_error("cannot read auth.jwt_secret_file " + cfg.jwt_secret_file);
@@ -57,7 +74,82 @@ Authenticator::Authenticator(const Config& cfg)
     s.pop_back();
   if (s.size() < 32)
     throw std::runtime_error("auth.jwt_secret_file must hold at least 32 bytes (HS256 key)");
+  // A PEM key as HMAC secret is the classic algorithm-confusion set-up (public key text as the
+  // HS256 key): refused, the HS256 key must be random bytes.
+  if (s.find("-----BEGIN") != std::string::npos)
+    throw std::runtime_error(
+        "auth.jwt_secret_file holds a PEM key; HS256 needs a random secret "
+        "(public keys go in auth.jwks_file)");
   secret_ = std::move(s);
+}
+
+std::size_t Authenticator::key_count() const noexcept {
+  const auto keys = keys_.load();
+  return keys ? keys->size() : 0;
+}
+
+void Authenticator::replace_keys(std::shared_ptr<const JwkSet> keys) noexcept {
+  keys_.store(std::move(keys));
+}
+
+std::optional<nlohmann::json> Authenticator::verified_claims(const std::string& token,
+                                                             AuthResult& r) const {
+  auto jws = parse_jws(token, r.why);
+  if (!jws) return std::nullopt;
+  std::string alg_lower = jws->alg;
+  std::transform(alg_lower.begin(), alg_lower.end(), alg_lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (alg_lower == "none") {
+    r.why = "jwt alg none";
+    return std::nullopt;
+  }
+  if (jws->kid) {
+    // One snapshot of the key set for this check (replace_keys may swap it meanwhile).
+    const std::shared_ptr<const JwkSet> keys = keys_.load();
+    const Jwk* key = keys ? keys->find(*jws->kid) : nullptr;
+    if (key == nullptr) {
+      r.why = "jwt unknown kid";
+      return std::nullopt;
+    }
+    if (jws->alg != alg_name(key->alg())) {
+      r.why = "jwt alg does not match the key (" + std::string(alg_name(key->alg())) + " key)";
+      return std::nullopt;
+    }
+    if (!key->verify(jws->signing_input, jws->signature)) {
+      r.why = "jwt bad signature";
+      return std::nullopt;
+    }
+    auto claims = parse_json_object(jws->payload);
+    if (!claims) r.why = "jwt claims not an object";
+    return claims;
+  }
+  if (jws->alg != "HS256") {
+    r.why = jws->alg == "RS256" || jws->alg == "ES256" || jws->alg == "EdDSA"
+                ? "jwt kid missing (asymmetric keys are chosen by kid)"
+                : "jwt alg not accepted";
+    return std::nullopt;
+  }
+  if (secret_.empty()) {
+    r.why = "jwt alg HS256 not configured";
+    return std::nullopt;
+  }
+  jwt_t* raw = nullptr;
+  const int rc =
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(secret_.data()),
+                 static_cast<int>(secret_.size()));
+  std::unique_ptr<jwt_t, JwtFree> jwt(raw);
+  if (rc != 0 || !jwt) {
+    r.why = "jwt bad signature";
+    return std::nullopt;
+  }
+  if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) {
+    r.why = "jwt alg not HS256";
+    return std::nullopt;
+  }
+  std::unique_ptr<char, CharFree> grants(jwt_get_grants_json(jwt.get(), nullptr));
+  auto claims = grants ? parse_json_object(grants.get()) : std::nullopt;
+  if (!claims) r.why = "jwt claims not an object";
+  return claims;
 }
 
 AuthResult Authenticator::check(const std::optional<core::Auth>& auth,
@@ -72,74 +164,69 @@ AuthResult Authenticator::check(const std::optional<core::Auth>& auth,
     r.principal = "anonymous";
     return r;
   }
-  if (secret_.empty()) {
+  if (!jwt_enabled()) {
     r.why = "bearer tokens not configured";
     return r;
   }
-  jwt_t* raw = nullptr;
-  const int rc =
-      jwt_decode(&raw, auth->token.c_str(), reinterpret_cast<const unsigned char*>(secret_.data()),
-                 static_cast<int>(secret_.size()));
-  std::unique_ptr<jwt_t, JwtFree> jwt(raw);
-  if (rc != 0 || !jwt) {
-    r.why = "jwt invalid or bad signature";
-    return r;
-  }
-  if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) {
-    r.why = "jwt alg not HS256";
-    return r;
-  }
-  std::unique_ptr<char, CharFree> grants(jwt_get_grants_json(jwt.get(), nullptr));
-  if (!grants) {
-    r.why = "jwt has no claims";
-    return r;
-  }
-  const nlohmann::json claims = nlohmann::json::parse(grants.get(), nullptr, false);
-  if (claims.is_discarded() || !claims.is_object()) {
-    r.why = "jwt claims not an object";
-    return r;
-  }
+  const auto claims = verified_claims(auth->token, r);
+  if (claims) check_claims(*claims, now_unix, r);
+  return r;
+}
+
+void Authenticator::check_claims(const nlohmann::json& claims, std::int64_t now_unix,
+                                 AuthResult& r) const {
   const auto sub = claims.find("sub");
   if (sub == claims.end() || !sub->is_string() || sub->get<std::string>().empty() ||
       sub->get<std::string>().size() > 256) {
     r.why = "jwt sub missing or invalid";
-    return r;
+    return;
   }
   const auto exp = claims.find("exp");
   if (exp == claims.end() || !is_int(*exp)) {
     r.why = "jwt exp missing or invalid";
-    return r;
+    return;
   }
   if (as_int(*exp) + skew_ <= now_unix) {
     r.why = "jwt expired";
-    return r;
+    return;
   }
   if (const auto nbf = claims.find("nbf"); nbf != claims.end()) {
     if (!is_int(*nbf)) {
       r.why = "jwt nbf invalid";
-      return r;
+      return;
     }
     if (as_int(*nbf) - skew_ > now_unix) {
       r.why = "jwt not yet valid";
-      return r;
+      return;
     }
+  }
+  if (!issuer_.empty()) {
+    const auto iss = claims.find("iss");
+    if (iss == claims.end() || !iss->is_string() || iss->get<std::string>() != issuer_) {
+      r.why = "jwt iss missing or wrong";
+      return;
+    }
+  }
+  if (!audience_.empty() && !audience_matches(claims, audience_)) {
+    r.why = "jwt aud missing or wrong";
+    return;
   }
   if (const auto t = claims.find("targets"); t != claims.end()) {
     if (!t->is_array() || t->size() > 256) {
       r.why = "jwt targets invalid";
-      return r;
+      return;
     }
     std::vector<std::string> list;
     for (const auto& e : *t) {
       if (!e.is_string()) {
         r.why = "jwt targets invalid";
-        return r;
+        return;
       }
       std::string host;
       std::uint16_t port = 0;
       if (!parse_host_port(e.get<std::string>(), host, port)) {
         r.why = "jwt targets entry invalid";
-        return r;
+        return;
       }
       list.push_back(normalise_target(host, port));
     }
@@ -147,7 +234,6 @@ AuthResult Authenticator::check(const std::optional<core::Auth>& auth,
   }
   r.ok = true;
   r.principal = sub->get<std::string>();
-  return r;
 }
 
 }  // namespace mana::gateway

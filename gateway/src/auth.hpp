@@ -1,17 +1,31 @@
-// Authentication of hello.auth: HS256 JWTs verified with libjwt, or scheme "none" when allowed.
+// Authentication of hello.auth: JWTs (HS256 with the shared secret, verified by libjwt; RS256,
+// ES256 and EdDSA with public keys from a JWKS, verified by OpenSSL 3 in jwk.cpp), or scheme
+// "none" when allowed.
+//
+// Key selection: a token with a `kid` is checked against that JWKS key only, and the key's type
+// fixes the algorithm (an RSA key verifies RS256 and nothing else; the header `alg` must say
+// so). A token without `kid` must be HS256 and is checked against the secret. Anything else
+// (`alg: none`, an unknown kid, another algorithm) is refused before any signature check.
 //
 // Claims: `sub` (non-empty string, required) is the principal; `exp` (integer, required) must be
-// in the future; `nbf` (integer, optional) must be in the past; `targets` (optional array of
+// in the future; `nbf` (integer, optional) must be in the past; `iss` / `aud` must match
+// Config::issuer / Config::audience when those are set; `targets` (optional array of
 // "host:port" strings) restricts which targets the principal may open. Clock skew is tolerated
 // up to Config::clock_skew_s. The token itself is never logged or stored.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "config.hpp"
+#include "jwk.hpp"
 #include "mana/core/messages.hpp"
 
 namespace mana::gateway {
@@ -27,14 +41,28 @@ struct AuthResult {
 
 class Authenticator {
  public:
-  // Reads the secret file (throws std::runtime_error if configured but unreadable or < 32 bytes).
+  // Reads the secret file (throws std::runtime_error if configured but unreadable, < 32 bytes or
+  // a PEM key) and the JWKS file (throws as JwkSet::load does).
   explicit Authenticator(const Config& cfg);
   [[nodiscard]] AuthResult check(const std::optional<core::Auth>& auth,
                                  std::int64_t now_unix) const;
-  [[nodiscard]] bool jwt_enabled() const noexcept { return !secret_.empty(); }
+  [[nodiscard]] bool jwt_enabled() const noexcept { return !secret_.empty() || key_count() > 0; }
+  [[nodiscard]] std::size_t key_count() const noexcept;
+  // Swaps in a new JWKS key set (nullptr: none). Atomic: a check in progress keeps the set it
+  // started with, the next check sees the new one. The gateway has no reload path yet; this is
+  // the seam a SIGHUP handler would call with JwkSet::load(cfg.jwks_file).
+  void replace_keys(std::shared_ptr<const JwkSet> keys) noexcept;
 
  private:
+  // Verifies the signature with the key the header selects and returns the claims object, or
+  // sets r.why and returns nullopt.
+  std::optional<nlohmann::json> verified_claims(const std::string& token, AuthResult& r) const;
+  void check_claims(const nlohmann::json& claims, std::int64_t now_unix, AuthResult& r) const;
+
   std::string secret_;
+  std::atomic<std::shared_ptr<const JwkSet>> keys_;
+  std::string issuer_;
+  std::string audience_;
   bool allow_none_ = false;
   std::int64_t skew_ = 30;
 };

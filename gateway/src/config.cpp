@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <initializer_list>
 #include <limits>
 #include <set>
 #include <stdexcept>
@@ -80,6 +81,12 @@ std::vector<std::string> get_strings(const toml::table& t, const std::string& wh
     out.push_back(*e.value<std::string>());
   }
   return out;
+}
+
+// Makes each non-empty relative path in `files` relative to `base` (the config file's folder).
+void relative_to(const std::filesystem::path& base, std::initializer_list<std::string*> files) {
+  for (std::string* f : files)
+    if (!f->empty() && std::filesystem::path(*f).is_relative()) *f = (base / *f).string();
 }
 
 bool valid_origin(const std::string& o) {
@@ -190,8 +197,7 @@ Config load_config(const std::string& path) {
     check_keys(*t, w, {"cert_file", "key_file"});
     get_string(*t, w, "cert_file", c.tls_cert_file);
     get_string(*t, w, "key_file", c.tls_key_file);
-    for (std::string* f : {&c.tls_cert_file, &c.tls_key_file})
-      if (!f->empty() && std::filesystem::path(*f).is_relative()) *f = (base / *f).string();
+    relative_to(base, {&c.tls_cert_file, &c.tls_key_file});
   }
   if (const toml::table* t = table_of(root, "rate")) {
     const std::string w = "rate.";
@@ -213,10 +219,16 @@ Config load_config(const std::string& path) {
   }
   if (const toml::table* t = table_of(root, "auth")) {
     const std::string w = "auth.";
-    check_keys(*t, w, {"jwt_secret_file", "allow_none", "clock_skew_s"});
+    check_keys(
+        *t, w,
+        {"jwt_secret_file", "jwks_file", "issuer", "audience", "allow_none", "clock_skew_s"});
     get_string(*t, w, "jwt_secret_file", c.jwt_secret_file);
-    if (!c.jwt_secret_file.empty() && std::filesystem::path(c.jwt_secret_file).is_relative())
-      c.jwt_secret_file = (base / c.jwt_secret_file).string();
+    get_string(*t, w, "jwks_file", c.jwks_file);
+    relative_to(base, {&c.jwt_secret_file, &c.jwks_file});
+    get_string(*t, w, "issuer", c.issuer);
+    get_string(*t, w, "audience", c.audience);
+    if (c.issuer.size() > 1024 || c.audience.size() > 1024)
+      fail("auth.issuer and auth.audience are at most 1024 bytes");
     get_bool(*t, w, "allow_none", c.allow_none);
     get_uint(*t, w, "clock_skew_s", c.clock_skew_s, 0, 3600);
   }

@@ -55,6 +55,9 @@ struct Config {
 
   // [auth]
   std::string jwt_secret_file;  // HS256 key; relative paths are relative to the config file
+  std::string jwks_file;        // RS256/ES256/EdDSA public keys by kid (jwk.hpp); relative ditto
+  std::string issuer;           // non-empty: the `iss` claim must equal it
+  std::string audience;         // non-empty: the `aud` claim must be or contain it
   bool allow_none = false;      // accept hello.auth scheme "none" (principal "anonymous")
   std::uint32_t clock_skew_s = 30;
 

@@ -27,7 +27,8 @@ Options:
   --version            Show the version.
 
 Defaults deny: no Origin is allowed, a missing Origin is refused, no target is allowed, and
-clients must present a bearer JWT (HS256) unless [auth] allow_none = true.
+clients must present a bearer JWT (HS256, or RS256/ES256/EdDSA chosen by kid from a JWKS)
+unless [auth] allow_none = true.
 
 Configuration ([section] key = default):
   [server]   listen = "127.0.0.1:8022", path = "/", max_header_bytes = 8192,
@@ -37,7 +38,9 @@ Configuration ([section] key = default):
   [tls]      cert_file = "", key_file = "" (PEM; both set: wss, TLS 1.2+; relative to
              the config file)
   [origins]  allow = [] (exact "scheme://host[:port]"), allow_missing = false
-  [auth]     jwt_secret_file = "" (>= 32 bytes; relative to the config file),
+  [auth]     jwt_secret_file = "" (HS256 key, >= 32 bytes; relative to the config file),
+             jwks_file = "" (RS256/ES256/EdDSA public keys by kid; relative likewise),
+             issuer = "" (set: iss must equal it), audience = "" (set: aud must hold it),
              allow_none = false, clock_skew_s = 30
   [[targets]] host = "name or address" | cidr = "10.0.0.0/8", ports = [22]
              (loopback, link-local, private and unspecified addresses are reachable only

@@ -306,6 +306,7 @@ void Server::start() {
                            {"origins", cfg_.origins.size()},
                            {"targets", cfg_.targets.size()},
                            {"jwt", auth_.jwt_enabled()},
+                           {"jwks_keys", auth_.key_count()},
                            {"allow_none", cfg_.allow_none},
                            {"allow_missing_origin", cfg_.allow_missing_origin},
                            {"tls", tls_.has_value()}});

@@ -22,6 +22,8 @@ using mana::gateway::Authenticator;
 using mana::gateway::AuthResult;
 using mana::gateway::Config;
 using mana::gateway::Policy;
+using mana::gateway::test::b64url;
+using mana::gateway::test::bearer;
 using mana::gateway::test::config_from;
 using mana::gateway::test::TempDir;
 using nlohmann::json;
@@ -31,35 +33,6 @@ namespace {
 constexpr std::int64_t now_s = 1'700'000'000;
 const std::string test_key = "0123456789abcdef0123456789abcdef-test-key";  // 41 bytes
 const std::string other_key = "fedcba9876543210fedcba9876543210-other-key";
-
-std::string b64url(const std::string& in) {
-  static const char* const tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  while (i + 2 < in.size()) {
-    const auto n = (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16) |
-                   (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8) |
-                   static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 2]));
-    out += tbl[(n >> 18) & 63];
-    out += tbl[(n >> 12) & 63];
-    out += tbl[(n >> 6) & 63];
-    out += tbl[n & 63];
-    i += 3;
-  }
-  const std::size_t rest = in.size() - i;
-  if (rest == 1) {
-    const auto n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
-    out += tbl[(n >> 18) & 63];
-    out += tbl[(n >> 12) & 63];
-  } else if (rest == 2) {
-    const auto n = (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16) |
-                   (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8);
-    out += tbl[(n >> 18) & 63];
-    out += tbl[(n >> 12) & 63];
-    out += tbl[(n >> 6) & 63];
-  }
-  return out;
-}
 
 std::string hmac(const EVP_MD* md, const std::string& key, const std::string& data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -81,13 +54,6 @@ std::string make_token(const json& claims, const std::string& key = test_key,
 
 json valid_claims() {
   return {{"sub", "alice"}, {"exp", now_s + 300}, {"iat", now_s}};
-}
-
-std::optional<mana::core::Auth> bearer(const std::string& token) {
-  mana::core::Auth a;
-  a.scheme = mana::core::Auth::Scheme::bearer;
-  a.token = token;
-  return a;
 }
 
 // An authenticator with test_key as its HS256 secret (file in a temp dir, trailing newline).
