@@ -35,6 +35,44 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-condition': 'off',
     },
   },
+  // Layering (docs/browser-client.md, "Module layout"): SSH depends on the connection, never the
+  // reverse. Only connect.ts (the public Connection with openSession) and the entry points import
+  // from src/ssh/, and nothing but an entry point imports them, so neither connection.ts nor
+  // anything it imports can reach src/ssh/ (type-only imports included).
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/ssh/**', 'src/connect.ts', 'src/index.ts', 'src/node.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '(^|/)ssh/', message: 'src/ssh/ builds on the connection, not the reverse.' },
+            {
+              regex: '^\\.\\.?/(connect|index|node)\\.js$',
+              message: 'only the entry points import connect.ts, index.ts and node.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/ssh/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(connect|index|node)\\.js$',
+              message: 'the SSH layer builds on ConnectionBase (connection.ts), not on connect.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['test/**/*.mjs', 'scripts/**/*.mjs', 'eslint.config.js'],
     languageOptions: {

@@ -4,7 +4,7 @@
 // and grants are made only for bytes the application consumed (consume(n), or automatically after
 // the onData listeners ran when `autoConsume` is set).
 import { ChannelOpenError, InvalidStateError, ManaError, type ErrorOrigin } from './errors.js';
-import { Emitter, type EventRegistration } from './emitter.js';
+import { Emitter, nextWritableOrClose, type EventRegistration } from './emitter.js';
 import { disposeSymbol } from './dispose.js';
 import type { CoreChannelStats } from './internal/core-types.js';
 
@@ -167,32 +167,16 @@ export class Channel {
   }
 
   #nextWritableOrClose(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.#state === 'closed') {
-        reject(
-          new InvalidStateError(`channel ${this.id} closed`, {
-            code: 'invalid_state',
-            origin: 'local',
-          }),
-        );
-        return;
-      }
-      const a = this.onWritable(() => {
-        a.dispose();
-        b.dispose();
-        resolve();
-      });
-      const b = this.onClose(() => {
-        a.dispose();
-        b.dispose();
-        reject(
-          new InvalidStateError(`channel ${this.id} closed`, {
-            code: 'invalid_state',
-            origin: 'local',
-          }),
-        );
-      });
-    });
+    return nextWritableOrClose(
+      this.onWritable,
+      this.onClose,
+      this.#state === 'closed',
+      () =>
+        new InvalidStateError(`channel ${this.id} closed`, {
+          code: 'invalid_state',
+          origin: 'local',
+        }),
+    );
   }
 
   // ---- called by Connection -------------------------------------------------------------------

@@ -46,6 +46,35 @@ export class Emitter<T> {
   }
 }
 
+/**
+ * Resolves at the next `onWritable` event; rejects with `closedError(false)` at the next `onClose`
+ * event, or at once with `closedError(true)` when already `closed` (Channel and SshSession
+ * writeAll()).
+ */
+export function nextWritableOrClose(
+  onWritable: EventRegistration<unknown>,
+  onClose: EventRegistration<unknown>,
+  closed: boolean,
+  closedError: (already: boolean) => Error,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (closed) {
+      reject(closedError(true));
+      return;
+    }
+    const a = onWritable(() => {
+      a.dispose();
+      b.dispose();
+      resolve();
+    });
+    const b = onClose(() => {
+      a.dispose();
+      b.dispose();
+      reject(closedError(false));
+    });
+  });
+}
+
 function reportListenerError(error: unknown): void {
   queueMicrotask(() => {
     throw error;

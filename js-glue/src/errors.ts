@@ -63,6 +63,11 @@ export class InvalidStateError extends ManaError {}
 /** The connection was closed by the application (close() / dispose()). */
 export class ClosedError extends ManaError {}
 
+/** The InvalidStateError of an argument out of its domain (`invalid_argument`, local). */
+export function invalidArgument(message: string): InvalidStateError {
+  return new InvalidStateError(message, { code: 'invalid_argument', origin: 'local' });
+}
+
 /**
  * @internal Gives each class its `name` on the prototype, from the keys of `classes`: a minifier
  * renames classes (a default `vite build` turns AuthError into `Bs`) but keeps property keys, so

@@ -1,24 +1,23 @@
 // @mana/websocket: the browser client of mana-websocket. See docs/browser-client.md.
-export {
-  connect,
-  backoffDelay,
-  Connection,
-  SUBPROTOCOL,
-  type ConnectOptions,
-  type ConnectEnvironment,
-  type ConnectionState,
-  type DiagnosticEvent,
-  type DocumentLike,
-  type PauseReason,
-  type PersistenceEvent,
-  type PolicyEvent,
-  type ReconnectOptions,
-  type ServerInfo,
-  type StateChangeEvent,
-  type StoredSessionOutcome,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from './connection.js';
+export { connect, Connection } from './connect.js';
+export type {
+  ConnectOptions,
+  ConnectEnvironment,
+  ConnectionState,
+  DiagnosticEvent,
+  DocumentLike,
+  PauseReason,
+  PersistenceEvent,
+  PolicyEvent,
+  ReconnectOptions,
+  ServerInfo,
+  StateChangeEvent,
+  StoredSessionOutcome,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './connection-types.js';
+export { backoffDelay } from './reconnect.js';
+export { SUBPROTOCOL } from './transport.js';
 export {
   Channel,
   type ChannelCloseEvent,
@@ -44,20 +43,8 @@ export {
   type ErrorOrigin,
 } from './errors.js';
 export type { StorageMode } from './storage.js';
-export {
-  SshSession,
-  type KeyboardInteractiveHandler,
-  type KeyboardInteractivePrompt,
-  type SshAuthMethod,
-  type SshCloseEvent,
-  type SshExitEvent,
-  type SshSessionInfo,
-  type SshSessionMetadata,
-  type SshSessionOptions,
-  type SshSessionState,
-  type SshSessionStats,
-  type SshTermOptions,
-} from './ssh/session.js';
+export { SshSession } from './ssh/session.js';
+export type * from './ssh/types.js';
 export {
   HostKeyError,
   SessionLostError,

@@ -14,13 +14,8 @@ import { Buffer } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
 import { Channel } from './channel.js';
-import {
-  connect as connectBrowser,
-  type ConnectOptions,
-  type Connection,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from './connection.js';
+import { connect as connectBrowser, type Connection } from './connect.js';
+import type { ConnectOptions, WebSocketConstructor, WebSocketLike } from './connection-types.js';
 import type { DisposableLike } from './emitter.js';
 import { InvalidStateError, ManaError } from './errors.js';
 import { setWasmSource } from './internal/load-module.js';

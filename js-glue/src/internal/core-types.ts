@@ -1,6 +1,7 @@
 // Types of the core module. RawCoreSession / RawCoreModule are the embind surface
 // (wasm/src/bindings.cpp), seen by src/internal/ only; CoreSession / CoreModule are what
 // core-session.ts makes of it for the rest of the package (plain objects per event).
+import type { ServerInfo } from '../connection-types.js';
 
 export interface CoreError {
   error: string;
@@ -25,17 +26,7 @@ export type CoreState =
 
 export type CoreEvent =
   | { type: 'stateChanged'; from: CoreState; to: CoreState }
-  | {
-      type: 'ready';
-      resumed: boolean;
-      server: string;
-      maxFrame: number;
-      heartbeatMs: number;
-      idleTimeoutMs: number;
-      maxChannels: number;
-      window: number;
-      resumeTtlMs: number | null;
-    }
+  | ({ type: 'ready'; resumed: boolean } & ServerInfo)
   | { type: 'channelOpened'; id: number }
   | { type: 'channelOpenFailed'; id: number; code: string; message: string }
   | { type: 'channelData'; id: number; stream: 'stdout' | 'stderr'; data: Uint8Array }

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+// Why an SSH session ended, as the typed error its onClose reports: from the engine's `closed`
+// event (authentication, host key, channel, libssh2 errors) or from the loss of its transport.
+import type { ConnectionBase } from '../connection.js';
+import { ManaError } from '../errors.js';
+import type { SshEngineEvent } from '../internal/ssh-types.js';
+import { SessionLostError, SshAuthError, SshError } from './errors.js';
+
+/**
+ * The error of a lost transport: SessionLostError once the connection is closed or disposed (it
+ * will not resume), else SshError `transport_closed`.
+ */
+export function lostError(conn: ConnectionBase, message: string): ManaError {
+  const connGone = conn.state === 'closed' || conn.disposed;
+  if (connGone) {
+    return new SessionLostError(`${message}: the connection could not be resumed`, {
+      code: 'session_lost',
+      origin: 'local',
+      cause: conn.lastError,
+    });
+  }
+  return new SshError(message, { code: 'transport_closed', origin: 'remote' });
+}
+
+/** The error of the session's channel when the gateway refused to open it. */
+export function channelRefusedError(target: { host: string; port: number }, e: unknown): ManaError {
+  return e instanceof ManaError
+    ? e
+    : new SshError(`channel to ${target.host}:${target.port} refused`, {
+        code: 'channel_refused',
+        origin: 'remote',
+        cause: e,
+      });
+}
+
+/** What the mapping needs to know about its session. */
+export interface CloseContext {
+  conn: ConnectionBase;
+  username: string;
+  /** The HostKeyError of the refused host key. */
+  hostKeyError(sshCode: number): ManaError;
+}
+
+/** The error of the engine's `closed` event; undefined for a normal end. */
+export function engineCloseError(
+  ev: Extract<SshEngineEvent, { type: 'closed' }>,
+  ctx: CloseContext,
+): ManaError | undefined {
+  const detail = ev.message !== '' ? `: ${ev.message}` : '';
+  const methods = ev.methods === '' ? [] : ev.methods.split(',');
+  const init = { origin: 'remote' as const, sshCode: ev.code };
+  switch (ev.reason) {
+    case 'none':
+      return undefined;
+    case 'hostkey_rejected':
+      return ctx.hostKeyError(ev.code);
+    case 'auth_failed':
+      return new SshAuthError(
+        `SSH authentication as ${ctx.username} failed (server allows: ${ev.methods || 'none'})${detail}`,
+        { ...init, code: 'auth_failed', methods },
+      );
+    case 'auth_cancelled':
+      return new SshAuthError('keyboard-interactive authentication was cancelled', {
+        ...init,
+        code: 'auth_cancelled',
+        origin: 'local',
+        methods,
+      });
+    case 'key_error':
+      return new SshAuthError(`the private key could not be used${detail}`, {
+        ...init,
+        code: 'key_error',
+        origin: 'local',
+        methods,
+      });
+    case 'transport_closed':
+      return lostError(ctx.conn, `the transport of the SSH session closed${detail}`);
+    case 'channel_failed':
+      return new SshError(`SSH channel refused${detail}`, { ...init, code: 'channel_failed' });
+    case 'buffer_full':
+      return new SshError(`SSH engine buffer bound exceeded${detail}`, {
+        ...init,
+        code: 'buffer_full',
+        origin: 'local',
+      });
+    case 'ssh_error':
+      return new SshError(`SSH error ${ev.code}${detail}`, { ...init, code: 'ssh_error' });
+  }
+}

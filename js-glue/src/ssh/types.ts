@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// The public types of conn.openSession() and SshSession (options, states, events, metadata).
+import type { ManaError } from '../errors.js';
+import type { SshLoadOptions } from '../internal/ssh.js';
+import type { HostKeyInfo } from './errors.js';
+import type { KnownHostsOption } from './known-hosts.js';
+
+export type SshSessionState = 'connecting' | 'authenticating' | 'open' | 'closing' | 'closed';
+
+export interface KeyboardInteractivePrompt {
+  prompt: string;
+  /** Whether the answer may be shown while typed (false for passwords). */
+  echo: boolean;
+}
+export type KeyboardInteractiveHandler = (
+  prompts: KeyboardInteractivePrompt[],
+  info: { name: string; instruction: string },
+) => string[] | Promise<string[]>;
+
+export type SshAuthMethod =
+  | { password: string }
+  | { privateKey: string; passphrase?: string }
+  | { keyboardInteractive: KeyboardInteractiveHandler };
+
+export interface SshTermOptions {
+  cols: number;
+  rows: number;
+  /** TERM of the pty. Default `xterm-256color`. */
+  type?: string;
+  /** Environment for the shell (sshd accepts only what its AcceptEnv allows). */
+  env?: Record<string, string>;
+}
+
+export interface SshSessionOptions {
+  target: { host: string; port: number };
+  username: string;
+  /** One method or several, tried in order as the server offers them. */
+  auth: SshAuthMethod | SshAuthMethod[];
+  /** Host key policy. Default: trust on first use (new keys are stored; a changed key fails). */
+  hostKey?: { verify?: (info: HostKeyInfo) => boolean | Promise<boolean> };
+  /** Where accepted host keys persist. Default `local` (localStorage; memory when unavailable). */
+  knownHosts?: KnownHostsOption;
+  /** pty + shell. */
+  term?: SshTermOptions;
+  /** exec (without a pty unless `term` is given too; stdout and stderr separated). */
+  command?: string;
+  /** SSH keepalive interval, ms (whole seconds). Default 30000; 0 disables. */
+  keepaliveMs?: number;
+  /** `auto` (default): output counts as consumed after the onData listeners ran. `manual`: call
+   *  consume(n) once the bytes were really processed (e.g. in xterm's write callback). */
+  flow?: 'auto' | 'manual';
+  /** Unconsumed output at which reading from the SSH channel pauses. Default 512 KiB. */
+  highWaterMark?: number;
+  /** Deadline for handshake + authentication + channel start, ms. Default 30000. */
+  timeoutMs?: number;
+  /** Cipher preference (libssh2 names, comma separated). Default chacha20-poly1305 first. */
+  ciphers?: string;
+  /** How the SSH engine is loaded (first load in the page wins). */
+  engine?: SshLoadOptions;
+}
+
+export interface SshSessionInfo {
+  kex: string;
+  hostKeyAlgorithm: string;
+  fingerprint: string;
+  cipherClientToServer: string;
+  cipherServerToClient: string;
+  macClientToServer: string;
+  macServerToClient: string;
+  authMethod: string;
+}
+
+export interface SshSessionStats {
+  /** SSH transport bytes received from / sent to the server (encrypted, as on the channel). */
+  received: number;
+  sent: number;
+  /** Output delivered and not consumed yet. */
+  unconsumed: number;
+  /** Input accepted by write() and not yet taken by the SSH channel. */
+  writeQueued: number;
+}
+
+export interface SshExitEvent {
+  code?: number;
+  signal?: string;
+}
+
+export interface SshCloseEvent {
+  /** Why the session ended; undefined for a normal end (exit, close()). */
+  error?: ManaError;
+}
+
+/** SSH metadata stored next to the transport's resume token (no secrets). */
+export interface SshSessionMetadata extends Partial<SshSessionInfo> {
+  host: string;
+  port: number;
+  username: string;
+  channelId: number;
+  /** Date.now() when the session opened. */
+  openedAt: number;
+}
