@@ -11,8 +11,8 @@ run       Runs every libFuzzer target (build/fuzz/bin/<target>) for --seconds ea
 coverage  Replays each target's corpus (accumulated + seeds) through <target>_replay built
           with clang source-based coverage (preset fuzz-coverage), merges the profiles with
           llvm-profdata-14 and reads line coverage per source file with llvm-cov-14. Prints
-          the line coverage of the decoders (core/src/messages.cpp, core/src/wire_profile*.cpp,
-          core/src/base64.cpp) and of every other first-party file each target reaches,
+          the line coverage of the decoders (core/src/messages.cpp, message_fields.cpp,
+          wire_profile*.cpp, base64.cpp) and of every other first-party file each target reaches,
           merged over all targets too, and writes build/fuzz-coverage.json.
 
 Standard library only. Paths are relative to the repository root (the working directory).
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-DECODERS = ["core/src/messages.cpp", "core/src/wire_profile.cpp",
+DECODERS = ["core/src/messages.cpp", "core/src/message_fields.cpp", "core/src/wire_profile.cpp",
             "core/src/wire_profile_mana_v1.cpp", "core/src/wire_profile_json_base64_v1.cpp",
             "core/src/wire_profile_lenpfx_v1.cpp", "core/src/base64.cpp"]
 ARTIFACT_PREFIXES = ("crash-", "leak-", "timeout-", "oom-", "slow-unit-")
