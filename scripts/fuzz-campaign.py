@@ -11,9 +11,9 @@ run       Runs every libFuzzer target (build/fuzz/bin/<target>) for --seconds ea
 coverage  Replays each target's corpus (accumulated + seeds) through <target>_replay built
           with clang source-based coverage (preset fuzz-coverage), merges the profiles with
           llvm-profdata-14 and reads line coverage per source file with llvm-cov-14. Prints
-          the line coverage of the decoders (core/src/messages.cpp, core/src/wire_profile.cpp)
-          and of every other first-party file each target reaches, merged over all targets
-          too, and writes build/fuzz-coverage.json.
+          the line coverage of the decoders (core/src/messages.cpp, message_fields.cpp,
+          wire_profile*.cpp, base64.cpp) and of every other first-party file each target reaches,
+          merged over all targets too, and writes build/fuzz-coverage.json.
 
 Standard library only. Paths are relative to the repository root (the working directory).
 """
@@ -27,7 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-DECODERS = ["core/src/messages.cpp", "core/src/wire_profile.cpp"]
+DECODERS = ["core/src/messages.cpp", "core/src/message_fields.cpp", "core/src/wire_profile.cpp",
+            "core/src/wire_profile_mana_v1.cpp", "core/src/wire_profile_json_base64_v1.cpp",
+            "core/src/wire_profile_lenpfx_v1.cpp", "core/src/base64.cpp"]
 ARTIFACT_PREFIXES = ("crash-", "leak-", "timeout-", "oom-", "slow-unit-")
 
 
@@ -193,13 +195,15 @@ def cmd_coverage(args) -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
 
     print(f"\nline coverage of the decoders per target ({', '.join(DECODERS)})")
-    print(f"{'target':28} {'inputs':>7} " + " ".join(f"{Path(d).name:>18}" for d in DECODERS))
+    width = {d: max(18, len(Path(d).name)) for d in DECODERS}
+    print(f"{'target':28} {'inputs':>7} " +
+          " ".join(f"{Path(d).name:>{width[d]}}" for d in DECODERS))
     for t, r in result["targets"].items():
         cells = []
         for d in DECODERS:
             c = r["files"].get(d)
-            cells.append(f"{c['percent']:5.1f}% {c['covered']:5d}/{c['count']:<5d}" if c else
-                         f"{'-':>18}")
+            cell = f"{c['percent']:5.1f}% {c['covered']:5d}/{c['count']:<5d}" if c else "-"
+            cells.append(f"{cell:>{width[d]}}")
         print(f"{t:28} {r['inputs']:7d} " + " ".join(cells))
     print("\nother first-party files per target (line coverage)")
     for t, r in result["targets"].items():

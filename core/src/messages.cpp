@@ -24,13 +24,16 @@
 //   * the encoder emits "t" first and then the fields in declaration order of
 //     the structs; std::optional members are omitted when empty, Term::env is
 //     omitted when empty, every other member is always emitted.
+//
+// This file: the per-message parsers and encoders and the public entry points. The reading half
+// (the depth pre-scan, the typed field reader Fields and the shared readers) is in
+// message_fields.{hpp,cpp}.
 #include "mana/core/messages.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,14 +42,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "message_fields.hpp"
+
 namespace mana::core {
 
 namespace {
 
-using Json = nlohmann::json;
+using msg_detail::Context;
+using msg_detail::depth_exceeds;
+using msg_detail::Fields;
+using msg_detail::is_sig;
+using msg_detail::is_token;
+using msg_detail::Json;
+using msg_detail::read_id;
+using msg_detail::read_resume;
 using OrderedJson = nlohmann::ordered_json;
 
-constexpr std::uint64_t max_channel_id = 2147483647;  // 2^31 - 1
 constexpr std::uint64_t max_window = std::uint64_t{1} << 30;
 constexpr std::uint64_t min_window = 1024;
 constexpr std::uint64_t min_max_frame = 1024;
@@ -55,308 +66,7 @@ constexpr std::uint64_t max_term_size = 10000;
 constexpr std::uint64_t max_uint32 = std::numeric_limits<std::uint32_t>::max();
 constexpr std::size_t max_host_len = 253;
 constexpr std::size_t max_bearer_len = 8192;
-constexpr std::size_t min_token_len = 16;
-constexpr std::size_t max_token_len = 256;
-constexpr std::size_t max_sig_len = 32;
 constexpr std::size_t max_reason_len = 256;
-
-// ---- pre-scan --------------------------------------------------------------
-
-// True when objects/arrays in `text` nest deeper than `limit` (the top-level
-// value is depth 1), ignoring brackets inside strings. Stops at the first
-// bracket beyond the limit. Works on invalid JSON too
-// (the parser reports that afterwards).
-bool depth_exceeds(std::string_view text, std::size_t limit) {
-  std::size_t depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        in_string = true;
-        break;
-      case '{':
-      case '[':
-        if (++depth > limit) return true;
-        break;
-      case '}':
-      case ']':
-        if (depth > 0) --depth;
-        break;
-      default:
-        break;
-    }
-  }
-  return false;
-}
-
-// ---- field reader ----------------------------------------------------------
-
-bool is_token_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-
-bool is_sig_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool is_token(std::string_view s) {
-  if (s.size() < min_token_len || s.size() > max_token_len) return false;
-  for (const char c : s) {
-    if (!is_token_char(c)) return false;
-  }
-  return true;
-}
-
-bool is_sig(std::string_view s) {
-  if (s.empty() || s.size() > max_sig_len) return false;
-  for (const char c : s) {
-    if (!is_sig_char(c)) return false;
-  }
-  return true;
-}
-
-// Shared state of one parse: the first error wins, later reads are no-ops.
-struct Context {
-  const ParseLimits& limits;
-  std::optional<Error> error;
-
-  void fail(Errc code, const std::string& path, std::string_view what) {
-    if (error) return;
-    std::string detail = path;
-    detail += ": ";
-    detail += what;
-    error = make_error(code, Origin::remote, std::move(detail));
-  }
-};
-
-// Typed access to the members of one JSON object. Every accessor checks
-// presence, type and range; on failure it records the error in the context
-// and returns a default value, and once an error is recorded every accessor
-// returns defaults without looking at the JSON.
-class Fields {
- public:
-  Fields(Context& ctx, const Json& obj, std::string path)
-      : ctx_(ctx), obj_(obj), path_(std::move(path)) {}
-
-  [[nodiscard]] bool failed() const { return ctx_.error.has_value(); }
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] Context& context() const { return ctx_; }
-
-  [[nodiscard]] std::string field_path(std::string_view key) const {
-    std::string p = path_;
-    if (!p.empty()) p += '.';
-    p += key;
-    return p;
-  }
-
-  // Member `key` or nullptr (missing). Never records an error.
-  [[nodiscard]] const Json* find(std::string_view key) const {
-    if (failed()) return nullptr;
-    const auto it = obj_.find(std::string(key));
-    return it == obj_.end() ? nullptr : &*it;
-  }
-
-  // Member `key`; records missing_field when absent.
-  const Json* require(std::string_view key) {
-    const Json* v = find(key);
-    if (v == nullptr && !failed()) ctx_.fail(Errc::missing_field, field_path(key), "missing");
-    return v;
-  }
-
-  std::uint64_t req_uint(std::string_view key, std::uint64_t lo, std::uint64_t hi) {
-    const Json* v = require(key);
-    if (v == nullptr) return lo;
-    return check_uint(*v, field_path(key), lo, hi).value_or(lo);
-  }
-
-  std::optional<std::uint64_t> opt_uint(std::string_view key, std::uint64_t lo, std::uint64_t hi) {
-    const Json* v = find(key);
-    if (v == nullptr) return std::nullopt;
-    return check_uint(*v, field_path(key), lo, hi);
-  }
-
-  std::optional<std::int32_t> opt_int32(std::string_view key) {
-    const Json* v = find(key);
-    if (v == nullptr) return std::nullopt;
-    const std::string p = field_path(key);
-    if (v->is_number_unsigned()) {
-      const auto u = v->get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
-        ctx_.fail(Errc::out_of_range, p, "out of range");
-        return std::nullopt;
-      }
-      return static_cast<std::int32_t>(u);
-    }
-    if (v->is_number_integer()) {
-      const auto s = v->get<std::int64_t>();
-      if (s < std::numeric_limits<std::int32_t>::min() ||
-          s > std::numeric_limits<std::int32_t>::max()) {
-        ctx_.fail(Errc::out_of_range, p, "out of range");
-        return std::nullopt;
-      }
-      return static_cast<std::int32_t>(s);
-    }
-    ctx_.fail(Errc::wrong_type, p, "wrong type (expected integer)");
-    return std::nullopt;
-  }
-
-  std::string req_string(std::string_view key, std::size_t min_len = 0,
-                         std::size_t max_len = std::numeric_limits<std::size_t>::max()) {
-    const Json* v = require(key);
-    if (v == nullptr) return {};
-    return check_string(*v, field_path(key), min_len, max_len).value_or(std::string());
-  }
-
-  std::optional<std::string> opt_string(
-      std::string_view key, std::size_t min_len = 0,
-      std::size_t max_len = std::numeric_limits<std::size_t>::max()) {
-    const Json* v = find(key);
-    if (v == nullptr) return std::nullopt;
-    return check_string(*v, field_path(key), min_len, max_len);
-  }
-
-  bool opt_bool(std::string_view key, bool absent) {
-    const Json* v = find(key);
-    if (v == nullptr) return absent;
-    if (!v->is_boolean()) {
-      ctx_.fail(Errc::wrong_type, field_path(key), "wrong type (expected boolean)");
-      return absent;
-    }
-    return v->get<bool>();
-  }
-
-  // Object member; nullptr when absent (optional) or on error.
-  const Json* object(std::string_view key, bool required) {
-    const Json* v = required ? require(key) : find(key);
-    if (v == nullptr) return nullptr;
-    if (!v->is_object()) {
-      ctx_.fail(Errc::wrong_type, field_path(key), "wrong type (expected object)");
-      return nullptr;
-    }
-    return v;
-  }
-
-  const Json* array(std::string_view key, bool required) {
-    const Json* v = required ? require(key) : find(key);
-    if (v == nullptr) return nullptr;
-    if (!v->is_array()) {
-      ctx_.fail(Errc::wrong_type, field_path(key), "wrong type (expected array)");
-      return nullptr;
-    }
-    return v;
-  }
-
-  std::optional<std::uint64_t> check_uint(const Json& v, const std::string& p, std::uint64_t lo,
-                                          std::uint64_t hi) {
-    std::uint64_t u = 0;
-    if (v.is_number_unsigned()) {
-      u = v.get<std::uint64_t>();
-    } else if (v.is_number_integer()) {
-      // Signed storage: negative values, and "-0".
-      const auto s = v.get<std::int64_t>();
-      if (s < 0) {
-        ctx_.fail(Errc::out_of_range, p, "out of range");
-        return std::nullopt;
-      }
-      u = static_cast<std::uint64_t>(s);
-    } else {
-      ctx_.fail(Errc::wrong_type, p, "wrong type (expected integer)");
-      return std::nullopt;
-    }
-    if (u < lo || u > hi) {
-      ctx_.fail(Errc::out_of_range, p, "out of range");
-      return std::nullopt;
-    }
-    return u;
-  }
-
-  std::optional<std::string> check_string(const Json& v, const std::string& p, std::size_t min_len,
-                                          std::size_t max_len) {
-    if (!v.is_string()) {
-      ctx_.fail(Errc::wrong_type, p, "wrong type (expected string)");
-      return std::nullopt;
-    }
-    const auto* s = v.get_ptr<const std::string*>();
-    if (s->size() < min_len || s->size() > max_len) {
-      ctx_.fail(Errc::out_of_range, p, "out of range");
-      return std::nullopt;
-    }
-    return *s;
-  }
-
- private:
-  Context& ctx_;
-  const Json& obj_;
-  std::string path_;
-};
-
-ChannelId read_id(Fields& f) {
-  return static_cast<ChannelId>(f.req_uint("id", 1, max_channel_id));
-}
-
-// Token of hello.resume / hello_ok.resume: 16..256 chars [A-Za-z0-9_-].
-std::string read_token(Fields& f) {
-  std::string token = f.req_string("token");
-  if (!f.failed() && !is_token(token)) {
-    f.context().fail(Errc::out_of_range, f.field_path("token"), "out of range");
-  }
-  return token;
-}
-
-// {token, channels: [{id, rx, credit, closed?}]}: at most max_resume_channels
-// entries with unique ids.
-void read_resume(Fields& f, std::string& token, std::vector<ResumeChannel>& channels) {
-  token = read_token(f);
-  const Json* arr = f.array("channels", true);
-  if (arr == nullptr) return;
-  const std::string arr_path = f.field_path("channels");
-  Context& ctx = f.context();
-  if (arr->size() > ctx.limits.max_resume_channels) {
-    ctx.fail(Errc::out_of_range, arr_path, "too many entries");
-    return;
-  }
-  channels.reserve(arr->size());
-  std::set<ChannelId> seen;
-  std::size_t index = 0;
-  for (const Json& entry : *arr) {
-    std::string entry_path = arr_path;
-    entry_path += '[';
-    entry_path += std::to_string(index++);
-    entry_path += ']';
-    if (!entry.is_object()) {
-      ctx.fail(Errc::wrong_type, entry_path, "wrong type (expected object)");
-      return;
-    }
-    Fields e(ctx, entry, std::move(entry_path));
-    ResumeChannel ch;
-    ch.id = read_id(e);
-    ch.rx = e.req_uint("rx", 0, max_json_integer);
-    ch.credit = e.req_uint("credit", 0, max_json_integer);
-    if (!e.failed() && ch.credit > max_json_integer - ch.rx) {
-      // rx + credit is the sender's limit and must stay a JSON integer.
-      ctx.fail(Errc::out_of_range, e.field_path("credit"), "out of range");
-    }
-    ch.closed = e.opt_bool("closed", false);
-    if (e.failed()) return;
-    if (!seen.insert(ch.id).second) {
-      ctx.fail(Errc::out_of_range, e.field_path("id"), "duplicate");
-      return;
-    }
-    channels.push_back(ch);
-  }
-}
 
 // ---- per-message parsers ---------------------------------------------------
 

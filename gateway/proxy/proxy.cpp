@@ -1,165 +1,47 @@
 // SPDX-License-Identifier: Apache-2.0
+// mana-proxy's session side: the Proxy that drives core::ClientSession, owns reconnect backoff
+// and the end of the process. The link is ws_transport.{hpp,cpp}, stdin/stdout
+// stdio_pipe.{hpp,cpp}.
 #include "proxy.hpp"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
-#include <openssl/ssl.h>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include "mana/core/client_session.hpp"
 #include "mana/host/client_link.hpp"
 #include "mana/host/clock.hpp"
 #include "mana/host/pump.hpp"
 #include "mana/host/session_timer.hpp"
+#include "stdio_pipe.hpp"
+#include "ws_transport.hpp"
 
 namespace mana::proxy {
 
 namespace beast = boost::beast;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
-using net::ip::tcp;
 
 namespace {
 
-constexpr std::size_t stdin_chunk = 64 * 1024;
 constexpr std::size_t transport_high_water = 8 * 1024 * 1024;
 constexpr std::size_t transport_low_water = 2 * 1024 * 1024;
-constexpr std::size_t max_message = 16 * 1024 * 1024;  // largest WebSocket message read
 constexpr auto stop_grace = std::chrono::seconds(2);
 
 using host::mono_now;
-
-class Transport {
- public:
-  Transport() = default;
-  virtual ~Transport() = default;
-  Transport(const Transport&) = delete;
-  Transport& operator=(const Transport&) = delete;
-  virtual void start() = 0;
-  virtual void send(core::OutMessage&& m) = 0;
-  // Drops the connection without a close frame; no callback follows.
-  virtual void abort() = 0;
-  [[nodiscard]] virtual std::size_t queued_bytes() const = 0;
-};
-
-// One connection attempt over Stream (beast::tcp_stream, or ssl_stream over it): resolve,
-// connect, TLS, then the WebSocket of host::ClientLink, which reports to the sink.
-template <class Stream>
-class WsTransport final : public Transport,
-                          public std::enable_shared_from_this<WsTransport<Stream>> {
- public:
-  WsTransport(net::io_context& io, ssl::context* tls, const Options& opt, host::LinkSink& sink,
-              std::uint64_t gen)
-      : resolver_(io), link_(make_link(io, tls, sink, gen)), opt_(opt) {}
-
-  void start() override {
-    auto self = this->shared_from_this();
-    resolver_.async_resolve(opt_.url.host, opt_.url.port,
-                            [self](const beast::error_code& ec, tcp::resolver::results_type r) {
-                              self->on_resolve(ec, std::move(r));
-                            });
-  }
-
-  void send(core::OutMessage&& m) override { link_->send(std::move(m)); }
-
-  void abort() override {
-    resolver_.cancel();
-    link_->abort();
-  }
-
-  [[nodiscard]] std::size_t queued_bytes() const override { return link_->queued(); }
-
- private:
-  static constexpr bool tls_v = !std::is_same_v<Stream, beast::tcp_stream>;
-  using Link = host::ClientLink<Stream>;
-
-  static std::shared_ptr<Link> make_link(net::io_context& io, ssl::context* tls,
-                                         host::LinkSink& sink, std::uint64_t gen) {
-    if constexpr (tls_v) {
-      return std::make_shared<Link>(sink, gen, io, *tls);
-    } else {
-      (void)tls;
-      return std::make_shared<Link>(sink, gen, io);
-    }
-  }
-
-  void on_resolve(const beast::error_code& ec, const tcp::resolver::results_type& r) {
-    if (link_->done()) return;
-    if (ec) return link_->fail("cannot resolve " + opt_.url.host + ": " + ec.message());
-    auto& lowest = beast::get_lowest_layer(link_->ws());
-    lowest.expires_after(std::chrono::milliseconds(opt_.connect_timeout_ms));
-    auto self = this->shared_from_this();
-    lowest.async_connect(
-        r, [self](const beast::error_code& e, const tcp::endpoint&) { self->on_connect(e); });
-  }
-
-  void on_connect(const beast::error_code& ec) {
-    if (link_->done()) return;
-    if (ec) return link_->fail("cannot connect to " + opt_.url.host_header() + ": " + ec.message());
-    link_->tune_socket();
-    if constexpr (tls_v) {
-      auto& tls = link_->ws().next_layer();
-      if (SSL_set_tlsext_host_name(tls.native_handle(), opt_.url.host.c_str()) != 1)
-        return link_->fail("cannot set TLS server name");
-      tls.set_verify_mode(ssl::verify_peer);
-      tls.set_verify_callback(ssl::host_name_verification(opt_.url.host));
-      auto self = this->shared_from_this();
-      tls.async_handshake(ssl::stream_base::client,
-                          [self](const beast::error_code& e) { self->on_tls(e); });
-    } else {
-      ws_handshake();
-    }
-  }
-
-  void on_tls(const beast::error_code& ec) {
-    if (link_->done()) return;
-    if (ec)
-      return link_->fail("TLS handshake with " + opt_.url.host_header() +
-                         " failed: " + ec.message());
-    ws_handshake();
-  }
-
-  void ws_handshake() {
-    host::LinkOptions o;
-    o.host = opt_.url.host_header();
-    o.path = opt_.url.path;
-    o.origin = opt_.origin;
-    o.user_agent = "mana-proxy/" MANA_PROXY_VERSION;
-    o.handshake_timeout = std::chrono::milliseconds(opt_.connect_timeout_ms);
-    o.write_buffer_bytes = 64 * 1024;
-    o.max_message = max_message;
-    link_->handshake(o);
-  }
-
-  tcp::resolver resolver_;
-  std::shared_ptr<Link> link_;
-  const Options& opt_;
-};
 
 core::ClientConfig make_client_config(const Options& opt, const std::string& token) {
   core::ClientConfig c;
@@ -172,7 +54,7 @@ core::ClientConfig make_client_config(const Options& opt, const std::string& tok
   return c;
 }
 
-class Proxy final : public host::LinkSink {
+class Proxy final : public host::LinkSink, public StdioSink {
  public:
   Proxy(net::io_context& io, const Options& opt, const std::string& token)
       : io_(io),
@@ -182,8 +64,7 @@ class Proxy final : public host::LinkSink {
         retry_timer_(io),
         stop_timer_(io),
         signals_(io, SIGINT, SIGTERM, SIGHUP),
-        in_(io),
-        out_(io),
+        stdio_(io, *this),
         rng_(std::random_device{}()) {
     if (opt_.url.tls) {
       tls_.emplace(ssl::context::tls_client);
@@ -196,12 +77,7 @@ class Proxy final : public host::LinkSink {
         if (ec) setup_error_ = "cannot load --ca-file " + opt_.ca_file + ": " + ec.message();
       }
     }
-    beast::error_code ec;
-    in_.assign(::dup(STDIN_FILENO), ec);
-    if (ec) setup_error_ = "cannot use stdin: " + ec.message();
-    out_.assign(::dup(STDOUT_FILENO), ec);
-    if (ec) setup_error_ = "cannot use stdout: " + ec.message();
-    inbuf_.resize(stdin_chunk);
+    if (std::string e = stdio_.open(); !e.empty()) setup_error_ = std::move(e);
   }
 
   int run() {
@@ -281,13 +157,7 @@ class Proxy final : public host::LinkSink {
   // ---- transports ---------------------------------------------------------------
   void connect() {
     ++gen_;
-    if (opt_.url.tls) {
-      transport_ = std::make_shared<WsTransport<beast::ssl_stream<beast::tcp_stream>>>(
-          io_, &*tls_, opt_, *this, gen_);
-    } else {
-      transport_ =
-          std::make_shared<WsTransport<beast::tcp_stream>>(io_, nullptr, opt_, *this, gen_);
-    }
+    transport_ = make_transport(io_, opt_.url.tls ? &*tls_ : nullptr, opt_, *this, gen_);
     transport_->start();
   }
 
@@ -379,10 +249,7 @@ class Proxy final : public host::LinkSink {
       begin_stop(1, "gateway refused " + opt_.target_host + ":" + std::to_string(opt_.target_port) +
                         ": " + f->code + (f->msg.empty() ? "" : " (" + f->msg + ")"));
     } else if (auto* d = std::get_if<e::ChannelData>(&ev)) {
-      if (d->id == chan_ && !stdout_broken_) {
-        outq_.push_back(std::move(d->data));
-        write_stdout();
-      }
+      if (d->id == chan_ && !stdio_.broken()) stdio_.write(std::move(d->data));
     } else if (auto* c = std::get_if<e::ChannelClosed>(&ev)) {
       if (c->id == chan_) on_channel_closed(*c);
     } else if (auto* cl = std::get_if<e::Closed>(&ev)) {
@@ -430,7 +297,7 @@ class Proxy final : public host::LinkSink {
     verbose("channel closed (%s, %s)", c.reason.c_str(),
             std::string(core::to_string(c.origin)).c_str());
     // Write what is left for stdout, then end the session normally.
-    if (outq_.empty() || stdout_broken_) begin_stop(0, {});
+    if (stdio_.output_empty() || stdio_.broken()) begin_stop(0, {});
   }
 
   void on_session_closed(const core::event::Closed& c) {
@@ -451,28 +318,21 @@ class Proxy final : public host::LinkSink {
                why + (ever_ready_ && core_.resume_token() ? "; resume is not possible" : ""));
   }
 
-  // ---- stdio --------------------------------------------------------------------
+  // ---- stdio (StdioSink) ---------------------------------------------------------
   void maybe_read_stdin() {
-    if (reading_in_ || in_eof_ || !channel_open_ || stopping_) return;
+    if (stdio_.reading() || stdio_.at_eof() || !channel_open_ || stopping_) return;
     flush_pending_input();
     if (!pending_in_.empty()) return;  // waiting for credit
     const std::uint64_t avail = core_.available(chan_);
     if (avail == 0) return;  // a flow message will pump() again
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(avail, inbuf_.size()));
-    reading_in_ = true;
-    in_.async_read_some(net::buffer(inbuf_.data(), n),
-                        [this](const beast::error_code& ec, std::size_t got) {
-                          reading_in_ = false;
-                          if (stopping_) return;
-                          if (ec) {
-                            on_stdin_end(ec);
-                            return;
-                          }
-                          pending_in_.insert(pending_in_.end(), inbuf_.begin(),
-                                             inbuf_.begin() + static_cast<std::ptrdiff_t>(got));
-                          flush_pending_input();
-                          pump();
-                        });
+    stdio_.read_some(avail);
+  }
+
+  void on_stdin_data(core::ByteView data) override {
+    if (stopping_) return;
+    pending_in_.insert(pending_in_.end(), data.begin(), data.end());
+    flush_pending_input();
+    pump();
   }
 
   void flush_pending_input() {
@@ -485,8 +345,8 @@ class Proxy final : public host::LinkSink {
     pending_in_.erase(pending_in_.begin(), pending_in_.begin() + static_cast<std::ptrdiff_t>(*r));
   }
 
-  void on_stdin_end(const beast::error_code& ec) {
-    in_eof_ = true;
+  void on_stdin_end(const beast::error_code& ec) override {
+    if (stopping_) return;
     if (ec != net::error::eof) verbose("stdin: %s", ec.message().c_str());
     // No half-close in the protocol: closing the channel ends both directions. Data already
     // written is delivered first (it precedes the close on the wire and in the replay).
@@ -498,36 +358,26 @@ class Proxy final : public host::LinkSink {
     }
   }
 
-  void write_stdout() {
-    if (writing_out_ || outq_.empty() || stdout_broken_) return;
-    writing_out_ = true;
-    net::async_write(out_, net::buffer(outq_.front()),
-                     [this](const beast::error_code& ec, std::size_t n) {
-                       writing_out_ = false;
-                       if (ec) {
-                         stdout_broken_ = true;
-                         outq_.clear();
-                         verbose("stdout: %s", ec.message().c_str());
-                         begin_stop(0, {});
-                         return;
-                       }
-                       outq_.pop_front();
-                       if (core_.has_channel(chan_)) (void)core_.consume(chan_, n, mono_now());
-                       if (outq_.empty() && channel_gone_) {
-                         begin_stop(0, {});
-                         return;
-                       }
-                       write_stdout();
-                       pump();
-                     });
+  void on_stdout_failed(const beast::error_code& ec) override {
+    verbose("stdout: %s", ec.message().c_str());
+    begin_stop(0, {});
+  }
+
+  void on_stdout_written(std::size_t n) override {
+    if (core_.has_channel(chan_)) (void)core_.consume(chan_, n, mono_now());
+    if (stdio_.output_empty() && channel_gone_) {
+      begin_stop(0, {});
+      return;
+    }
+    stdio_.write_next();
+    pump();
   }
 
   // ---- end ----------------------------------------------------------------------
   // Ends the session: a normal close frame when connected, then exit with `code`.
   void begin_stop(int code, std::string message) {
     if (!enter_stop(code, std::move(message))) return;
-    beast::error_code ignored;
-    in_.close(ignored);
+    stdio_.close_input();
     if (core_.state() != core::SessionState::closed)
       core_.close(core::CloseCode::normal, code == 0 ? "done" : "client error", mono_now());
     flush_and_stop();
@@ -582,15 +432,8 @@ class Proxy final : public host::LinkSink {
   net::signal_set signals_;
   host::Pump pump_;
 
-  net::posix::stream_descriptor in_;
-  net::posix::stream_descriptor out_;
-  std::vector<std::uint8_t> inbuf_;
-  std::vector<std::uint8_t> pending_in_;
-  bool reading_in_ = false;
-  bool in_eof_ = false;
-  std::deque<core::Bytes> outq_;
-  bool writing_out_ = false;
-  bool stdout_broken_ = false;
+  StdioPipe stdio_;
+  std::vector<std::uint8_t> pending_in_;  // read from stdin, waiting for send credit
 
   core::ChannelId chan_ = 0;
   bool channel_open_ = false;

@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <cstdint>
 #include <optional>
@@ -16,6 +15,7 @@
 #include "auth.hpp"
 #include "config.hpp"
 #include "policy.hpp"
+#include "jwt_test_util.hpp"
 #include "test_util.hpp"
 
 using mana::gateway::Authenticator;
@@ -25,6 +25,7 @@ using mana::gateway::Policy;
 using mana::gateway::test::b64url;
 using mana::gateway::test::bearer;
 using mana::gateway::test::config_from;
+using mana::gateway::test::hmac;
 using mana::gateway::test::TempDir;
 using nlohmann::json;
 
@@ -33,15 +34,6 @@ namespace {
 constexpr std::int64_t now_s = 1'700'000'000;
 const std::string test_key = "0123456789abcdef0123456789abcdef-test-key";  // 41 bytes
 const std::string other_key = "fedcba9876543210fedcba9876543210-other-key";
-
-std::string hmac(const EVP_MD* md, const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  REQUIRE(HMAC(md, key.data(), static_cast<int>(key.size()),
-               reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
-               &len) != nullptr);
-  return {reinterpret_cast<const char*>(mac), len};
-}
 
 // header.payload.signature; `alg` goes into the header, `md` signs (nullptr: empty signature).
 std::string make_token(const json& claims, const std::string& key = test_key,

@@ -14,26 +14,24 @@ Floods and caps come from their own client addresses (127.0.0.x), so per-IP limi
 for isolation too.
 Usage: bad_input_test.py --gateway PATH [--sshd PATH]
 """
-import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture  # noqa: E402
 from fixture import (ORIGIN, Failure, check, connect, data_frame, established_to,  # noqa: E402
                      expect_close, free_port, hello, metrics, read_channel, recv_json,
-                     start_gateway, start_sshd, stop_all, token)
+                     start_gateway, start_sshd, token)
 
 ORIGIN2 = "http://127.0.0.1:8080"
 WINDOW = 65536          # [session] window (the client's default window too, see hello caps)
@@ -1169,88 +1167,67 @@ def make_cert(tmp):
     return ca, crt, key
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gateway", required=True)
-    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mana-badinput-")
-    procs = []
-    rc = 1
+def run(args, tmp, procs):
     t_start = time.time()
     c = Ctx()
-    try:
-        sshd, c.ssh_port = start_sshd(tmp, args.sshd)
-        procs.append(sshd)
-        c.targets = Targets()
-        for attr in ["ticker_port", "bulk_port", "notssh_port", "silent_port", "denied_port",
-                     "closed_port", "unlisted_port"]:
-            setattr(c, attr, free_port())
-        c.ttl_ms = 1500
-        targets = [{"cidr": "127.0.0.1/32",
-                    "ports": [c.ssh_port, c.ticker_port, c.bulk_port, c.notssh_port,
-                              c.silent_port, c.closed_port]},
-                   {"host": "localhost", "ports": [c.denied_port]}]
-        gw_a, c.port, log_a = start_gateway(
-            tmp, args.gateway, "gateway-a", {
-                "server": {"max_header_bytes": 4096, "max_header_count": 32,
-                           "http_timeout_ms": 1000, "max_http_connections": 8,
-                           "max_http_connections_per_ip": 4},
-                "session": {"max_frame": MAX_FRAME, "window": WINDOW, "max_window": WINDOW,
-                            "max_channels": 4, "control_rate": 20, "control_burst": 40,
-                            "heartbeat_ms": 600, "heartbeat_misses": 3,
-                            "idle_timeout_ms": 30000, "handshake_timeout_ms": 1000,
-                            "resume_ttl_ms": c.ttl_ms},
-                "limits": {"max_connections": 10, "max_connections_per_ip": 4,
-                           "max_sessions_per_principal": 3, "outbound_high_water": 131072,
-                           "outbound_low_water": 32768, "outbound_max": 1048576},
-                "rate": {"open_rate": 5, "open_burst": 15, "ping_rate": 5, "ping_burst": 15,
-                         "resume_fail_rate": 1, "resume_fail_burst": 8},
-                "relay": {"connect_timeout_ms": 1000, "banner_timeout_ms": 800,
-                          "banner_max_bytes": 256, "read_chunk": READ_CHUNK}},
-            origins=(ORIGIN, ORIGIN2), targets=targets)
-        procs.append(gw_a)
-        c.ca_file, crt, key = make_cert(tmp)
-        gw_b, c.port_b, log_b = start_gateway(
-            tmp, args.gateway, "gateway-b", {
-                "tls": {"cert_file": "gw.pem", "key_file": "gw.key"},
-                "session": {"idle_timeout_ms": 700, "heartbeat_ms": 5000}},
-            origins=(ORIGIN, ORIGIN2), targets=targets)
-        procs.append(gw_b)
-        c.url = "ws://127.0.0.1:%d/" % c.port
-        c.url_b = "wss://127.0.0.1:%d/" % c.port_b
-        c.tls_client = ssl.create_default_context(cafile=c.ca_file)
-        failures = asyncio.run(run_all(c))
-        passed = sum(1 for _, ok in RESULTS if ok)
-        print("# %d scenarios, %d passed, %d failed, %.1fs" % (
-            len(RESULTS), passed, failures, time.time() - t_start))
-        check(failures == 0 and len(RESULTS) == len(SCENARIOS) and len(SCENARIOS) >= 40,
-              "all %d scenarios passed" % len(SCENARIOS))
-        for p in (gw_a, gw_b):
-            p.send_signal(signal.SIGTERM)
-            code = p.wait(timeout=10)
-            check(code == 0, "SIGTERM -> gateway exits 0 (got %s)" % code)
-        from fixture import SECRET
-        for path in (log_a, log_b):
-            log = open(path).read()
-            check(SECRET not in log and "SSH-2.0" not in log and "eyJ" not in log,
-                  "%s holds no token, secret or payload" % os.path.basename(path))
-            for line in log.splitlines():
-                json.loads(line)
-        rc = 0
-    except Exception as e:  # noqa: BLE001 - report any failure
-        print("FAIL -", type(e).__name__, e)
-        for name in ("gateway-a.log", "gateway-b.log"):
-            try:
-                print("----", name)
-                print(open(os.path.join(tmp, name)).read()[-3000:])
-            except OSError:
-                pass
-    finally:
-        stop_all(procs)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rc
+    sshd, c.ssh_port = start_sshd(tmp, args.sshd)
+    procs.append(sshd)
+    c.targets = Targets()
+    for attr in ["ticker_port", "bulk_port", "notssh_port", "silent_port", "denied_port",
+                 "closed_port", "unlisted_port"]:
+        setattr(c, attr, free_port())
+    c.ttl_ms = 1500
+    targets = [{"cidr": "127.0.0.1/32",
+                "ports": [c.ssh_port, c.ticker_port, c.bulk_port, c.notssh_port,
+                          c.silent_port, c.closed_port]},
+               {"host": "localhost", "ports": [c.denied_port]}]
+    gw_a, c.port, log_a = start_gateway(
+        tmp, args.gateway, "gateway-a", {
+            "server": {"max_header_bytes": 4096, "max_header_count": 32,
+                       "http_timeout_ms": 1000, "max_http_connections": 8,
+                       "max_http_connections_per_ip": 4},
+            "session": {"max_frame": MAX_FRAME, "window": WINDOW, "max_window": WINDOW,
+                        "max_channels": 4, "control_rate": 20, "control_burst": 40,
+                        "heartbeat_ms": 600, "heartbeat_misses": 3,
+                        "idle_timeout_ms": 30000, "handshake_timeout_ms": 1000,
+                        "resume_ttl_ms": c.ttl_ms},
+            "limits": {"max_connections": 10, "max_connections_per_ip": 4,
+                       "max_sessions_per_principal": 3, "outbound_high_water": 131072,
+                       "outbound_low_water": 32768, "outbound_max": 1048576},
+            "rate": {"open_rate": 5, "open_burst": 15, "ping_rate": 5, "ping_burst": 15,
+                     "resume_fail_rate": 1, "resume_fail_burst": 8},
+            "relay": {"connect_timeout_ms": 1000, "banner_timeout_ms": 800,
+                      "banner_max_bytes": 256, "read_chunk": READ_CHUNK}},
+        origins=(ORIGIN, ORIGIN2), targets=targets)
+    procs.append(gw_a)
+    c.ca_file, crt, key = make_cert(tmp)
+    gw_b, c.port_b, log_b = start_gateway(
+        tmp, args.gateway, "gateway-b", {
+            "tls": {"cert_file": "gw.pem", "key_file": "gw.key"},
+            "session": {"idle_timeout_ms": 700, "heartbeat_ms": 5000}},
+        origins=(ORIGIN, ORIGIN2), targets=targets)
+    procs.append(gw_b)
+    c.url = "ws://127.0.0.1:%d/" % c.port
+    c.url_b = "wss://127.0.0.1:%d/" % c.port_b
+    c.tls_client = ssl.create_default_context(cafile=c.ca_file)
+    failures = asyncio.run(run_all(c))
+    passed = sum(1 for _, ok in RESULTS if ok)
+    print("# %d scenarios, %d passed, %d failed, %.1fs" % (
+        len(RESULTS), passed, failures, time.time() - t_start))
+    check(failures == 0 and len(RESULTS) == len(SCENARIOS) and len(SCENARIOS) >= 40,
+          "all %d scenarios passed" % len(SCENARIOS))
+    for p in (gw_a, gw_b):
+        p.send_signal(signal.SIGTERM)
+        code = p.wait(timeout=10)
+        check(code == 0, "SIGTERM -> gateway exits 0 (got %s)" % code)
+    from fixture import SECRET
+    for path in (log_a, log_b):
+        log = open(path).read()
+        check(SECRET not in log and "SSH-2.0" not in log and "eyJ" not in log,
+              "%s holds no token, secret or payload" % os.path.basename(path))
+        for line in log.splitlines():
+            json.loads(line)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture.main(run, "mana-badinput-", logs=("gateway-a.log", "gateway-b.log")))

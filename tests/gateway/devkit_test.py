@@ -16,19 +16,16 @@
               stop() ends sshd and the session processes it forked
 Usage: devkit_test.py --gateway PATH [--sshd PATH]
 """
-import argparse
 import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import os
-import shutil
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -37,6 +34,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools"))
 import websockets  # noqa: E402
 
+import fixture  # noqa: E402
 from fixture import ORIGIN, Failure, check, connect, hello, recv_json  # noqa: E402
 from devkit import tokens  # noqa: E402
 from devkit.gateway import StartError, start_gateway  # noqa: E402
@@ -172,25 +170,12 @@ def test_sshd(args, tmp):
     check(not sshd.alive(), "sshd: stop() ends it")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gateway", required=True)
-    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mana-devkit-")
-    rc = 1
-    try:
-        test_tokens()
-        test_gateway(args, tmp)
-        test_targets(tmp)
-        test_sshd(args, tmp)
-        rc = 0
-    except Exception as e:  # noqa: BLE001 - report any failure
-        print("FAIL -", type(e).__name__, e)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rc
+def run(args, tmp, procs):
+    test_tokens()
+    test_gateway(args, tmp)
+    test_targets(tmp)
+    test_sshd(args, tmp)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture.main(run, "mana-devkit-"))

@@ -9,12 +9,15 @@ SECRET, the gateway's HS256 key, comes from the CSPRNG once per test run and rea
 processes a test starts (load generators, re-executed scenarios) through the environment
 (MANA_TEST_JWT_SECRET); it is written only to the gateways' key files (mode 0600), never logged.
 """
+import argparse
 import asyncio
 import json
 import os
 import re
+import shutil
 import struct
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -183,3 +186,35 @@ def established_to(port):
             if rem_port == port and f[3] == "01":
                 n += 1
     return n
+
+
+def main(run, prefix, logs=(), add_args=None):
+    """The command line and frame of a gateway test: --gateway (required), --sshd and whatever
+    add_args(parser) adds. Calls run(args, tmp, procs) with a fresh temporary directory (named
+    after `prefix`) and an empty list for the processes it starts; a pass is a return, a failure
+    an exception: "FAIL -", the error and the tail of each file of `logs` (relative to tmp) are
+    printed. Afterwards every process in procs is stopped and tmp is removed. Returns the exit
+    status (0 passed, 1 failed) for sys.exit."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gateway", required=True)
+    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
+    if add_args is not None:
+        add_args(ap)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    procs = []
+    try:
+        run(args, tmp, procs)
+        return 0
+    except Exception as e:  # noqa: BLE001 - report any failure
+        print("FAIL -", type(e).__name__, e)
+        for name in logs:
+            try:
+                with open(os.path.join(tmp, name), errors="replace") as f:
+                    print("--- %s (tail)\n%s" % (name, f.read()[-3000:]))
+            except OSError:
+                pass
+        return 1
+    finally:
+        stop_all(procs)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -9,28 +9,21 @@
 #include "config.hpp"
 #include "jwk.hpp"
 #include "jws.hpp"
+#include "jwt_test_util.hpp"
 #include "test_keys.hpp"
 #include "test_util.hpp"
 
 using mana::gateway::base64url_decode;
 using mana::gateway::JwkSet;
-using mana::gateway::test::config_from;
-using mana::gateway::test::jwks_text;
-using mana::gateway::test::KeyType;
-using mana::gateway::test::TempDir;
-using mana::gateway::test::TestKey;
+using namespace mana::gateway::test;  // keys, jwks_text, TempDir (jwt_test_util.hpp)
 using nlohmann::json;
 
 namespace {
 
-const TestKey& ec_key() {
-  return mana::gateway::test::shared_key(KeyType::ec);
-}
-
-// JwkSet::parse of one key, `change` applied to ec_key()'s JWK first.
+// JwkSet::parse of one key, `change` applied to ec()'s JWK first.
 template <class Change>
 std::string parse_error(Change&& change) {
-  json k = ec_key().jwk("k1");
+  json k = ec().jwk("k1");
   change(k);
   try {
     (void)JwkSet::parse(jwks_text({k}));
@@ -68,7 +61,7 @@ TEST_CASE("jwk set: keys the gateway cannot use make the file invalid", "[gatewa
   CHECK(parse_error([](json& k) {
           std::string y = *base64url_decode(k["y"].get<std::string>());
           y.back() = static_cast<char>(y.back() ^ 1);
-          k["y"] = mana::gateway::test::b64url(y);
+          k["y"] = b64url(y);
         }).find("jwks key 0 (kid k1): ") == 0);
 
   const TestKey small(KeyType::rsa, 1024);
@@ -79,14 +72,14 @@ TEST_CASE("jwk set: keys the gateway cannot use make the file invalid", "[gatewa
   okp["crv"] = "X25519";
   CHECK_THROWS_WITH(JwkSet::parse(jwks_text({okp})),
                     "jwks key 0 (kid e): OKP keys must use crv Ed25519 (EdDSA)");
-  CHECK_THROWS_WITH(JwkSet::parse(jwks_text({ec_key().jwk("a"), ed.jwk("a")})),
+  CHECK_THROWS_WITH(JwkSet::parse(jwks_text({ec().jwk("a"), ed.jwk("a")})),
                     "jwks key 1 (kid a): duplicate kid");
 }
 
 TEST_CASE("jwk set: bounds on the file", "[gateway][jwks]") {
   json keys = json::array();
   for (int i = 0; i < 17; ++i)
-    keys.push_back(ec_key().jwk("k" + std::to_string(i)));
+    keys.push_back(ec().jwk("k" + std::to_string(i)));
   CHECK_THROWS_WITH(JwkSet::parse(json{{"keys", keys}}.dump()), "jwks file: more than 16 keys");
   keys.erase(keys.begin());
   CHECK(JwkSet::parse(json{{"keys", keys}}.dump())->size() == 16);
@@ -98,12 +91,12 @@ TEST_CASE("jwk set: bounds on the file", "[gateway][jwks]") {
   CHECK(JwkSet::parse(R"({"keys":[]})")->size() == 0);
 
   TempDir dir;
-  const std::string big = jwks_text({ec_key().jwk("k")}) + std::string(64 * 1024, ' ');
+  const std::string big = jwks_text({ec().jwk("k")}) + std::string(64 * 1024, ' ');
   CHECK_THROWS_WITH(JwkSet::load(dir.write("big.json", big)),
                     Catch::Contains("larger than 64 KiB"));
   CHECK_THROWS_WITH(JwkSet::load((dir.path() / "missing.json").string()),
                     Catch::Contains("cannot read auth.jwks_file"));
-  CHECK(JwkSet::load(dir.write("ok.json", jwks_text({ec_key().jwk("k")})))->find("k") != nullptr);
+  CHECK(JwkSet::load(dir.write("ok.json", jwks_text({ec().jwk("k")})))->find("k") != nullptr);
 }
 
 TEST_CASE("jwk set: [auth] jwks_file, issuer and audience in the config", "[gateway][jwks]") {

@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <cstdint>
 #include <memory>
@@ -17,6 +16,7 @@
 #include "auth.hpp"
 #include "config.hpp"
 #include "jwk.hpp"
+#include "jwt_test_util.hpp"
 #include "test_keys.hpp"
 #include "test_util.hpp"
 
@@ -24,36 +24,13 @@ using mana::gateway::Authenticator;
 using mana::gateway::AuthResult;
 using mana::gateway::Config;
 using mana::gateway::JwkSet;
-using mana::gateway::test::b64url;
-using mana::gateway::test::bearer;
-using mana::gateway::test::jwks_text;
-using mana::gateway::test::jws_token;
-using mana::gateway::test::KeyType;
-using mana::gateway::test::shared_key;
-using mana::gateway::test::TempDir;
-using mana::gateway::test::TestKey;
+using namespace mana::gateway::test;  // keys, tokens, TempDir, refused (jwt_test_util.hpp)
 using nlohmann::json;
 
 namespace {
 
 constexpr std::int64_t now_s = 1'700'000'000;
 const std::string hs_key = "0123456789abcdef0123456789abcdef-jwks-test";
-
-const TestKey& rsa() {
-  return shared_key(KeyType::rsa);
-}
-const TestKey& rsa2() {
-  return shared_key(KeyType::rsa, 1);
-}
-const TestKey& ec() {
-  return shared_key(KeyType::ec);
-}
-const TestKey& ec_other() {
-  return shared_key(KeyType::ec, 1);
-}
-const TestKey& ed() {
-  return shared_key(KeyType::ed25519);
-}
 
 json claims() {
   return {{"sub", "alice"}, {"exp", now_s + 300}, {"iat", now_s}};
@@ -67,19 +44,10 @@ std::string signed_by(const TestKey& key, const std::string& alg, const std::str
   return jws_token(h, c, [&](const std::string& in) { return key.sign(in); });
 }
 
-std::string hmac_sha256(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  REQUIRE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-               reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
-               &len) != nullptr);
-  return {reinterpret_cast<const char*>(mac), len};
-}
-
 std::string hs256(const std::string& secret, const std::string& kid, const json& c = claims()) {
   json h = {{"alg", "HS256"}, {"typ", "JWT"}};
   if (!kid.empty()) h["kid"] = kid;
-  return jws_token(h, c, [&](const std::string& in) { return hmac_sha256(secret, in); });
+  return jws_token(h, c, [&](const std::string& in) { return hmac(EVP_sha256(), secret, in); });
 }
 
 // The three keys under kids "rsa-1", "ec-1", "ed-1"; optionally the HS256 secret too.
@@ -100,15 +68,6 @@ struct Fixture {
     return auth->check(bearer(token), now);
   }
 };
-
-// Refused, and the log reason says `why` (never the token).
-void refused(const AuthResult& r, const std::string& why, const std::string& token) {
-  INFO("reason: " << r.why);
-  CHECK_FALSE(r.ok);
-  CHECK(r.principal.empty());
-  CHECK(r.why == why);
-  CHECK(r.why.find(token.substr(0, token.find('.'))) == std::string::npos);
-}
 
 }  // namespace
 
@@ -147,16 +106,12 @@ TEST_CASE("jwks: HS256 stays as it was next to a JWKS", "[gateway][jwks]") {
 
 TEST_CASE("jwks: the kid selects the key, an unknown kid is refused", "[gateway][jwks]") {
   const Fixture f;
-  std::string t = signed_by(rsa(), "RS256", "rsa-2");
-  refused(f.check(t), "jwt unknown kid", t);
+  refuses(f, signed_by(rsa(), "RS256", "rsa-2"), "jwt unknown kid");
   // Right kid, other key: the signature check uses the kid's key only.
-  t = signed_by(rsa2(), "RS256", "rsa-1");
-  refused(f.check(t), "jwt bad signature", t);
-  t = signed_by(ec_other(), "ES256", "ec-1");
-  refused(f.check(t), "jwt bad signature", t);
+  refuses(f, signed_by(rsa2(), "RS256", "rsa-1"), "jwt bad signature");
+  refuses(f, signed_by(ec_other(), "ES256", "ec-1"), "jwt bad signature");
   // An asymmetric token without kid is not tried against every key.
-  t = signed_by(rsa(), "RS256", "");
-  refused(f.check(t), "jwt kid missing (asymmetric keys are chosen by kid)", t);
+  refuses(f, signed_by(rsa(), "RS256", ""), "jwt kid missing (asymmetric keys are chosen by kid)");
 }
 
 TEST_CASE("jwks: rotation replaces the key set atomically", "[gateway][jwks]") {
@@ -184,10 +139,8 @@ TEST_CASE("jwks: algorithm confusion is refused", "[gateway][jwks]") {
 
   // The classic attack: HS256 with the RSA public key (PEM) as the HMAC key, with the RSA kid
   // or without a kid (then the gateway's own secret is used, never key material from the JWKS).
-  std::string t = hs256(pem, "rsa-1");
-  refused(f.check(t), "jwt alg does not match the key (RS256 key)", t);
-  t = hs256(pem, "");
-  refused(f.check(t), "jwt bad signature", t);
+  refuses(f, hs256(pem, "rsa-1"), "jwt alg does not match the key (RS256 key)");
+  refuses(f, hs256(pem, ""), "jwt bad signature");
   // ... and an HS256 "secret" that is the public key PEM is refused at startup.
   {
     TempDir dir;
@@ -202,7 +155,7 @@ TEST_CASE("jwks: algorithm confusion is refused", "[gateway][jwks]") {
     Config cfg;
     cfg.jwt_secret_file = dir.write("jwt-secret", hs_key);
     const Authenticator hs_only(cfg);
-    t = signed_by(rsa(), "RS256", "rsa-1");
+    std::string t = signed_by(rsa(), "RS256", "rsa-1");
     refused(hs_only.check(bearer(t), now_s), "jwt unknown kid", t);
     t = signed_by(rsa(), "RS256", "");
     refused(hs_only.check(bearer(t), now_s), "jwt kid missing (asymmetric keys are chosen by kid)",
@@ -211,34 +164,26 @@ TEST_CASE("jwks: algorithm confusion is refused", "[gateway][jwks]") {
 
   // A valid HS256 token when only asymmetric keys are configured.
   const Fixture jwks_only;
-  t = hs256(hs_key, "");
-  refused(jwks_only.check(t), "jwt alg HS256 not configured", t);
-  t = hs256(hs_key, "rsa-1");
-  refused(jwks_only.check(t), "jwt alg does not match the key (RS256 key)", t);
+  refuses(jwks_only, hs256(hs_key, ""), "jwt alg HS256 not configured");
+  refuses(jwks_only, hs256(hs_key, "rsa-1"), "jwt alg does not match the key (RS256 key)");
 
   // Each key verifies its own algorithm only, even when the signature is right for the key.
-  t = signed_by(ec(), "ES256", "rsa-1");
-  refused(f.check(t), "jwt alg does not match the key (RS256 key)", t);
-  t = signed_by(rsa(), "RS256", "ec-1");
-  refused(f.check(t), "jwt alg does not match the key (ES256 key)", t);
-  t = signed_by(rsa(), "RS256", "ed-1");
-  refused(f.check(t), "jwt alg does not match the key (EdDSA key)", t);
-  t = signed_by(ed(), "EdDSA", "ec-1");
-  refused(f.check(t), "jwt alg does not match the key (ES256 key)", t);
-  t = signed_by(rsa(), "RS384", "rsa-1");  // signature is RS256's; the header lies
-  refused(f.check(t), "jwt alg does not match the key (RS256 key)", t);
-  t = signed_by(rsa(), "PS256", "");
-  refused(f.check(t), "jwt alg not accepted", t);
+  refuses(f, signed_by(ec(), "ES256", "rsa-1"), "jwt alg does not match the key (RS256 key)");
+  refuses(f, signed_by(rsa(), "RS256", "ec-1"), "jwt alg does not match the key (ES256 key)");
+  refuses(f, signed_by(rsa(), "RS256", "ed-1"), "jwt alg does not match the key (EdDSA key)");
+  refuses(f, signed_by(ed(), "EdDSA", "ec-1"), "jwt alg does not match the key (ES256 key)");
+  // RS384 in the header over RS256's signature: the header lies.
+  refuses(f, signed_by(rsa(), "RS384", "rsa-1"), "jwt alg does not match the key (RS256 key)");
+  refuses(f, signed_by(rsa(), "PS256", ""), "jwt alg not accepted");
 
   // alg none, in any spelling, with or without a kid, with or without a signature.
   for (const std::string alg : {"none", "None", "NONE"}) {
     for (const std::string kid : {"", "rsa-1"}) {
       json h = {{"alg", alg}};
       if (!kid.empty()) h["kid"] = kid;
-      t = b64url(h.dump()) + "." + b64url(claims().dump()) + ".";
-      refused(f.check(t), "jwt alg none", t);
-      t = jws_token(h, claims(), [](const std::string& in) { return rsa().sign(in); });
-      refused(f.check(t), "jwt alg none", t);
+      refuses(f, b64url(h.dump()) + "." + b64url(claims().dump()) + ".", "jwt alg none");
+      refuses(f, jws_token(h, claims(), [](const std::string& in) { return rsa().sign(in); }),
+              "jwt alg none");
     }
   }
 }
@@ -261,18 +206,14 @@ TEST_CASE("jwks: exp, nbf, iss and aud on the asymmetric path", "[gateway][jwks]
     }
     return signed_by(ec(), "ES256", "ec-1", d);
   };
-  std::string t = with("exp", now_s - 100);
-  refused(f.check(t), "jwt expired", t);
-  t = with("nbf", now_s + 100);
-  refused(f.check(t), "jwt not yet valid", t);
+  refuses(f, with("exp", now_s - 100), "jwt expired");
+  refuses(f, with("nbf", now_s + 100), "jwt not yet valid");
   for (const json& bad :
        {json(), json("https://evil.example"), json(7), json::array({"https://idp.example"})}) {
-    t = with("iss", bad);
-    refused(f.check(t), "jwt iss missing or wrong", t);
+    refuses(f, with("iss", bad), "jwt iss missing or wrong");
   }
   for (const json& bad : {json(), json("mana"), json::array({"other"}), json::array(), json(1)}) {
-    t = with("aud", bad);
-    refused(f.check(t), "jwt aud missing or wrong", t);
+    refuses(f, with("aud", bad), "jwt aud missing or wrong");
   }
   // Without issuer/audience configured, neither claim is required.
   const Fixture open;

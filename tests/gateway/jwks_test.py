@@ -15,7 +15,6 @@ and audience set, next to its HS256 secret. Checks:
   `listening` line counts 6 keys; a JWKS holding a private key stops startup with its message.
 Usage: jwks_test.py --gateway PATH [--sshd PATH]
 """
-import argparse
 import asyncio
 import base64
 import json
@@ -23,13 +22,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import websockets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import fixture  # noqa: E402
 from fixture import (ORIGIN, Failure, check, connect, hello, loopback,  # noqa: E402
                      read_channel, recv_json)
 from devkit import tokens  # noqa: E402 - fixture put tools/ on sys.path
@@ -97,7 +96,7 @@ def claims(sub, **extra):
     return c
 
 
-def run(args, tmp):
+def run(args, tmp, procs):
     keys = {"rsa-1": tokens.new_keypair("RS256"), "ec-1": tokens.new_keypair("ES256"),
             "ed-1": tokens.new_keypair("EdDSA")}
     jwks = tokens.write_jwks(os.path.join(tmp, "jwks.json"), keys)
@@ -191,26 +190,5 @@ def run(args, tmp):
         sshd.stop()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gateway", required=True)
-    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mana-jwks-")
-    rc = 1
-    try:
-        run(args, tmp)
-        rc = 0
-    except Exception as e:  # noqa: BLE001 - report any failure
-        print("FAIL -", type(e).__name__, e)
-        for name in ("gw-jwks.log", "gw-bad.log"):
-            p = os.path.join(tmp, name)
-            if os.path.exists(p):
-                print("--- %s (tail)\n%s" % (name, open(p, errors="replace").read()[-3000:]))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rc
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture.main(run, "mana-jwks-", logs=("gw-jwks.log", "gw-bad.log")))

@@ -12,21 +12,19 @@ WebSockets (python3-websockets):
   transport loss; SIGTERM -> exit 0.
 Usage: smoke_test.py --gateway PATH [--sshd PATH]
 """
-import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import urllib.request
 
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture  # noqa: E402
 from fixture import (SECRET, Failure, check, connect, data_frame, hello,  # noqa: E402
-                     loopback, read_channel, recv_json, start_gateway, start_sshd, stop_all,
+                     loopback, read_channel, recv_json, start_gateway, start_sshd,
                      token)
 
 
@@ -153,44 +151,25 @@ async def scenarios(gw_port, ssh_port, metrics_url):
     await ws2.close()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gateway", required=True)
-    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mana-smoke-")
-    procs = []
-    rc = 1
-    try:
-        sshd, ssh_port = start_sshd(tmp, args.sshd)
-        procs.append(sshd)
-        gw, gw_port, gw_log_path = start_gateway(
-            tmp, args.gateway, "gateway", {"session": {"resume_ttl_ms": 10000}},
-            targets=loopback(ssh_port))
-        procs.append(gw)
-        asyncio.run(scenarios(gw_port, ssh_port, "http://127.0.0.1:%d/metrics" % gw_port))
+def run(args, tmp, procs):
+    sshd, ssh_port = start_sshd(tmp, args.sshd)
+    procs.append(sshd)
+    gw, gw_port, gw_log_path = start_gateway(
+        tmp, args.gateway, "gateway", {"session": {"resume_ttl_ms": 10000}},
+        targets=loopback(ssh_port))
+    procs.append(gw)
+    asyncio.run(scenarios(gw_port, ssh_port, "http://127.0.0.1:%d/metrics" % gw_port))
 
-        gw.send_signal(signal.SIGTERM)
-        code = gw.wait(timeout=10)
-        check(code == 0, "SIGTERM -> gateway exits 0 (got %s)" % code)
-        log = open(os.path.join(tmp, "gateway.log")).read()
-        check(token() not in log and SECRET not in log and "SSH-2.0" not in log,
-              "gateway log holds no token, secret or payload")
-        for line in log.splitlines():
-            json.loads(line)
-        check(True, "every gateway log line is JSON")
-        rc = 0
-    except Exception as e:  # noqa: BLE001 - report any failure
-        print("FAIL -", e)
-        try:
-            print(open(os.path.join(tmp, "gateway.log")).read()[-4000:])
-        except OSError:
-            pass
-    finally:
-        stop_all(procs)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rc
+    gw.send_signal(signal.SIGTERM)
+    code = gw.wait(timeout=10)
+    check(code == 0, "SIGTERM -> gateway exits 0 (got %s)" % code)
+    log = open(os.path.join(tmp, "gateway.log")).read()
+    check(token() not in log and SECRET not in log and "SSH-2.0" not in log,
+          "gateway log holds no token, secret or payload")
+    for line in log.splitlines():
+        json.loads(line)
+    check(True, "every gateway log line is JSON")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture.main(run, "mana-smoke-", logs=("gateway.log",)))

@@ -14,22 +14,20 @@ and checks:
   and non-zero status for a bad token, a denied target and an impossible resume.
 Usage: ssh_proxy_test.py --gateway PATH --proxy PATH [--sshd PATH] [--mib N] [--cuts N]
 """
-import argparse
 import asyncio
 import getpass
 import hashlib
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fault_proxy import FaultProxy  # noqa: E402
+import fixture  # noqa: E402
 from fixture import (SECRET, Failure, check, free_port, loopback, metrics,  # noqa: E402
                      start_gateway, stop_all, token)
 from devkit.sshd import start_sshd as launch_sshd  # noqa: E402
@@ -378,18 +376,9 @@ def scenarios(fx, loop, gw_port, gw_log_path):
     check(n_acc >= total, "gateway counted %d accepted resumes (>= %d cuts)" % (n_acc, total))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gateway", required=True)
-    ap.add_argument("--proxy", required=True)
-    ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
-    ap.add_argument("--mib", type=int, default=64)
-    ap.add_argument("--cuts", type=int, default=50)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mana-sshproxy-")
+def run(args, tmp, procs):
     fx = Fixture(args, tmp)
     loop = Loop()
-    rc = 1
     try:
         fx.start_sshd()
         gw_port, gw = fx.start_gateway()
@@ -398,20 +387,17 @@ def main():
         check(gw.wait(timeout=15) == 0, "gateway exits 0 on SIGTERM")
         log = open(fx.path("gw.log")).read()
         check(SECRET not in log and "SSH-2.0" not in log, "gateway log holds no secret or payload")
-        rc = 0
-    except Exception as e:  # noqa: BLE001 - report any failure
-        print("FAIL -", e)
-        for name in ("gw.log", "sshd/sshd.log"):
-            try:
-                print("---", name, "(tail)\n" + open(fx.path(name)).read()[-3000:])
-            except OSError:
-                pass
     finally:
         fx.stop()
         loop.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rc
+
+
+def add_args(ap):
+    ap.add_argument("--proxy", required=True)
+    ap.add_argument("--mib", type=int, default=64)
+    ap.add_argument("--cuts", type=int, default=50)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture.main(run, "mana-sshproxy-", logs=("gw.log", "sshd/sshd.log"),
+                          add_args=add_args))
