@@ -296,6 +296,8 @@ void Server::start() {
   acceptor_.bind(ep);
   acceptor_.listen(asio::socket_base::max_listen_connections);
   bound_port_ = acceptor_.local_endpoint().port();
+  ctx_.route_id =
+      cfg_.route_id.empty() ? default_route_id(cfg_.listen_host, bound_port_) : cfg_.route_id;
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log_info("signal", {{"signal", sig}});
@@ -303,6 +305,7 @@ void Server::start() {
   });
   log_always("listening", {{"address", cfg_.listen_host},
                            {"port", bound_port_},
+                           {"route", ctx_.route_id},
                            {"origins", cfg_.origins.size()},
                            {"targets", cfg_.targets.size()},
                            {"jwt", auth_.jwt_enabled()},
