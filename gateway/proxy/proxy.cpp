@@ -73,9 +73,13 @@ template <class Stream>
 class WsTransport final : public Transport,
                           public std::enable_shared_from_this<WsTransport<Stream>> {
  public:
+  // `target`: the request target (the URL's path and query; a resume's carries route=<id>).
   WsTransport(net::io_context& io, ssl::context* tls, const Options& opt, host::LinkSink& sink,
-              std::uint64_t gen)
-      : resolver_(io), link_(make_link(io, tls, sink, gen)), opt_(opt) {}
+              std::uint64_t gen, std::string target)
+      : resolver_(io),
+        link_(make_link(io, tls, sink, gen)),
+        opt_(opt),
+        target_(std::move(target)) {}
 
   void start() override {
     auto self = this->shared_from_this();
@@ -147,7 +151,7 @@ class WsTransport final : public Transport,
   void ws_handshake() {
     host::LinkOptions o;
     o.host = opt_.url.host_header();
-    o.path = opt_.url.path;
+    o.path = target_;
     o.origin = opt_.origin;
     o.user_agent = "mana-proxy/" MANA_PROXY_VERSION;
     o.handshake_timeout = std::chrono::milliseconds(opt_.connect_timeout_ms);
@@ -159,6 +163,7 @@ class WsTransport final : public Transport,
   tcp::resolver resolver_;
   std::shared_ptr<Link> link_;
   const Options& opt_;
+  std::string target_;
 };
 
 core::ClientConfig make_client_config(const Options& opt, const std::string& token) {
@@ -281,12 +286,17 @@ class Proxy final : public host::LinkSink {
   // ---- transports ---------------------------------------------------------------
   void connect() {
     ++gen_;
+    // A resume goes back to the gateway that holds the session (PROTOCOL.md §9.8).
+    const std::string* route = core_.route();
+    std::string target = route != nullptr && core_.state() == core::SessionState::reconnecting
+                             ? host::with_route(opt_.url.path, *route)
+                             : opt_.url.path;
     if (opt_.url.tls) {
       transport_ = std::make_shared<WsTransport<beast::ssl_stream<beast::tcp_stream>>>(
-          io_, &*tls_, opt_, *this, gen_);
+          io_, &*tls_, opt_, *this, gen_, std::move(target));
     } else {
-      transport_ =
-          std::make_shared<WsTransport<beast::tcp_stream>>(io_, nullptr, opt_, *this, gen_);
+      transport_ = std::make_shared<WsTransport<beast::tcp_stream>>(io_, nullptr, opt_, *this, gen_,
+                                                                    std::move(target));
     }
     transport_->start();
   }
