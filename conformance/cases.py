@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import time
 
 import websockets
 
@@ -747,7 +748,7 @@ async def _replay(ctx):
     rx_at_cut = ch.rx
     c2 = ctx.conn()
     c2.channels = c.channels
-    await c2.connect()
+    await c2.connect(route=c.route)
     await c2.send_hello(resume={"token": tok, "channels": _entries(c)})
     try:
         ok = await c2.recv_hello_ok()
@@ -800,7 +801,7 @@ async def _reused(ctx):
     c.abort()
     c2 = ctx.conn()
     c2.channels = c.channels
-    await c2.connect()
+    await c2.connect(route=c.route)
     await c2.send_hello(resume={"token": tok, "channels": _entries(c)})
     try:
         await c2.recv_hello_ok()
@@ -808,7 +809,7 @@ async def _reused(ctx):
         raise Fail("resume refused: %s" % e.code)
     await c2.send_control({"t": "ping", "ts": 1})
     await c2.recv_control(("pong",))
-    c3 = await ctx.conn().connect()
+    c3 = await ctx.conn().connect(route=c2.route)
     await c3.send_hello(resume={"token": tok, "channels": []})
     return await _expect_rejected(c3, "reused token")
 
@@ -820,7 +821,7 @@ async def _out_of_range(ctx):
     c.abort()
     ents = _entries(c)
     ents[0]["rx"] += 100000
-    c2 = await ctx.conn().connect()
+    c2 = await ctx.conn().connect(route=c.route)
     await c2.send_hello(resume={"token": tok, "channels": ents})
     return await _expect_rejected(c2, "rx beyond sent", "resume offset out of range")
 
@@ -833,12 +834,12 @@ async def _oor_keeps(ctx):
     c.abort()
     ents = _entries(c)
     bad = [dict(e, rx=e["rx"] + 100000) for e in ents]
-    c2 = await ctx.conn().connect()
+    c2 = await ctx.conn().connect(route=c.route)
     await c2.send_hello(resume={"token": tok, "channels": bad})
     await _expect_rejected(c2, "rx beyond sent", "resume offset out of range")
     c3 = ctx.conn()
     c3.channels = c.channels
-    await c3.connect()
+    await c3.connect(route=c.route)
     await c3.send_hello(resume={"token": tok, "channels": ents})
     try:
         ok = await c3.recv_hello_ok()
@@ -855,7 +856,7 @@ async def _oor_keeps(ctx):
 async def _supersede(ctx):
     c, tok = await _resumable(ctx)
     c2 = ctx.conn()
-    await c2.connect()
+    await c2.connect(route=c.route)
     await c2.send_hello(resume={"token": tok, "channels": _entries(c)})
     try:
         await c2.recv_hello_ok()
@@ -878,9 +879,62 @@ async def _expired(ctx):
     if wait > ctx.opts.max_wait:
         raise Skip("TTL wait %.0fs exceeds --max-wait" % wait)
     await asyncio.sleep(wait)
-    c2 = await ctx.conn().connect()
+    c2 = await ctx.conn().connect(route=c.route)
     await c2.send_hello(resume={"token": tok, "channels": _entries(c)})
     return await _expect_rejected(c2, "expired token")
+
+
+@case("resume.route", "MUST", "§5.2, §9.8",
+      "hello_ok.route, when sent, is 1..32 of [a-z0-9-], the same on every hello_ok of the "
+      "server, and a resume to the URL with ?route=<id> is accepted (the token stays out of it)")
+async def _route(ctx):
+    c, tok = await _resumable(ctx)
+    route = c.route
+    if route is None:
+        raise Skip("the server sends no hello_ok.route (optional, §9.8)")
+    other = await ctx.ready()
+    if other.route != route:
+        raise Fail("two sessions of one server got routes %r and %r" % (route, other.route))
+    c.abort()
+    c2 = ctx.conn()
+    c2.channels = c.channels
+    await c2.connect(route=route)
+    if tok in c2.url or "route=" + route not in c2.url:
+        raise Fail("reconnect URL %r" % c2.url)
+    await c2.send_hello(resume={"token": tok, "channels": _entries(c)})
+    try:
+        ok = await c2.recv_hello_ok()
+    except Closed as e:
+        raise Fail("resume to ?route=%s refused: %s %r" % (route, e.code, e.reason))
+    if ok.get("route") != route:
+        raise Fail("the resume's hello_ok has route %r, the first had %r"
+                   % (ok.get("route"), route))
+    await pump_echo(c2, 1, b"routed")
+    return "route %r" % route
+
+
+@case("resume.route_not_owner", "MUST", "§9.4, §9.8",
+      "a resume whose session this server does not hold (stale or forged ?route=) gets the "
+      "uniform 4011 \"resume rejected\" at once; a fresh session on such a URL works")
+async def _route_not_owner(ctx):
+    c = await ctx.ready()
+    if c.hello_ok.get("resume") is None:
+        raise Skip("server does not offer resume")
+    forged = "zz-not-" + (c.route or "a-server")[:20]
+    t0 = time.monotonic()
+    c2 = await ctx.conn().connect(route=forged)
+    await c2.send_hello(resume={"token": "Q" * 22, "channels": []})
+    got = await _expect_rejected(c2, "resume to ?route=%s" % forged)
+    dt = time.monotonic() - t0
+    if dt > 2.0:
+        raise Fail("4011 took %.2fs (a client waits on it before starting fresh)" % dt)
+    c3 = await ctx.conn().connect(route=forged)
+    await c3.send_hello()
+    try:
+        await c3.recv_hello_ok()
+    except Closed as e:
+        raise Fail("fresh session on a ?route= URL refused: %s %r" % (e.code, e.reason))
+    return "%s after %.0f ms" % (got, dt * 1000)
 
 
 # --- malformed frames (§3, §4.1, §12) ------------------------------------------------------

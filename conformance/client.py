@@ -7,7 +7,9 @@ client announced (§3.5), and no channel receives more stdout+stderr bytes than 
 """
 import asyncio
 import json
+import re
 import time
+import urllib.parse
 
 import websockets
 from websockets.frames import Frame, Opcode
@@ -16,6 +18,18 @@ from . import profiles
 
 SUBPROTOCOL = "mana.ssh.v1"
 MAXINT = 2**53 - 1
+ROUTE_RE = re.compile(r"^[a-z0-9-]{1,32}\Z")  # hello_ok.route (§9.8)
+
+
+def route_url(url, route):
+    """`url` with the query parameter route=<route> added or replaced (§9.8); the rest of the
+    URL is kept as it is. The resume token never goes into a URL."""
+    if not ROUTE_RE.match(route):
+        raise ValueError("not a route id: %r" % (route,))
+    parts = urllib.parse.urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and p.split("=", 1)[0] != "route"]
+    query = "&".join(kept + ["route=" + route])
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path or "/", query=query))
 
 
 class Violation(Exception):
@@ -53,6 +67,7 @@ class Conn:
         self.profile = profiles.get(profile_id)
         self.ws = None
         self.hello_ok = None
+        self.url = None             # the URL of the last connect()
         self.channels = {}
         self.max_frame = opts.client_max_frame  # what we announce and enforce
         self.server_max_frame = profiles.DEFAULT_MAX_FRAME
@@ -65,12 +80,19 @@ class Conn:
         self.empty_data = 0       # empty data frames received (SHOULD NOT be sent)
 
     # --- transport -----------------------------------------------------------------------
-    async def connect(self):
+    @property
+    def route(self):
+        """hello_ok.route of this connection (§9.8), or None."""
+        return (self.hello_ok or {}).get("route")
+
+    async def connect(self, route=None):
+        """Opens the WebSocket; `route` (a resume's reconnect, §9.8) adds ?route=<id>."""
         kw = {}
         if self.opts.origin:
             kw["origin"] = self.opts.origin
+        self.url = route_url(self.opts.url, route) if route else self.opts.url
         self.ws = await websockets.connect(
-            self.opts.url, subprotocols=[SUBPROTOCOL], compression=None, max_size=None,
+            self.url, subprotocols=[SUBPROTOCOL], compression=None, max_size=None,
             max_queue=None, open_timeout=self.opts.timeout, ping_interval=None,
             close_timeout=2, **kw)
         if self.ws.subprotocol != SUBPROTOCOL:
@@ -142,6 +164,10 @@ class Conn:
         caps = ok.get("caps")
         if not isinstance(caps, dict) or caps.get("flow") != "credit":
             raise Violation("§5.2: hello_ok.caps.flow must be \"credit\"")
+        route = ok.get("route")
+        if route is not None and not (isinstance(route, str) and ROUTE_RE.match(route)):
+            raise Violation("§5.2/§9.8: hello_ok.route %r is not 1..32 characters of [a-z0-9-]"
+                            % (route,))
         self.hello_ok = ok
         mf = caps.get("maxFrame", profiles.DEFAULT_MAX_FRAME)
         self.server_max_frame = mf if profiles.is_int(mf) else profiles.DEFAULT_MAX_FRAME

@@ -15,14 +15,15 @@ with the close codes of §11, and resume (§9): a 128-bit token from `secrets`, 
 hello_ok, looked up by a keyed hash and compared with hmac.compare_digest, bound to the Origin
 and the bearer token, kept --resume-ttl-ms after the transport is lost, one transport at a time
 (a newer resume closes the old one with 4011 "superseded"), and a per-channel replay buffer of
-the bytes the client has not acknowledged (bounded by the window, §9.1).
+the bytes the client has not acknowledged (bounded by the window, §9.1). hello_ok carries the
+route id --route (§9.8; the query string of the upgrade URL is ignored).
 
 --violate credit: ignore the client's credit and send all echoed data at once (for the test that
 proves the kit's flow.server_respects_credit case fails against such a server).
 
 Usage: server.py --profile json-base64.v1|lenpfx.v1 [--listen 127.0.0.1:0] [--token-file F]
                  [--heartbeat-ms 1000] [--idle-timeout-ms 60000] [--resume-ttl-ms 60000]
-                 [--violate credit]
+                 [--route ID] [--violate credit]
 """
 import argparse
 import asyncio
@@ -185,7 +186,7 @@ class Session:
                 "bidi": self.bidi, "heartbeatMs": self.args.heartbeat_ms,
                 "idleTimeoutMs": self.args.idle_timeout_ms, "maxChannels": MAX_CHANNELS,
                 "window": WINDOW}
-        msg = {"t": "hello_ok", "server": "mana-reference", "caps": caps}
+        msg = {"t": "hello_ok", "server": "mana-reference", "route": self.args.route, "caps": caps}
         if self.resume:
             caps["resumeTtlMs"] = self.args.resume_ttl_ms
             msg["resume"] = {"token": self.tokens[0],
@@ -485,6 +486,7 @@ def main():
     ap.add_argument("--heartbeat-ms", type=int, default=1000)
     ap.add_argument("--idle-timeout-ms", type=int, default=60000)
     ap.add_argument("--resume-ttl-ms", type=int, default=60000)
+    ap.add_argument("--route", default="reference", help="hello_ok.route (§9.8)")
     ap.add_argument("--violate", choices=["credit"])
     args = ap.parse_args()
     args.token = open(args.token_file).read().strip() if args.token_file else None

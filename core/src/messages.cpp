@@ -114,6 +114,13 @@ void parse_hello(Fields& f, Hello& h) {
 
 void parse_hello_ok(Fields& f, HelloOk& h) {
   h.server = f.req_string("server");
+  if (auto route = f.opt_string("route")) {
+    if (!is_route_id(*route)) {
+      f.context().fail(Errc::out_of_range, f.field_path("route"), "out of range");
+    } else {
+      h.route = std::move(*route);
+    }
+  }
   if (const Json* c = f.object("caps", true)) {
     Fields cf(f.context(), *c, f.field_path("caps"));
     ServerCaps& caps = h.caps;
@@ -306,6 +313,7 @@ void encode_fields(OrderedJson& j, const Hello& h) {
 
 void encode_fields(OrderedJson& j, const HelloOk& h) {
   j["server"] = h.server;
+  if (h.route) j["route"] = *h.route;
   OrderedJson caps = OrderedJson::object();
   caps["flow"] = h.caps.flow;
   caps["maxFrame"] = h.caps.max_frame;
@@ -486,6 +494,14 @@ std::string encode_control(const ControlMessage& m) {
 
 bool is_resume_token(std::string_view s) noexcept {
   return is_token(s);
+}
+
+bool is_route_id(std::string_view s) noexcept {
+  if (s.empty() || s.size() > max_route_id_len) return false;
+  for (const char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
 }
 
 }  // namespace mana::core

@@ -141,6 +141,7 @@ Result<void> ServerSession::accept(const AcceptParams& p, Timestamp now) {
   token_ = hello_->caps.resume ? p.resume_token : std::string();
   HelloOk ok;
   ok.server = cfg_.server_name;
+  if (!cfg_.route_id.empty()) ok.route = cfg_.route_id;
   ok.caps = caps();
   if (!token_.empty()) ok.resume = ResumeGrant{token_, {}};
   send_bootstrap(ok);
@@ -200,6 +201,7 @@ Result<void> ServerSession::resume(const Hello& hello, std::string new_token, Ti
 
   HelloOk ok;
   ok.server = cfg_.server_name;
+  if (!cfg_.route_id.empty()) ok.route = cfg_.route_id;
   ok.caps = caps();
   ResumeGrant grant;
   grant.token = token_;

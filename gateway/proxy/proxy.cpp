@@ -26,6 +26,7 @@
 #include "mana/host/clock.hpp"
 #include "mana/host/pump.hpp"
 #include "mana/host/session_timer.hpp"
+#include "mana/host/ws_url.hpp"
 #include "stdio_pipe.hpp"
 #include "ws_transport.hpp"
 
@@ -157,7 +158,13 @@ class Proxy final : public host::LinkSink, public StdioSink {
   // ---- transports ---------------------------------------------------------------
   void connect() {
     ++gen_;
-    transport_ = make_transport(io_, opt_.url.tls ? &*tls_ : nullptr, opt_, *this, gen_);
+    // A resume goes back to the gateway that holds the session (PROTOCOL.md §9.8).
+    const std::string* route = core_.route();
+    std::string target = route != nullptr && core_.state() == core::SessionState::reconnecting
+                             ? host::with_route(opt_.url.path, *route)
+                             : opt_.url.path;
+    transport_ = make_transport(io_, opt_.url.tls ? &*tls_ : nullptr, opt_, *this, gen_,
+                                std::move(target));
     transport_->start();
   }
 

@@ -35,9 +35,13 @@ template <class Stream>
 class WsTransport final : public Transport,
                           public std::enable_shared_from_this<WsTransport<Stream>> {
  public:
+  // `target`: the request target (the URL's path and query; a resume's carries route=<id>).
   WsTransport(net::io_context& io, ssl::context* tls, const Options& opt, host::LinkSink& sink,
-              std::uint64_t gen)
-      : resolver_(io), link_(make_link(io, tls, sink, gen)), opt_(opt) {}
+              std::uint64_t gen, std::string target)
+      : resolver_(io),
+        link_(make_link(io, tls, sink, gen)),
+        opt_(opt),
+        target_(std::move(target)) {}
 
   void start() override {
     auto self = this->shared_from_this();
@@ -109,7 +113,7 @@ class WsTransport final : public Transport,
   void ws_handshake() {
     host::LinkOptions o;
     o.host = opt_.url.host_header();
-    o.path = opt_.url.path;
+    o.path = target_;
     o.origin = opt_.origin;
     o.user_agent = "mana-proxy/" MANA_PROXY_VERSION;
     o.handshake_timeout = std::chrono::milliseconds(opt_.connect_timeout_ms);
@@ -121,18 +125,20 @@ class WsTransport final : public Transport,
   tcp::resolver resolver_;
   std::shared_ptr<Link> link_;
   const Options& opt_;
+  std::string target_;
 };
 
 }  // namespace
 
 std::shared_ptr<Transport> make_transport(net::io_context& io, ssl::context* tls,
                                           const Options& opt, host::LinkSink& sink,
-                                          std::uint64_t gen) {
+                                          std::uint64_t gen, std::string target) {
   if (opt.url.tls) {
-    return std::make_shared<WsTransport<beast::ssl_stream<beast::tcp_stream>>>(io, tls, opt, sink,
-                                                                               gen);
+    return std::make_shared<WsTransport<beast::ssl_stream<beast::tcp_stream>>>(
+        io, tls, opt, sink, gen, std::move(target));
   }
-  return std::make_shared<WsTransport<beast::tcp_stream>>(io, nullptr, opt, sink, gen);
+  return std::make_shared<WsTransport<beast::tcp_stream>>(io, nullptr, opt, sink, gen,
+                                                          std::move(target));
 }
 
 }  // namespace mana::proxy

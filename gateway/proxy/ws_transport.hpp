@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -31,9 +32,11 @@ class Transport {
 };
 
 // A transport to opt.url: over TLS (with `tls`, which must then be non-null and outlive it) when
-// opt.url.tls, else plain TCP. start() begins the attempt.
+// opt.url.tls, else plain TCP, requesting `target` (opt.url.path, with route=<id> for a resume).
+// start() begins the attempt.
 std::shared_ptr<Transport> make_transport(boost::asio::io_context& io,
                                           boost::asio::ssl::context* tls, const Options& opt,
-                                          host::LinkSink& sink, std::uint64_t gen);
+                                          host::LinkSink& sink, std::uint64_t gen,
+                                          std::string target);
 
 }  // namespace mana::proxy

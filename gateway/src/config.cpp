@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <filesystem>
 #include <initializer_list>
@@ -8,7 +9,11 @@
 #include <set>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include <toml++/toml.h>
+
+#include "mana/core/messages.hpp"
 
 namespace mana::gateway {
 
@@ -104,6 +109,45 @@ bool valid_origin(const std::string& o) {
 
 }  // namespace
 
+std::string default_route_id(const std::string& listen_host, std::uint16_t port) {
+  std::string host = listen_host;
+  boost::system::error_code ec;
+  const ip::address a = ip::make_address(listen_host, ec);
+  if (!ec && a.is_unspecified()) {
+    std::array<char, 256> name{};
+    if (::gethostname(name.data(), name.size() - 1) == 0 && name[0] != '\0') host = name.data();
+  }
+  std::string clean;
+  for (const char ch : host) {
+    const auto c = static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(ch)));
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (keep) {
+      clean += static_cast<char>(c);
+    } else if (!clean.empty() && clean.back() != '-') {
+      clean += '-';
+    }
+  }
+  while (!clean.empty() && clean.back() == '-')
+    clean.pop_back();
+  const std::string suffix = "-" + std::to_string(port);
+  if (clean.empty()) return "gw" + suffix;
+  if (clean.size() + suffix.size() <= core::max_route_id_len) return clean + suffix;
+  // FNV-1a of the whole host keeps shortened ids of different hosts apart.
+  std::uint32_t h = 2166136261U;
+  for (const char ch : host) {
+    h ^= static_cast<unsigned char>(ch);
+    h *= 16777619U;
+  }
+  static constexpr const char* hex = "0123456789abcdef";
+  std::string tag = "-";
+  for (int i = 7; i >= 0; --i)
+    tag += hex[(h >> (static_cast<unsigned>(i) * 4U)) & 0xFU];
+  clean.resize(core::max_route_id_len - tag.size() - suffix.size());
+  while (!clean.empty() && clean.back() == '-')
+    clean.pop_back();
+  return clean + tag + suffix;
+}
+
 bool parse_host_port(const std::string& text, std::string& host, std::uint16_t& port) {
   std::string h;
   std::string p;
@@ -173,13 +217,16 @@ Config load_config(const std::string& path) {
   if (const toml::table* t = table_of(root, "server")) {
     const std::string w = "server.";
     check_keys(*t, w,
-               {"listen", "path", "max_header_bytes", "max_header_count", "healthz", "metrics",
-                "debug_sessions", "log_level", "shutdown_grace_ms", "http_timeout_ms",
+               {"listen", "route_id", "path", "max_header_bytes", "max_header_count", "healthz",
+                "metrics", "debug_sessions", "log_level", "shutdown_grace_ms", "http_timeout_ms",
                 "max_http_connections", "max_http_connections_per_ip"});
     std::string listen;
     get_string(*t, w, "listen", listen);
     if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
       fail("server.listen must be HOST:PORT");
+    get_string(*t, w, "route_id", c.route_id);
+    if (t->get("route_id") != nullptr && !core::is_route_id(c.route_id))
+      fail("server.route_id must match ^[a-z0-9-]{1,32}$ (it goes into URLs; not a secret)");
     get_string(*t, w, "path", c.path);
     get_uint(*t, w, "max_header_bytes", c.max_header_bytes, 512, 1 << 20);
     get_uint(*t, w, "max_header_count", c.max_header_count, 8, 1000);

@@ -33,6 +33,9 @@ struct Config {
   // [server]
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8022;
+  // hello_ok.route (PROTOCOL.md §9.8): a balancer routes `?route=<id>` to this gateway. Not
+  // secret, ^[a-z0-9-]{1,32}$. Empty: default_route_id() of the listen address and bound port.
+  std::string route_id;
   std::string path = "/";               // WebSocket endpoint path
   std::size_t max_header_bytes = 8192;  // request line + headers
   std::size_t max_header_count = 64;
@@ -113,6 +116,10 @@ struct Config {
 Config load_config(const std::string& path);
 // Validates cross-field constraints (throws std::runtime_error).
 void validate_config(const Config& c);
+// The default route id: the listen host (the machine's host name for a wildcard address) and
+// port, lower-cased, every other character '-' ("127.0.0.1", 8022 -> "127-0-0-1-8022"); a host
+// too long for 32 characters is shortened and made unique by a hash of it.
+[[nodiscard]] std::string default_route_id(const std::string& listen_host, std::uint16_t port);
 // Parses "HOST:PORT" or "[V6]:PORT". Returns false on error.
 bool parse_host_port(const std::string& text, std::string& host, std::uint16_t& port);
 // Parses an address or CIDR ("10.0.0.0/8", "::1", "127.0.0.1"). Strict (inet_pton) syntax.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -30,6 +31,8 @@ struct Context {
   RateLimits& rates;
   SessionRegistry& registry;
   std::uint64_t next_id = 1;
+  // hello_ok.route of every session: [server] route_id, or its default once the port is bound.
+  std::string route_id{};
   // One read buffer for every target socket (one thread): a relay waits for readability and
   // reads into this only then, so an idle channel holds no read buffer of its own.
   std::vector<std::uint8_t> read_scratch{};

@@ -41,6 +41,8 @@ void Listener::start() {
   acceptor_.bind(ep);
   acceptor_.listen(asio::socket_base::max_listen_connections);
   bound_port_ = acceptor_.local_endpoint().port();
+  ctx_.route_id = ctx_.cfg.route_id.empty() ? default_route_id(ctx_.cfg.listen_host, bound_port_)
+                                            : ctx_.cfg.route_id;
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log_info("signal", {{"signal", sig}});
@@ -48,6 +50,7 @@ void Listener::start() {
   });
   log_always("listening", {{"address", ctx_.cfg.listen_host},
                            {"port", bound_port_},
+                           {"route", ctx_.route_id},
                            {"origins", ctx_.cfg.origins.size()},
                            {"targets", ctx_.cfg.targets.size()},
                            {"jwt", ctx_.auth.jwt_enabled()},

@@ -31,7 +31,8 @@ clients must present a bearer JWT (HS256, or RS256/ES256/EdDSA chosen by kid fro
 unless [auth] allow_none = true.
 
 Configuration ([section] key = default):
-  [server]   listen = "127.0.0.1:8022", path = "/", max_header_bytes = 8192,
+  [server]   listen = "127.0.0.1:8022", route_id = "" (hello_ok.route, [a-z0-9-]{1,32};
+             empty: from the listen host and port), path = "/", max_header_bytes = 8192,
              max_header_count = 64, healthz = true, metrics = true, log_level = "info",
              shutdown_grace_ms = 5000, http_timeout_ms = 10000,
              max_http_connections = 256, max_http_connections_per_ip = 16

@@ -12,8 +12,9 @@ namespace mana::gateway {
 
 namespace core = mana::core;
 
-core::ServerConfig make_server_config(const Config& cfg) {
+core::ServerConfig make_server_config(const Config& cfg, std::string route_id) {
   core::ServerConfig sc;
+  sc.route_id = std::move(route_id);
   sc.window.initial = cfg.window;
   sc.window.max = cfg.max_window;
   sc.replay_capacity = static_cast<std::size_t>(cfg.max_window);
@@ -34,7 +35,7 @@ Session::Session(Context& ctx, std::string client_ip, std::string origin)
       id_(ctx.next_id++),
       ip_(std::move(client_ip)),
       origin_(std::move(origin)),
-      core_(make_server_config(ctx.cfg), mono_now()),
+      core_(make_server_config(ctx.cfg, ctx.route_id), mono_now()),
       timer_(ctx.io, host::SessionTimer::Rearm::keep_earlier),
       free_budget_({ctx.cfg.free_message_rate, ctx.cfg.free_message_burst,
                     ctx.cfg.free_message_refill_bytes},

@@ -107,6 +107,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool finished_ = false;
 };
 
-core::ServerConfig make_server_config(const Config& cfg);
+core::ServerConfig make_server_config(const Config& cfg, std::string route_id = {});
 
 }  // namespace mana::gateway

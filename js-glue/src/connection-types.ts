@@ -147,6 +147,11 @@ export interface ServerInfo {
   maxChannels: number;
   window: number;
   resumeTtlMs: number | null;
+  /**
+   * The gateway's route id (hello_ok.route, PROTOCOL.md §9.8), or null. A resume reconnects to
+   * the connection's URL with `?route=<id>`. Not a secret.
+   */
+  route: string | null;
 }
 
 /** What connect() found in storage and whether this tab may resume it. */

@@ -41,6 +41,7 @@ import {
 import { closeCode } from './generated/errc.js';
 import type { CoreEvent, CoreModule, CoreSession } from './internal/core-types.js';
 import { Reconnector } from './reconnect.js';
+import { isRouteId, routeUrl } from './route.js';
 import type { StorageMode } from './storage.js';
 import { StoredSessionKeeper, storageKeyOf, type StoredClaim } from './stored-session.js';
 import { Transport, truncateUtf8 } from './transport.js';
@@ -162,6 +163,7 @@ export class ConnectionBase implements DisposableLike {
       retry: () => {
         this.#scheduleReconnect();
       },
+      url: () => this.#transportUrl(),
       reconnecting: () => !this.#disposed && this.#core.state() === 'reconnecting',
       open: () => {
         this.#transport.open();
@@ -173,7 +175,6 @@ export class ConnectionBase implements DisposableLike {
       },
     };
     this.#transport = new Transport(host, {
-      url: options.url,
       WebSocket: ws,
       high,
       low: Math.min(options.lowWaterMark ?? 2 * 1024 * 1024, high),
@@ -304,6 +305,15 @@ export class ConnectionBase implements DisposableLike {
     }
   }
 
+  // A resume goes back to the gateway that holds the session: the URL with `?route=<id>` of the
+  // last hello_ok (or of the stored session a reload adopted). A fresh session uses the URL as
+  // given. PROTOCOL.md §9.8.
+  #transportUrl(): string {
+    const resuming = this.#core.state() === 'reconnecting' || this.#stored.adopted;
+    const route = resuming ? (this.#server?.route ?? this.#stored.route) : undefined;
+    return route === undefined || route === null ? this.url : routeUrl(this.url, route);
+  }
+
   #scheduleReconnect(): void {
     this.#reconnect.schedule(this.#server?.resumeTtlMs ?? 60000, this.#pause.has('offline'));
   }
@@ -338,6 +348,7 @@ export class ConnectionBase implements DisposableLike {
   #persistToken(): void {
     this.#stored.persist(
       this.#core.resumeToken(),
+      this.#server?.route ?? null,
       () => this.#disposed || this.#state === 'closed',
     );
   }
@@ -430,6 +441,7 @@ export class ConnectionBase implements DisposableLike {
           maxChannels: ev.maxChannels,
           window: ev.window,
           resumeTtlMs: ev.resumeTtlMs,
+          route: isRouteId(ev.route) ? ev.route : null,
         };
         this.#reconnect.reset();
         this.#pendingError = undefined;

@@ -1,4 +1,5 @@
 // Where the resume token is kept between transports and page loads.
+import { isRouteId } from './route.js';
 
 export type StorageMode = 'session' | 'memory' | 'none';
 
@@ -79,10 +80,16 @@ export interface StoredSession {
   token: string;
   /** Stable for the session's life (the token rotates); names its Web Lock. */
   id: string;
+  /** The gateway's route id (hello_ok.route): a reload's resume goes to that gateway. */
+  route?: string;
 }
 
 export function encodeStoredSession(s: StoredSession): string {
-  return JSON.stringify({ v: 1, token: s.token, id: s.id });
+  return JSON.stringify(
+    s.route === undefined
+      ? { v: 1, token: s.token, id: s.id }
+      : { v: 1, token: s.token, id: s.id, route: s.route },
+  );
 }
 
 /** Parses a stored value; a bare token (older format) is its own id. Undefined when unusable. */
@@ -90,11 +97,14 @@ export function decodeStoredSession(text: string): StoredSession | undefined {
   if (!text.startsWith('{'))
     return /^[A-Za-z0-9_-]{16,256}$/.test(text) ? { token: text, id: text } : undefined;
   try {
-    const v = JSON.parse(text) as { v?: unknown; token?: unknown; id?: unknown };
+    const v = JSON.parse(text) as { v?: unknown; token?: unknown; id?: unknown; route?: unknown };
     if (v.v !== 1 || typeof v.token !== 'string' || typeof v.id !== 'string' || v.id === '') {
       return undefined;
     }
-    return { token: v.token, id: v.id };
+    // A route that is not a route id is dropped (it would go into a URL), the session kept.
+    return isRouteId(v.route)
+      ? { token: v.token, id: v.id, route: v.route }
+      : { token: v.token, id: v.id };
   } catch {
     return undefined;
   }

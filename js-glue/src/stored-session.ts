@@ -80,6 +80,8 @@ export class StoredSessionKeeper {
   outcome: StoredSessionOutcome = 'none';
   /** The first hello resumes a session adopted from storage (cleared at ready). */
   adopted = false;
+  /** The route id stored with the adopted session (its first hello goes there). */
+  route: string | undefined;
   /** Id of the stored session this connection owns (names its Web Lock). */
   #sessionId: string | undefined;
   #lock: HeldLock | undefined;
@@ -108,6 +110,7 @@ export class StoredSessionKeeper {
       const r = core.adoptResumeToken(claim.session.token);
       if (r === undefined) {
         this.adopted = true;
+        this.route = claim.session.route;
         this.#sessionId = claim.session.id;
         this.#lock = claim.lock;
         this.outcome = 'resuming';
@@ -137,8 +140,11 @@ export class StoredSessionKeeper {
     return { persistence, diagnostics };
   }
 
-  /** Stores the current resume token (`ended`: the connection is closed or disposed). */
-  persist(token: string | null, ended: () => boolean): void {
+  /**
+   * Stores the current resume token and the gateway's route id (`ended`: the connection is
+   * closed or disposed).
+   */
+  persist(token: string | null, route: string | null, ended: () => boolean): void {
     if (token === null || this.store.mode === 'none') return;
     if (this.#sessionId === undefined) {
       // A new session: its own id and lock, held for the session's life.
@@ -150,7 +156,11 @@ export class StoredSessionKeeper {
         else this.#lock = lock;
       });
     }
-    this.store.save(encodeStoredSession({ token, id: this.#sessionId }));
+    this.store.save(
+      encodeStoredSession(
+        route === null ? { token, id: this.#sessionId } : { token, id: this.#sessionId, route },
+      ),
+    );
     this.#fire({ kind: 'persist', storage: this.store.mode });
   }
 

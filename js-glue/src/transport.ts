@@ -35,10 +35,11 @@ export interface TransportHost {
   setTransportPause(on: boolean): void;
   /** A WebSocket failed before it opened while the core was `reconnecting`. */
   retry(): void;
+  /** The URL of the next WebSocket (a resume's carries `?route=<id>`, route.ts). */
+  url(): string;
 }
 
 export interface TransportOptions {
-  url: string;
   WebSocket: WebSocketConstructor;
   /** bufferedAmount above which the `transport` pause starts / below which it ends. */
   high: number;
@@ -71,7 +72,7 @@ export class Transport {
     const host = this.#host;
     let ws: WebSocketLike;
     try {
-      ws = new this.#options.WebSocket(this.#options.url, SUBPROTOCOL);
+      ws = new this.#options.WebSocket(host.url(), SUBPROTOCOL);
     } catch (cause) {
       this.#failed(undefined, cause);
       return;

@@ -6,9 +6,11 @@
 
 #include "auth.hpp"
 #include "config.hpp"
+#include "mana/core/messages.hpp"
 #include "test_util.hpp"
 
 using mana::gateway::Config;
+using mana::gateway::default_route_id;
 using mana::gateway::load_config;
 using mana::gateway::origin_allowed;
 using mana::gateway::parse_cidr;
@@ -205,6 +207,38 @@ TEST_CASE("config: gateway/examples/dev.toml loads and validates", "[gateway][co
   // file next to dev.toml.
   CHECK(std::filesystem::path(c.jwt_secret_file).filename() == "dev-jwt-secret");
   CHECK(std::filesystem::path(c.jwt_secret_file).parent_path().filename() == "examples");
+}
+
+TEST_CASE("config: [server] route_id and its default", "[gateway][config]") {
+  CHECK(config_from("").route_id.empty());  // derived once the port is bound
+  CHECK(config_from("[server]\nroute_id = \"gw-1\"\n").route_id == "gw-1");
+  CHECK(config_from("[server]\nroute_id = \"" + std::string(32, 'z') + "\"\n").route_id ==
+        std::string(32, 'z'));
+  // It goes into URLs and HAProxy server names: strict pattern, nothing else.
+  for (const char* bad : {R"("")", R"("GW1")", R"("gw_1")", R"("gw 1")", R"("gw/1")", R"("gw?x")",
+                          R"("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")", "7"}) {
+    CAPTURE(bad);
+    require_load_error(std::string("[server]\nroute_id = ") + bad + "\n",
+                       bad[0] == '7' ? "must be a string" : "server.route_id must match");
+  }
+  CHECK(default_route_id("127.0.0.1", 8022) == "127-0-0-1-8022");
+  CHECK(default_route_id("::1", 9000) == "1-9000");
+  CHECK(default_route_id("GW.Example.ORG", 443) == "gw-example-org-443");
+  // A wildcard address names the machine instead (same host:port on every machine otherwise).
+  for (const char* any : {"0.0.0.0", "::"}) {
+    const std::string id = default_route_id(any, 8022);
+    CAPTURE(id);
+    CHECK(mana::core::is_route_id(id));
+    CHECK(id.find("0-0-0-0") == std::string::npos);
+  }
+  // Too long: shortened, a hash keeps different hosts apart, the port stays.
+  const std::string a = default_route_id("very-long-host-name-number-one.example.org", 65535);
+  const std::string b = default_route_id("very-long-host-name-number-two.example.org", 65535);
+  CHECK(mana::core::is_route_id(a));
+  CHECK(mana::core::is_route_id(b));
+  CHECK(a != b);
+  CHECK(a.size() == 32);
+  CHECK(a.substr(a.size() - 6) == "-65535");
 }
 
 TEST_CASE("config: parse_host_port", "[gateway][config]") {

@@ -138,6 +138,7 @@ TEST_CASE("Pump: a nested call asks for another round and runs nothing itself", 
 
 namespace {
 using mana::host::parse_ws_url;
+using mana::host::with_route;
 using mana::host::WsUrl;
 }  // namespace
 
@@ -177,4 +178,21 @@ TEST_CASE("ws URLs: malformed or credential-carrying URLs are refused") {
   }
   CHECK(parse_ws_url("ws://a:b@h/", u).value().find("user info") != std::string::npos);
   CHECK(u.host.empty());  // a refused URL leaves the output unchanged
+}
+
+TEST_CASE("ws URLs: a resume's request target carries route=<id>, nothing else changes") {
+  CHECK(with_route("/", "gw-1") == "/?route=gw-1");
+  CHECK(with_route("/ssh?tenant=a", "gw-2") == "/ssh?tenant=a&route=gw-2");
+  CHECK(with_route("/ssh?route=old&x=1", "gw-3") == "/ssh?x=1&route=gw-3");
+  CHECK(with_route("/ssh?route", "gw-3") == "/ssh?route=gw-3");
+  CHECK(with_route("/ssh?&&routes=1&", "gw-4") == "/ssh?routes=1&route=gw-4");
+  // Not a route id: unchanged (only [a-z0-9-]{1,32} may reach the URL).
+  for (const char* bad :
+       {"", "GW", "a&token=x", "gw/1", "gw 1", "gw%20", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
+    INFO(bad);
+    CHECK(with_route("/ssh?x=1", bad) == "/ssh?x=1");
+  }
+  WsUrl u;
+  REQUIRE_FALSE(parse_ws_url("wss://gw.example.org/ws?tenant=a", u));
+  CHECK(with_route(u.path, "127-0-0-1-8022") == "/ws?tenant=a&route=127-0-0-1-8022");
 }

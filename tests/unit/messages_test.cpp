@@ -212,6 +212,7 @@ TEST_CASE("round trip: hello_ok", "[messages]") {
   full.caps.max_channels = 256;
   full.caps.window = std::uint64_t{1} << 30;
   full.resume = ResumeGrant{"Zz09_-Zz09_-Zz09_-Zz09_", {{5, 100, 200, false}, {6, 1, 2, true}}};
+  full.route = "gw-0a";
   check_round_trip(full);
 }
 
@@ -664,6 +665,30 @@ TEST_CASE("rule: hello_ok required fields", "[messages]") {
     json.replace(pos, key.size(), std::string("\"x") + field + "\":");
     check_error(json, Errc::missing_field, std::string("hello_ok.caps.") + field + ": missing");
   }
+}
+
+TEST_CASE("rule: hello_ok.route is optional and strict", "[messages]") {
+  CHECK_FALSE(parse_ok<HelloOk>(hello_ok_json()).route);
+  const HelloOk h = parse_ok<HelloOk>(hello_ok_json({}, R"(,"route":"gw-1")"));
+  REQUIRE(h.route);
+  CHECK(*h.route == "gw-1");
+  CHECK(*parse_ok<HelloOk>(hello_ok_json({}, R"(,"route":")" + repeat('a', 32) + "\"")).route ==
+        repeat('a', 32));
+  // Goes into a URL query by clients (§9.8): anything outside [a-z0-9-]{1,32} is refused.
+  for (const std::string& bad :
+       {std::string(R"("")"), "\"" + repeat('a', 33) + "\"", std::string(R"("GW")"),
+        std::string(R"("gw_1")"), std::string(R"("a&token=x")"), std::string(R"("a b")"),
+        std::string(R"("gw%2f")"), std::string(R"("gw.example")")}) {
+    CAPTURE(bad);
+    check_error(hello_ok_json({}, ",\"route\":" + bad), Errc::out_of_range,
+                "hello_ok.route: out of range");
+  }
+  check_error(hello_ok_json({}, R"(,"route":7)"), Errc::wrong_type);
+  CHECK(is_route_id("0"));
+  CHECK(is_route_id("127-0-0-1-8022"));
+  CHECK_FALSE(is_route_id(""));
+  CHECK_FALSE(is_route_id("Gw"));
+  CHECK_FALSE(is_route_id(repeat('-', 33)));
 }
 
 TEST_CASE("rule: hello_ok.caps fields newer than the baseline default when absent", "[messages]") {

@@ -789,3 +789,55 @@ TEST_CASE("resume: adopting a stored token is refused outside a fresh session", 
     CHECK(c.state() == SessionState::closed);
   }
 }
+
+TEST_CASE("resume: hello_ok carries the server's route id, fresh and resumed", "[resume]") {
+  SECTION("configured: on the first hello_ok and on every resume") {
+    ServerConfig scfg = test_server_config();
+    scfg.route_id = "gw-b";
+    SessionPair p(core::default_profile_id, scfg);
+    CHECK(p.client.route() == nullptr);
+    REQUIRE(p.handshake(t0));
+    REQUIRE(p.client.route() != nullptr);
+    CHECK(*p.client.route() == "gw-b");
+    REQUIRE(p.open(t0) == 1);
+    p.collect();
+    drain_output(p.client);
+    drain_output(p.server);
+    p.client.transport_lost(t0);
+    p.server.transport_lost(t0);
+    p.collect();
+    // While reconnecting the client still knows where the session lives.
+    REQUIRE(p.client.state() == SessionState::reconnecting);
+    REQUIRE(p.client.route() != nullptr);
+    CHECK(*p.client.route() == "gw-b");
+    REQUIRE(p.client.transport_open(t0));
+    const auto out = drain_output(p.client);
+    REQUIRE(out.size() == 1);
+    ServerSession fresh(test_server_config(), t0);
+    feed(fresh, out[0], t0);
+    const auto req = first_event<event::ResumeRequested>(drain_events(fresh));
+    REQUIRE(req);
+    REQUIRE(p.server.resume(req->hello, std::string(token_b), t0));
+    const auto ok = drain_output(p.server);
+    REQUIRE_FALSE(ok.empty());
+    CHECK(std::string(ok[0].data.begin(), ok[0].data.end()).find(R"("route":"gw-b")") !=
+          std::string::npos);
+    for (const auto& m : ok)
+      feed(p.client, m, t0);
+    REQUIRE(p.client.state() == SessionState::ready);
+    CHECK(*p.client.route() == "gw-b");
+  }
+  SECTION("not configured: no route member") {
+    SessionPair p;
+    REQUIRE(p.client.transport_open(t0));
+    p.pump(t0);
+    REQUIRE(p.server.accept(core::AcceptParams{std::string(token_a)}, t0));
+    const auto ok = drain_output(p.server);
+    REQUIRE_FALSE(ok.empty());
+    CHECK(std::string(ok[0].data.begin(), ok[0].data.end()).find("route") == std::string::npos);
+    for (const auto& m : ok)
+      feed(p.client, m, t0);
+    CHECK(p.client.state() == SessionState::ready);
+    CHECK(p.client.route() == nullptr);
+  }
+}

@@ -118,6 +118,7 @@ struct EventToJs {
     val o = typed("ready");
     o.set("resumed", e.resumed);
     o.set("server", e.hello_ok.server);
+    o.set("route", e.hello_ok.route ? val(*e.hello_ok.route) : val::null());
     o.set("maxFrame", e.hello_ok.caps.max_frame);
     o.set("heartbeatMs", e.hello_ok.caps.heartbeat_ms);
     o.set("idleTimeoutMs", e.hello_ok.caps.idle_timeout_ms);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <system_error>
 
+#include "mana/core/messages.hpp"
+
 namespace mana::host {
 
 std::string WsUrl::host_header() const {
@@ -85,6 +87,27 @@ std::optional<std::string> parse_ws_url(std::string_view text, WsUrl& out) {
   }
   out = std::move(u);
   return std::nullopt;
+}
+
+std::string with_route(std::string_view path, std::string_view route) {
+  if (!core::is_route_id(route)) return std::string(path);
+  const auto q = path.find('?');
+  std::string out(path.substr(0, q));
+  std::string_view query = q == std::string_view::npos ? std::string_view{} : path.substr(q + 1);
+  char sep = '?';
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (param.empty() || param.substr(0, param.find('=')) == "route") continue;
+    out += sep;
+    out += param;
+    sep = '&';
+  }
+  out += sep;
+  out += "route=";
+  out += route;
+  return out;
 }
 
 }  // namespace mana::host

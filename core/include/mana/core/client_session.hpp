@@ -71,6 +71,11 @@ class ClientSession final : public SessionCore {
   // Resume state a host may persist (e.g. in sessionStorage) and restore.
   [[nodiscard]] const std::optional<std::string>& resume_token() const noexcept { return token_; }
   [[nodiscard]] std::optional<HelloOk> server_hello() const { return hello_ok_; }
+  // The route id of the last hello_ok (PROTOCOL.md §9.8): the host reconnects for a resume to
+  // its URL with `?route=<id>`. Null when the server sent none or no hello_ok came yet.
+  [[nodiscard]] const std::string* route() const noexcept {
+    return hello_ok_ && hello_ok_->route ? &*hello_ok_->route : nullptr;
+  }
   [[nodiscard]] std::uint32_t resume_count() const noexcept { return resumes_; }
 
  protected:

@@ -85,6 +85,10 @@ struct ResumeGrant {
 
 struct HelloOk {
   std::string server;
+  // The gateway's route id (PROTOCOL.md §5.2, §9.8): a client reconnects for a resume to the same
+  // URL with `?route=<id>` so a balancer can send it to this gateway. Optional; when present it
+  // matches ^[a-z0-9-]{1,32}$ (is_route_id), anything else is out_of_range.
+  std::optional<std::string> route;
   ServerCaps caps;
   std::optional<ResumeGrant> resume;
   friend bool operator==(const HelloOk&, const HelloOk&) = default;
@@ -187,6 +191,11 @@ std::string_view type_name(const ControlMessage& m) noexcept;
 // Whether `s` is a well-formed resume token (16..256 chars of [A-Za-z0-9_-]), the rule
 // parse_control applies to hello.resume.token and hello_ok.resume.token.
 bool is_resume_token(std::string_view s) noexcept;
+
+// Whether `s` is a well-formed route id (1..32 chars of [a-z0-9-]), the rule parse_control
+// applies to hello_ok.route and the gateway to [server] route_id.
+bool is_route_id(std::string_view s) noexcept;
+inline constexpr std::size_t max_route_id_len = 32;
 
 struct ParseLimits {
   std::size_t max_json = 64 * 1024;  // bytes of JSON text

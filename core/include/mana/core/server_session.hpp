@@ -26,7 +26,8 @@ namespace mana::core {
 
 struct ServerConfig {
   std::string server_name = "mana-gateway";
-  WindowConfig window;  // client->server window
+  std::string route_id;  // non-empty: sent as hello_ok.route (is_route_id, PROTOCOL.md §9.8)
+  WindowConfig window;   // client->server window
   std::size_t replay_capacity = 2 * 1024 * 1024;
   std::uint32_t max_channels = 4;
   std::uint32_t control_rate = 50;  // control messages per second

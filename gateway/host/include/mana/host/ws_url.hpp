@@ -23,4 +23,10 @@ struct WsUrl {
 // `out` holds the URL; on error `out` is unchanged).
 std::optional<std::string> parse_ws_url(std::string_view text, WsUrl& out);
 
+// The request target of a resume's reconnect (PROTOCOL.md §9.8): `path` (WsUrl::path, query
+// kept) with the query parameter `route=<route>` added, or replacing an existing `route`
+// parameter. A `route` that is not a route id (core::is_route_id) leaves `path` unchanged. The
+// resume token never goes into a URL.
+[[nodiscard]] std::string with_route(std::string_view path, std::string_view route);
+
 }  // namespace mana::host
