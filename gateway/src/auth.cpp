@@ -92,6 +92,15 @@ void Authenticator::replace_keys(std::shared_ptr<const JwkSet> keys) noexcept {
   keys_.store(std::move(keys));
 }
 
+void Authenticator::take_from(Authenticator& next) noexcept {
+  secret_.swap(next.secret_);
+  replace_keys(next.keys_.load());
+  issuer_.swap(next.issuer_);
+  audience_.swap(next.audience_);
+  allow_none_ = next.allow_none_;
+  skew_ = next.skew_;
+}
+
 std::optional<nlohmann::json> Authenticator::verified_claims(const std::string& token,
                                                              AuthResult& r) const {
   auto jws = parse_jws(token, r.why);

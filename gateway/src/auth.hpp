@@ -49,9 +49,11 @@ class Authenticator {
   [[nodiscard]] bool jwt_enabled() const noexcept { return !secret_.empty() || key_count() > 0; }
   [[nodiscard]] std::size_t key_count() const noexcept;
   // Swaps in a new JWKS key set (nullptr: none). Atomic: a check in progress keeps the set it
-  // started with, the next check sees the new one. The gateway has no reload path yet; this is
-  // the seam a SIGHUP handler would call with JwkSet::load(cfg.jwks_file).
+  // started with, the next check sees the new one.
   void replace_keys(std::shared_ptr<const JwkSet> keys) noexcept;
+  // SIGHUP (Server::reload): takes over everything `next` read (secret, keys, iss/aud, allow_none,
+  // skew). `next` was built from the new config first, so a bad file never gets this far.
+  void take_from(Authenticator& next) noexcept;
 
  private:
   // Verifies the signature with the key the header selects and returns the claims object, or

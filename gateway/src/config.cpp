@@ -218,8 +218,8 @@ Config load_config(const std::string& path) {
     const std::string w = "server.";
     check_keys(*t, w,
                {"listen", "route_id", "path", "max_header_bytes", "max_header_count", "healthz",
-                "metrics", "debug_sessions", "log_level", "shutdown_grace_ms", "http_timeout_ms",
-                "max_http_connections", "max_http_connections_per_ip"});
+                "metrics", "debug_sessions", "log_level", "shutdown_grace_ms", "drain_timeout_ms",
+                "http_timeout_ms", "max_http_connections", "max_http_connections_per_ip"});
     std::string listen;
     get_string(*t, w, "listen", listen);
     if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
@@ -235,6 +235,7 @@ Config load_config(const std::string& path) {
     get_bool(*t, w, "debug_sessions", c.debug_sessions);
     get_string(*t, w, "log_level", c.log_level);
     get_uint(*t, w, "shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
+    get_uint(*t, w, "drain_timeout_ms", c.drain_timeout_ms, 0, 86400000);
     get_uint(*t, w, "http_timeout_ms", c.http_timeout_ms, 100, 600000);
     get_uint(*t, w, "max_http_connections", c.max_http_connections, 1, 1000000);
     get_uint(*t, w, "max_http_connections_per_ip", c.max_http_connections_per_ip, 1, 1000000);

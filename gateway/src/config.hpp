@@ -43,7 +43,10 @@ struct Config {
   bool metrics = true;          // GET /metrics -> Prometheus text
   bool debug_sessions = false;  // GET /debug/sessions from loopback peers only (debug_view.cpp)
   std::string log_level = "info";
-  std::uint32_t shutdown_grace_ms = 5000;    // SIGTERM: time allowed for draining
+  std::uint32_t shutdown_grace_ms = 5000;  // after the 1001 closes: time allowed for them
+  // SIGTERM/SIGINT: > 0 drains first (healthz 503, hellos refused with 4010, resumes and running
+  // sessions go on) for at most this long; 0 closes every session at once with 1001.
+  std::uint32_t drain_timeout_ms = 0;
   std::uint32_t http_timeout_ms = 10000;     // TLS handshake + HTTP request + WebSocket upgrade
   std::uint32_t max_http_connections = 256;  // TCP connections not yet upgraded, globally
   std::uint32_t max_http_connections_per_ip = 16;  // ... and per client address

@@ -18,20 +18,24 @@ Listener::Listener(Context& ctx, SessionRegistry& registry)
     : ctx_(ctx),
       registry_(registry),
       acceptor_(ctx.io),
-      signals_(ctx.io, SIGTERM, SIGINT),
+      signals_(ctx.io, SIGTERM, SIGINT, SIGHUP),
       drain_timer_(ctx.io),
       accept_timer_(ctx.io) {
-  if (!ctx_.cfg.tls_cert_file.empty()) {
-    // wss: TLS 1.2 or newer, OpenSSL's default cipher list; errors throw (startup fails).
-    tls_.emplace(asio::ssl::context::tls_server);
-    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
-    if (SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION) != 1)
-      throw std::runtime_error("tls: cannot set the minimum protocol version");
-    tls_->use_certificate_chain_file(ctx_.cfg.tls_cert_file);
-    tls_->use_private_key_file(ctx_.cfg.tls_key_file, asio::ssl::context::pem);
-  }
+  if (!ctx_.cfg.tls_cert_file.empty()) tls_ = make_tls(ctx_.cfg);
+}
+
+std::unique_ptr<asio::ssl::context> Listener::make_tls(const Config& cfg) {
+  // wss: TLS 1.2 or newer, OpenSSL's default cipher list. A key that does not match the
+  // certificate fails in use_private_key_file.
+  auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  if (SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION) != 1)
+    throw std::runtime_error("tls: cannot set the minimum protocol version");
+  tls->use_certificate_chain_file(cfg.tls_cert_file);
+  tls->use_private_key_file(cfg.tls_key_file, asio::ssl::context::pem);
+  return tls;
 }
 
 void Listener::start() {
@@ -43,11 +47,7 @@ void Listener::start() {
   bound_port_ = acceptor_.local_endpoint().port();
   ctx_.route_id = ctx_.cfg.route_id.empty() ? default_route_id(ctx_.cfg.listen_host, bound_port_)
                                             : ctx_.cfg.route_id;
-  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log_info("signal", {{"signal", sig}});
-    begin_shutdown();
-  });
+  wait_signal();
   log_always("listening", {{"address", ctx_.cfg.listen_host},
                            {"port", bound_port_},
                            {"route", ctx_.route_id},
@@ -57,7 +57,7 @@ void Listener::start() {
                            {"jwks_keys", ctx_.auth.key_count()},
                            {"allow_none", ctx_.cfg.allow_none},
                            {"allow_missing_origin", ctx_.cfg.allow_missing_origin},
-                           {"tls", tls_.has_value()}});
+                           {"tls", tls_ != nullptr}});
   do_accept();
 }
 
@@ -101,7 +101,7 @@ void Listener::on_accept(tcp::socket sock) {
         it != http_->per_ip.end() && it->second >= ctx_.cfg.max_http_connections_per_ip)
       return refuse_http_phase(sock, ip, "max_http_connections_per_ip");
     HttpSlot slot(http_, ip);
-    serve_http(ctx_, std::move(sock), std::move(ip), std::move(slot), tls_ ? &*tls_ : nullptr);
+    serve_http(ctx_, std::move(sock), std::move(ip), std::move(slot), tls_.get());
   } catch (const std::exception& ex) {
     log_event(LogLevel::error, "internal", {{"what", ex.what()}});
   }
@@ -123,7 +123,39 @@ void Listener::refuse_http_phase(tcp::socket& sock, const std::string& ip, const
   sock.close(ignored);
 }
 
-void Listener::begin_shutdown() {
+void Listener::wait_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    on_signal(sig);
+    if (!finished_) wait_signal();
+  });
+}
+
+void Listener::on_signal(int sig) {
+  log_info("signal", {{"signal", sig}});
+  if (sig == SIGHUP) {
+    if (on_reload_ && !shutting_down_) on_reload_();
+    return;
+  }
+  if (draining_ || ctx_.cfg.drain_timeout_ms == 0) return begin_shutdown("server shutdown");
+  begin_drain();
+}
+
+void Listener::begin_drain() {
+  if (draining_ || shutting_down_) return;
+  draining_ = true;
+  drain_deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.cfg.drain_timeout_ms);
+  log_info("drain", {{"timeout_ms", ctx_.cfg.drain_timeout_ms},
+                     {"sessions", registry_.session_count()},
+                     {"connections", registry_.connection_count()}});
+  ctx_.metrics.draining = 1;
+  registry_.begin_drain();
+  registry_.set_on_removed([this] { check_drained(); });
+  check_drained();
+}
+
+void Listener::begin_shutdown(const std::string& reason) {
   if (shutting_down_) return;
   shutting_down_ = true;
   boost::system::error_code ignored;
@@ -132,27 +164,44 @@ void Listener::begin_shutdown() {
   shutdown_deadline_ =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.cfg.shutdown_grace_ms);
   registry_.set_on_removed([this] { check_drained(); });
-  registry_.stop_all();
+  ctx_.metrics.draining = 1;
+  registry_.stop_all(reason);
   check_drained();
 }
 
 void Listener::check_drained() {
+  if (finished_) return;
   if (registry_.connection_count() == 0 && registry_.session_count() == 0) {
     log_info("drained", {});
-    drain_timer_.cancel();
-    signals_.cancel();
-    return;
+    return finish();
   }
-  if (std::chrono::steady_clock::now() >= shutdown_deadline_) {
-    log_warn("drain_timeout", {{"connections", registry_.connection_count()},
-                               {"sessions", registry_.session_count()}});
+  const auto now = std::chrono::steady_clock::now();
+  if (shutting_down_ && now >= shutdown_deadline_) {
+    log_warn("shutdown_grace_expired", {{"connections", registry_.connection_count()},
+                                        {"sessions", registry_.session_count()}});
+    finish();
     ctx_.io.stop();
     return;
+  }
+  if (!shutting_down_ && now >= drain_deadline_) {
+    log_warn("drain_timeout", {{"connections", registry_.connection_count()},
+                               {"sessions", registry_.session_count()}});
+    return begin_shutdown("server shutdown: drain timeout");
   }
   drain_timer_.expires_after(std::chrono::milliseconds(50));
   drain_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) check_drained();
   });
+}
+
+void Listener::finish() {
+  finished_ = true;
+  shutting_down_ = true;  // the accept loop stops re-arming
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  accept_timer_.cancel();
+  drain_timer_.cancel();
+  signals_.cancel();
 }
 
 }  // namespace mana::gateway

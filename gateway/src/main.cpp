@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -34,7 +35,7 @@ Configuration ([section] key = default):
   [server]   listen = "127.0.0.1:8022", route_id = "" (hello_ok.route, [a-z0-9-]{1,32};
              empty: from the listen host and port), path = "/", max_header_bytes = 8192,
              max_header_count = 64, healthz = true, metrics = true, log_level = "info",
-             shutdown_grace_ms = 5000, http_timeout_ms = 10000,
+             shutdown_grace_ms = 5000, drain_timeout_ms = 0, http_timeout_ms = 10000,
              max_http_connections = 256, max_http_connections_per_ip = 16
   [tls]      cert_file = "", key_file = "" (PEM; both set: wss, TLS 1.2+; relative to
              the config file)
@@ -62,9 +63,37 @@ Configuration ([section] key = default):
              read_chunk = 262144
 
 Endpoints: GET <path> with a WebSocket upgrade (subprotocol mana.ssh.v1), GET /healthz,
-GET /metrics (Prometheus text). Logs: JSON lines on stderr. SIGTERM/SIGINT: stop accepting,
-close clients with 1001, exit 0 once drained.
+GET /metrics (Prometheus text). Logs: JSON lines on stderr.
+Signals: SIGTERM/SIGINT drain when [server] drain_timeout_ms > 0 (/healthz 503, new sessions
+refused with 4010, resumes and running sessions go on; then 1001), otherwise (and on a second
+one) close every session with 1001; exit 0 once drained. SIGHUP re-reads the config file, the
+TLS certificate and key and the JWT secret/JWKS without dropping connections (an invalid one
+keeps the old; listen, TLS on/off, [rate] and session.max_frame need a restart).
 )";
+
+// The configuration as the command line names it: the file (or the defaults), --listen over
+// server.listen, the cross-field checks and the log level. Throws with the reason. Startup and
+// SIGHUP (Server::reload) both use it.
+mana::gateway::Config load(const std::string& config_path, const std::string& listen) {
+  using namespace mana::gateway;  // NOLINT(google-build-using-namespace)
+  Config cfg = config_path.empty() ? Config{} : load_config(config_path);
+  if (!listen.empty() && !parse_host_port(listen, cfg.listen_host, cfg.listen_port)) {
+    // Port 0 is allowed on the command line (tests pick a free port).
+    if (listen.size() > 2 && listen.substr(listen.size() - 2) == ":0") {
+      std::uint16_t dummy = 0;
+      if (!parse_host_port(listen.substr(0, listen.size() - 1) + "1", cfg.listen_host, dummy))
+        throw std::runtime_error("--listen must be HOST:PORT");
+      cfg.listen_port = 0;
+    } else {
+      throw std::runtime_error("--listen must be HOST:PORT");
+    }
+  }
+  validate_config(cfg);
+  LogLevel level = LogLevel::info;
+  if (!parse_log_level(cfg.log_level, level))
+    throw std::runtime_error("server.log_level must be debug, info, warn or error");
+  return cfg;
+}
 
 }  // namespace
 
@@ -91,26 +120,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    Config cfg = config_path.empty() ? Config{} : load_config(config_path);
-    if (!listen.empty() && !parse_host_port(listen, cfg.listen_host, cfg.listen_port)) {
-      // Port 0 is allowed on the command line (tests pick a free port).
-      if (listen.size() > 2 && listen.substr(listen.size() - 2) == ":0") {
-        std::uint16_t dummy = 0;
-        if (!parse_host_port(listen.substr(0, listen.size() - 1) + "1", cfg.listen_host, dummy))
-          throw std::runtime_error("--listen must be HOST:PORT");
-        cfg.listen_port = 0;
-      } else {
-        throw std::runtime_error("--listen must be HOST:PORT");
-      }
-    }
-    validate_config(cfg);
+    const Config cfg = load(config_path, listen);
     LogLevel level = LogLevel::info;
-    if (!parse_log_level(cfg.log_level, level))
-      throw std::runtime_error("server.log_level must be debug, info, warn or error");
+    (void)parse_log_level(cfg.log_level, level);
     set_log_level(level);
 
     boost::asio::io_context io;
     Server server(io, cfg);
+    if (!config_path.empty())
+      server.set_config_loader([config_path, listen] { return load(config_path, listen); });
     server.start();
     io.run();
     log_info("exit", {{"status", 0}});

@@ -79,6 +79,8 @@ std::string Metrics::render() const {
   labelled(o, "mana_policy_rejections_total", "policy rejections by reason", "reason",
            policy_rejections);
   labelled(o, "mana_closes_total", "sessions closed, by close code", "code", closes);
+  labelled(o, "mana_config_reloads_total", "SIGHUP reloads by outcome", "outcome", config_reloads);
+  gauge(o, "mana_draining", "1 while draining or stopping (/healthz answers 503)", draining);
   if (buffer_gauge) {
     const BufferGauge g = buffer_gauge();
     gauge(o, "mana_sessions_active", "sessions (attached or detached)", g.sessions);

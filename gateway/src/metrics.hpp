@@ -49,6 +49,8 @@ class Metrics {
   std::map<std::string, std::uint64_t> resumes;            // by outcome
   std::map<std::string, std::uint64_t> policy_rejections;  // by reason
   std::map<std::string, std::uint64_t> closes;             // by close code
+  std::map<std::string, std::uint64_t> config_reloads;     // SIGHUP, by outcome (ok, error)
+  std::uint64_t draining = 0;                              // 1 from SIGTERM (drain or stop) to exit
 
   // Filled at scrape time by the server.
   std::function<BufferGauge()> buffer_gauge;

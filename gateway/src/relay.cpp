@@ -185,7 +185,10 @@ void Relay::start_read() {
   if (stopped_ || draining_ || reading_ || target_eof_ || close_sent_) return;
   std::size_t want = 0;
   if (phase_ == Phase::banner) {
-    want = std::min(ctx_.cfg.read_chunk, ctx_.cfg.banner_max_bytes - banner_.size());
+    // banner_max_bytes may have shrunk below what is held (SIGHUP): then read nothing more.
+    const std::size_t room =
+        ctx_.cfg.banner_max_bytes > banner_.size() ? ctx_.cfg.banner_max_bytes - banner_.size() : 0;
+    want = std::min(ctx_.cfg.read_chunk, room);
     if (want == 0) return;
   } else if (phase_ == Phase::relaying) {
     if (pending_off_ < pending_.size()) return;

@@ -108,9 +108,9 @@ void Session::set_transport_paused(bool on) {
   pump();
 }
 
-void Session::shutdown() {
+void Session::shutdown(const std::string& reason) {
   if (!live()) return;
-  core_.close(core::CloseCode::going_away, "server shutdown", mono_now());
+  core_.close(core::CloseCode::going_away, reason, mono_now());
   pump();
 }
 

@@ -43,8 +43,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_transport_lost();
   void on_outbound_overflow();
   void set_transport_paused(bool on);
-  // SIGTERM: close for good with 1001.
-  void shutdown();
+  // Stop or drain timeout: close for good with 1001 and `reason`.
+  void shutdown(const std::string& reason);
   // A resume moved this (handshake) session's transport elsewhere: stop without output.
   void discard();
 

@@ -73,6 +73,18 @@ void SessionRegistry::on_hello(const std::shared_ptr<Session>& s, const core::He
     s->core().reject(core::Errc::going_away, "server shutdown", now);
     return;
   }
+  if (phase_ == Phase::draining) {
+    // Resumable code, no token: the client retries with backoff, through the balancer, which
+    // sends it elsewhere (this gateway's /healthz answers 503).
+    ctx_.metrics.policy_rejections["draining"]++;
+    log_info("policy", {{"session", s->id()},
+                        {"ip", s->client_ip()},
+                        {"decision", "close"},
+                        {"reason", "draining"},
+                        {"code", 4010}});
+    s->core().reject(core::Errc::server_overload, "server draining", now);
+    return;
+  }
   std::uint32_t mine = 0;
   for (const auto& [id, other] : sessions_)
     if (other != s && other->live() && other->authenticated() && other->principal() == a.principal)
@@ -182,14 +194,14 @@ void SessionRegistry::remove_session(std::uint64_t id) {
   });
 }
 
-void SessionRegistry::stop_all() {
+void SessionRegistry::stop_all(const std::string& reason) {
   phase_ = Phase::stopping;
   std::vector<std::shared_ptr<Session>> all;
   all.reserve(sessions_.size());
   for (const auto& [id, s] : sessions_)
     all.push_back(s);
   for (auto& s : all)
-    s->shutdown();
+    s->shutdown(reason);
 }
 
 BufferGauge SessionRegistry::buffer_gauge() const {

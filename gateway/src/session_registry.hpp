@@ -9,8 +9,12 @@
 //     before any token lookup), the JWT check, then the token lookup; unknown, expired, spent and
 //     foreign tokens all get the same 4011 "resume rejected";
 //   - remove_session / connection_closed: bookkeeping when a session ends or a socket closes.
-// The registry also holds the process's phase (running, stopping) that the HTTP phase and the
-// handshake consult.
+// The registry also holds the process's phase, which the HTTP phase and the handshake consult:
+//   running   everything as above;
+//   draining  /healthz answers 503, a fresh hello is refused with 4010 "server draining" (a
+//             balancer's retry lands elsewhere), resumes of sessions held here and the running
+//             sessions go on (Listener: until they end or server.drain_timeout_ms);
+//   stopping  no upgrade (503), no hello, no resume; every session was closed with 1001.
 #pragma once
 
 #include <cstddef>
@@ -31,7 +35,7 @@ class Connection;
 
 class SessionRegistry {
  public:
-  enum class Phase : std::uint8_t { running, stopping };
+  enum class Phase : std::uint8_t { running, draining, stopping };
 
   explicit SessionRegistry(Context& ctx) : ctx_(ctx) {}
   SessionRegistry(const SessionRegistry&) = delete;
@@ -50,11 +54,16 @@ class SessionRegistry {
   void count_connection(const std::string& ip);
 
   // ---- called by the Listener ------------------------------------------------------
-  // Stopping: no new upgrade, hello or resume; every session is closed with 1001.
-  void stop_all();
+  // Draining: fresh hellos refused (4010), resumes and running sessions go on.
+  void begin_drain() noexcept {
+    if (phase_ == Phase::running) phase_ = Phase::draining;
+  }
+  // Stopping: no new upgrade, hello or resume; every session is closed with 1001 and `reason`.
+  void stop_all(const std::string& reason);
   [[nodiscard]] bool stopping() const noexcept { return phase_ == Phase::stopping; }
   // /healthz answers 503 when this is true.
   [[nodiscard]] bool draining() const noexcept { return phase_ != Phase::running; }
+  [[nodiscard]] Phase phase() const noexcept { return phase_; }
   [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
   [[nodiscard]] std::uint32_t connection_count() const noexcept { return connections_; }
   // Called (posted) whenever a session was removed while not running.

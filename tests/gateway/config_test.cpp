@@ -311,3 +311,11 @@ TEST_CASE("config: [tls], [rate] and the HTTP-phase limits", "[gateway][config]"
   half.tls_cert_file = "/x.pem";
   CHECK_THROWS_WITH(validate_config(half), Catch::Contains("set together"));
 }
+
+TEST_CASE("config: server.drain_timeout_ms", "[gateway][config]") {
+  CHECK(config_from("").drain_timeout_ms == 0);  // SIGTERM closes at once unless set
+  CHECK(config_from("[server]\ndrain_timeout_ms = 3600000\n").drain_timeout_ms == 3600000);
+  require_load_error("[server]\ndrain_timeout_ms = 86400001\n",
+                     "server.drain_timeout_ms out of range");
+  require_load_error("[server]\ndrain_timeout_ms = -1\n", "server.drain_timeout_ms");
+}

@@ -60,6 +60,13 @@ def public_jwk(key, kid):
     for kind, alg in exporter.items():
         if isinstance(key, kind):
             jwk = json.loads(alg.to_jwk(key.public_key()))
+            if kind is ec.EllipticCurvePrivateKey:
+                # RFC 7518 6.2.1.2: x and y are the full coordinate size. Debian's PyJWT drops
+                # leading zero bytes (one key in 128 per coordinate), which the gateway refuses.
+                size = (key.curve.key_size + 7) // 8
+                nums = key.public_key().public_numbers()
+                jwk["x"] = _b64(nums.x.to_bytes(size, "big"))
+                jwk["y"] = _b64(nums.y.to_bytes(size, "big"))
             jwk["kid"] = kid
             return jwk
     raise ValueError("public_jwk: not an RSA, EC or Ed25519 private key")
