@@ -53,6 +53,8 @@ class TrustedProxies {
   explicit TrustedProxies(std::vector<Cidr> blocks) : blocks_(std::move(blocks)) {}
   [[nodiscard]] bool contains(const boost::asio::ip::address& a) const;
   [[nodiscard]] bool empty() const noexcept { return blocks_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return blocks_.size(); }
+  [[nodiscard]] const std::vector<Cidr>& blocks() const noexcept { return blocks_; }
 
  private:
   std::vector<Cidr> blocks_;

@@ -204,12 +204,14 @@ Config load_config(const std::string& path) {
     if (c.trusted_proxies_text.size() > TrustedProxies::max_entries)
       fail("server.trusted_proxies has more than " + std::to_string(TrustedProxies::max_entries) +
            " entries");
+    std::vector<Cidr> blocks;
     for (const std::string& e : c.trusted_proxies_text) {
       Cidr block;
       if (!parse_cidr_block(e, block))
         fail("server.trusted_proxies entry '" + e + "' is not an address or CIDR");
-      c.trusted_proxies.push_back(block);
+      blocks.push_back(block);
     }
+    c.trusted_proxies = TrustedProxies(std::move(blocks));
   }
   if (const toml::table* t = table_of(root, "tls")) {
     const std::string w = "tls.";

@@ -291,8 +291,9 @@ TEST_CASE("config: reverse proxies (proxy_protocol, trusted_proxies, ipv6_prefix
       "\"2001:db8::/32\"]\nforwarded_header = \"forwarded\"\n[limits]\nipv6_prefix = 56\n");
   CHECK(c.proxy_protocol == mana::gateway::ProxyMode::v2);
   REQUIRE(c.trusted_proxies.size() == 3);
-  CHECK(c.trusted_proxies[0].contains(ip::make_address("10.2.3.4")));
-  CHECK(c.trusted_proxies[1].contains(ip::make_address("::1")));
+  CHECK(c.trusted_proxies.blocks()[0].contains(ip::make_address("10.2.3.4")));
+  CHECK(c.trusted_proxies.contains(ip::make_address("::1")));
+  CHECK_FALSE(c.trusted_proxies.contains(ip::make_address("11.0.0.1")));
   CHECK(c.trusted_proxies_text[2] == "2001:db8::/32");
   CHECK(c.forwarded_header == mana::gateway::ForwardedHeader::forwarded);
   CHECK(c.ipv6_prefix == 56);
