@@ -7,7 +7,7 @@
 #include <boost/beast/websocket/error.hpp>
 
 #include "log.hpp"
-#include "server.hpp"
+#include "session_registry.hpp"
 #include "session.hpp"
 
 namespace mana::gateway {
@@ -295,7 +295,7 @@ void Connection::finish() {
     session_.reset();
     s->on_transport_lost();
   }
-  ctx_.server.connection_closed(ip_);
+  ctx_.registry.connection_closed(ip_);
   log_debug("conn_end", {{"conn", id_}});
 }
 

@@ -18,7 +18,7 @@
 
 namespace mana::gateway {
 
-class Server;
+class SessionRegistry;
 
 struct Context {
   boost::asio::io_context& io;
@@ -28,7 +28,7 @@ struct Context {
   const Policy& policy;
   ResumeTable& resume;
   RateLimits& rates;
-  Server& server;
+  SessionRegistry& registry;
   std::uint64_t next_id = 1;
   // One read buffer for every target socket (one thread): a relay waits for readability and
   // reads into this only then, so an idle channel holds no read buffer of its own.

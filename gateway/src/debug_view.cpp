@@ -7,7 +7,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "relay.hpp"
-#include "server.hpp"
+#include "session_registry.hpp"
 #include "session.hpp"
 
 namespace mana::gateway {
@@ -79,7 +79,7 @@ nlohmann::json Session::debug_view() const {
           {"channels", std::move(chans)}};
 }
 
-std::string Server::debug_sessions(std::string_view principal) const {
+std::string SessionRegistry::debug_sessions(std::string_view principal) const {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [id, s] : sessions_)
     if (principal.empty() || s->principal() == principal) out.push_back(s->debug_view());

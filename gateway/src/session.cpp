@@ -6,7 +6,7 @@
 #include "connection.hpp"
 #include "log.hpp"
 #include "relay.hpp"
-#include "server.hpp"
+#include "session_registry.hpp"
 
 namespace mana::gateway {
 
@@ -121,7 +121,7 @@ void Session::discard() {
     r->stop();
   relays_.clear();
   ctx_.resume.remove(this);
-  ctx_.server.remove_session(id_);
+  ctx_.registry.remove_session(id_);
 }
 
 void Session::pump() {
@@ -173,11 +173,11 @@ void Session::arm_timer() {
 void Session::handle(core::Event& e) {
   using namespace core::event;  // NOLINT(google-build-using-namespace)
   if (auto* h = std::get_if<HelloReceived>(&e)) {
-    ctx_.server.on_hello(shared_from_this(), h->hello);
+    ctx_.registry.on_hello(shared_from_this(), h->hello);
     return;
   }
   if (auto* r = std::get_if<ResumeRequested>(&e)) {
-    ctx_.server.on_resume(shared_from_this(), r->hello);
+    ctx_.registry.on_resume(shared_from_this(), r->hello);
     return;
   }
   if (auto* o = std::get_if<OpenRequested>(&e)) {
@@ -314,7 +314,7 @@ void Session::on_closed(const core::event::Closed& c) {
   relays_.clear();
   ctx_.resume.remove(this);
   timer_.cancel();
-  ctx_.server.remove_session(id_);
+  ctx_.registry.remove_session(id_);
 }
 
 // Every byte once: the replay buffers (sent, unacknowledged: this includes the payload of every

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "listener.hpp"
+
+#include <algorithm>
+#include <csignal>
+
+#include <openssl/ssl.h>
+
+#include "log.hpp"
+#include "session_registry.hpp"
+
+namespace mana::gateway {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+Listener::Listener(Context& ctx, SessionRegistry& registry)
+    : ctx_(ctx),
+      registry_(registry),
+      acceptor_(ctx.io),
+      signals_(ctx.io, SIGTERM, SIGINT),
+      drain_timer_(ctx.io),
+      accept_timer_(ctx.io) {
+  if (!ctx_.cfg.tls_cert_file.empty()) {
+    // wss: TLS 1.2 or newer, OpenSSL's default cipher list; errors throw (startup fails).
+    tls_.emplace(asio::ssl::context::tls_server);
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    if (SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION) != 1)
+      throw std::runtime_error("tls: cannot set the minimum protocol version");
+    tls_->use_certificate_chain_file(ctx_.cfg.tls_cert_file);
+    tls_->use_private_key_file(ctx_.cfg.tls_key_file, asio::ssl::context::pem);
+  }
+}
+
+void Listener::start() {
+  const tcp::endpoint ep(asio::ip::make_address(ctx_.cfg.listen_host), ctx_.cfg.listen_port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  bound_port_ = acceptor_.local_endpoint().port();
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log_info("signal", {{"signal", sig}});
+    begin_shutdown();
+  });
+  log_always("listening", {{"address", ctx_.cfg.listen_host},
+                           {"port", bound_port_},
+                           {"origins", ctx_.cfg.origins.size()},
+                           {"targets", ctx_.cfg.targets.size()},
+                           {"jwt", ctx_.auth.jwt_enabled()},
+                           {"jwks_keys", ctx_.auth.key_count()},
+                           {"allow_none", ctx_.cfg.allow_none},
+                           {"allow_missing_origin", ctx_.cfg.allow_missing_origin},
+                           {"tls", tls_.has_value()}});
+  do_accept();
+}
+
+void Listener::do_accept() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || shutting_down_) return;
+      // Out of descriptors or memory: the pending connection stays in the backlog, so accepting
+      // again at once fails at once (a busy loop). Back off 10 ms doubling to 1 s; log the first
+      // failure of each episode and its end.
+      accept_backoff_ms_ = std::clamp<std::uint32_t>(accept_backoff_ms_ * 2, 10, 1000);
+      ctx_.metrics.accept_errors++;
+      if (!accept_failing_)
+        log_warn("accept_error", {{"error", ec.message()}, {"retry_ms", accept_backoff_ms_}});
+      accept_failing_ = true;
+      accept_timer_.expires_after(std::chrono::milliseconds(accept_backoff_ms_));
+      accept_timer_.async_wait([this](const boost::system::error_code& e) {
+        if (!e && !shutting_down_) do_accept();
+      });
+      return;
+    }
+    if (accept_failing_) log_info("accept_recovered", {{"errors", ctx_.metrics.accept_errors}});
+    accept_failing_ = false;
+    accept_backoff_ms_ = 0;
+    on_accept(std::move(sock));
+    do_accept();
+  });
+}
+
+void Listener::on_accept(tcp::socket sock) {
+  try {
+    boost::system::error_code e2;
+    const auto remote = sock.remote_endpoint(e2);
+    std::string ip = e2 ? std::string("?") : remote.address().to_string();
+    log_debug("tcp_accept", {{"ip", ip}});
+    // Small control messages (flow grants, pongs) must not wait for delayed ACKs (Nagle).
+    sock.set_option(tcp::no_delay(true), e2);
+    if (http_->total >= ctx_.cfg.max_http_connections)
+      return refuse_http_phase(sock, ip, "max_http_connections");
+    if (auto it = http_->per_ip.find(ip);
+        it != http_->per_ip.end() && it->second >= ctx_.cfg.max_http_connections_per_ip)
+      return refuse_http_phase(sock, ip, "max_http_connections_per_ip");
+    HttpSlot slot(http_, ip);
+    serve_http(ctx_, std::move(sock), std::move(ip), std::move(slot), tls_ ? &*tls_ : nullptr);
+  } catch (const std::exception& ex) {
+    log_event(LogLevel::error, "internal", {{"what", ex.what()}});
+  }
+}
+
+void Listener::refuse_http_phase(tcp::socket& sock, const std::string& ip, const char* reason) {
+  ctx_.metrics.http_rejects[reason]++;
+  ctx_.metrics.policy_rejections[reason]++;
+  log_warn("policy", {{"ip", ip}, {"decision", "deny"}, {"reason", reason}, {"phase", "http"}});
+  // Best effort, never blocking: a fresh socket's send buffer is empty. Over TLS the client
+  // sees a failed handshake instead.
+  static constexpr std::string_view busy =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: mana-gateway\r\nContent-Length: 0\r\n"
+      "Connection: close\r\n\r\n";
+  boost::system::error_code ignored;
+  sock.non_blocking(true, ignored);
+  if (!tls_) sock.write_some(asio::buffer(busy.data(), busy.size()), ignored);
+  sock.shutdown(tcp::socket::shutdown_both, ignored);
+  sock.close(ignored);
+}
+
+void Listener::begin_shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  accept_timer_.cancel();
+  shutdown_deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.cfg.shutdown_grace_ms);
+  registry_.set_on_removed([this] { check_drained(); });
+  registry_.stop_all();
+  check_drained();
+}
+
+void Listener::check_drained() {
+  if (registry_.connection_count() == 0 && registry_.session_count() == 0) {
+    log_info("drained", {});
+    drain_timer_.cancel();
+    signals_.cancel();
+    return;
+  }
+  if (std::chrono::steady_clock::now() >= shutdown_deadline_) {
+    log_warn("drain_timeout", {{"connections", registry_.connection_count()},
+                               {"sessions", registry_.session_count()}});
+    ctx_.io.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(50));
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) check_drained();
+  });
+}
+
+}  // namespace mana::gateway

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// Listener: the process's edge. The TCP acceptor (optionally TLS: the ssl::context lives here),
+// the HTTP-phase caps on accept (server.max_http_connections[_per_ip]: a fixed 503 and close,
+// before any byte is read), the accept back-off after EMFILE and the like, the signals, and the
+// drain: SIGTERM/SIGINT stop accepting, close every session with 1001 and exit once drained or
+// after server.shutdown_grace_ms. Everything after accept is the HttpHandler's; sessions are the
+// SessionRegistry's.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "context.hpp"
+#include "http_handler.hpp"
+
+namespace mana::gateway {
+
+class SessionRegistry;
+
+class Listener {
+ public:
+  // Loads the TLS certificate and key when configured (throws on errors: startup fails).
+  Listener(Context& ctx, SessionRegistry& registry);
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and starts accepting (throws on bind errors).
+  void start();
+  // Hands one connected socket to the HTTP phase, as if accepted (HTTP-phase caps included).
+  void on_accept(boost::asio::ip::tcp::socket sock);
+  [[nodiscard]] std::uint16_t bound_port() const noexcept { return bound_port_; }
+  [[nodiscard]] std::uint32_t http_phase_count() const noexcept { return http_->total; }
+  [[nodiscard]] bool tls() const noexcept { return tls_.has_value(); }
+
+ private:
+  void do_accept();
+  // Refuses a connection over the HTTP-phase caps with a fixed 503 (best effort) and closes it.
+  void refuse_http_phase(boost::asio::ip::tcp::socket& sock, const std::string& ip,
+                         const char* reason);
+  void begin_shutdown();
+  void check_drained();
+
+  Context& ctx_;
+  SessionRegistry& registry_;
+  std::shared_ptr<HttpCounts> http_ = std::make_shared<HttpCounts>();
+  std::optional<boost::asio::ssl::context> tls_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer accept_timer_;  // accept back-off after EMFILE and the like
+  std::uint32_t accept_backoff_ms_ = 0;
+  bool accept_failing_ = false;
+  bool shutting_down_ = false;
+  std::uint16_t bound_port_ = 0;
+  std::chrono::steady_clock::time_point shutdown_deadline_;
+};
+
+}  // namespace mana::gateway
