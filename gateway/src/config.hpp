@@ -50,7 +50,7 @@ struct Config {
   // Behind reverse proxies (client_address.hpp, proxy_protocol.hpp, docs/gateway.md): a PROXY
   // header before TLS/HTTP, and X-Forwarded-For / Forwarded, both only from these peers.
   ProxyMode proxy_protocol = ProxyMode::off;
-  std::vector<Cidr> trusted_proxies;              // empty: no peer is a proxy (headers ignored)
+  TrustedProxies trusted_proxies;                 // empty: no peer is a proxy (headers ignored)
   std::vector<std::string> trusted_proxies_text;  // as written (logs)
   ForwardedHeader forwarded_header = ForwardedHeader::x_forwarded_for;
 

@@ -36,11 +36,13 @@ ip::address addr(const char* s) {
   return ip::make_address(s);
 }
 
-ClientAddress xff(const char* peer, std::vector<std::string_view> values, const TrustedProxies& t) {
+ClientAddress xff(const char* peer, const std::vector<std::string_view>& values,
+                  const TrustedProxies& t) {
   return client_from_forwarded(addr(peer), values, ForwardedHeader::x_forwarded_for, t);
 }
 
-ClientAddress fwd(const char* peer, std::vector<std::string_view> values, const TrustedProxies& t) {
+ClientAddress fwd(const char* peer, const std::vector<std::string_view>& values,
+                  const TrustedProxies& t) {
   return client_from_forwarded(addr(peer), values, ForwardedHeader::forwarded, t);
 }
 
