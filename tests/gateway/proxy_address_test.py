@@ -24,6 +24,8 @@ untrusted client binds 127.0.0.3. Three gateways from tools/devkit:
        client (3 of them accepted at a cap of 2); the untrusted peer's 3rd gets 503.
   F  forwarded_header = "forwarded" (RFC 7239): honoured from the trusted peer; an
      X-Forwarded-For there is not read.
+  T  wss with proxy_protocol = "v2": the PROXY header and the TLS ClientHello in one segment,
+     the handshake completes with the bytes read past the header.
 Usage: proxy_address_test.py --gateway PATH
 """
 import argparse
@@ -33,6 +35,8 @@ import json
 import os
 import shutil
 import socket
+import ssl
+import subprocess
 import struct
 import sys
 import tempfile
@@ -333,6 +337,46 @@ async def gateway_xff(port, log_path, header):
         await ws.close()
 
 
+def tls_through_proxy(port, tmp):
+    """wss behind a PROXY v2 balancer: the header and the ClientHello in one segment (the
+    gateway hands the bytes it read past the header to the TLS handshake), then GET /healthz."""
+    ctx = ssl.create_default_context(cafile=os.path.join(tmp, "gw_tls.crt"))
+    ctx.check_hostname = False
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_side=False)
+    s = raw(port, BALANCER)
+    first = True
+    request_sent = False
+    answer = b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if not request_sent:
+                tls.do_handshake()
+                tls.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                request_sent = True
+            answer += tls.read(4096)
+            if b"\r\n\r\n" in answer:
+                break
+        except ssl.SSLWantReadError:
+            pass
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+        pending = out.read()
+        if pending:
+            s.sendall((proxy_v2("203.0.113.77") if first else b"") + pending)
+            first = False
+            continue
+        data = s.recv(65536)
+        if not data:
+            break
+        inc.write(data)
+    s.close()
+    check(answer.startswith(b"HTTP/1.1 200"),
+          "wss behind PROXY v2, header and ClientHello in one segment: /healthz 200 (%r)"
+          % answer[:40])
+
+
 async def main_async(args, tmp):
     procs = []
     try:
@@ -361,6 +405,17 @@ async def main_async(args, tmp):
         procs.append(proc)
         print("# gateway F (Forwarded) on", port)
         await gateway_xff(port, log, "forwarded")
+        key, crt = os.path.join(tmp, "gw_tls.key"), os.path.join(tmp, "gw_tls.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "1", "-subj", "/CN=127.0.0.1"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cfg_t = {"tls": {"cert_file": crt, "key_file": key},
+                 "server": {"proxy_protocol": "v2", "trusted_proxies": [BALANCER]}}
+        proc, port, log = start_gateway(tmp, args.gateway, "gw_tls", config=cfg_t)
+        procs.append(proc)
+        print("# gateway T (wss, proxy_protocol v2) on", port)
+        tls_through_proxy(port, tmp)
         for p in procs:
             check(p.poll() is None, "gateway pid %d still running" % p.pid)
     finally:
@@ -377,7 +432,7 @@ def main():
         asyncio.run(main_async(args, tmp))
     except Failure as e:
         print("FAIL -", e)
-        for name in ("gw_proxy", "gw_xff", "gw_fwd"):
+        for name in ("gw_proxy", "gw_xff", "gw_fwd", "gw_tls"):
             p = os.path.join(tmp, name + ".log")
             if os.path.exists(p):
                 print("# tail of", p)
