@@ -219,7 +219,8 @@ Config load_config(const std::string& path) {
     check_keys(*t, w,
                {"listen", "route_id", "path", "max_header_bytes", "max_header_count", "healthz",
                 "metrics", "debug_sessions", "log_level", "shutdown_grace_ms", "drain_timeout_ms",
-                "http_timeout_ms", "max_http_connections", "max_http_connections_per_ip"});
+                "http_timeout_ms", "max_http_connections", "max_http_connections_per_ip",
+                "proxy_protocol", "trusted_proxies", "forwarded_header"});
     std::string listen;
     get_string(*t, w, "listen", listen);
     if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
@@ -239,6 +240,26 @@ Config load_config(const std::string& path) {
     get_uint(*t, w, "http_timeout_ms", c.http_timeout_ms, 100, 600000);
     get_uint(*t, w, "max_http_connections", c.max_http_connections, 1, 1000000);
     get_uint(*t, w, "max_http_connections_per_ip", c.max_http_connections_per_ip, 1, 1000000);
+    std::string mode;
+    get_string(*t, w, "proxy_protocol", mode);
+    if (!mode.empty() && !parse_proxy_mode(mode, c.proxy_protocol))
+      fail("server.proxy_protocol must be \"off\", \"v1\", \"v2\" or \"any\"");
+    std::string header;
+    get_string(*t, w, "forwarded_header", header);
+    if (!header.empty() && !parse_forwarded_header(header, c.forwarded_header))
+      fail("server.forwarded_header must be \"x-forwarded-for\" or \"forwarded\"");
+    c.trusted_proxies_text = get_strings(*t, w, "trusted_proxies");
+    if (c.trusted_proxies_text.size() > TrustedProxies::max_entries)
+      fail("server.trusted_proxies has more than " + std::to_string(TrustedProxies::max_entries) +
+           " entries");
+    std::vector<Cidr> blocks;
+    for (const std::string& e : c.trusted_proxies_text) {
+      Cidr block;
+      if (!parse_cidr_block(e, block))
+        fail("server.trusted_proxies entry '" + e + "' is not an address or CIDR");
+      blocks.push_back(block);
+    }
+    c.trusted_proxies = TrustedProxies(std::move(blocks));
   }
   if (const toml::table* t = table_of(root, "tls")) {
     const std::string w = "tls.";
@@ -355,10 +376,11 @@ Config load_config(const std::string& path) {
     const std::string w = "limits.";
     check_keys(*t, w,
                {"max_connections", "max_connections_per_ip", "max_sessions_per_principal",
-                "outbound_high_water", "outbound_low_water", "outbound_max"});
+                "ipv6_prefix", "outbound_high_water", "outbound_low_water", "outbound_max"});
     get_uint(*t, w, "max_connections", c.max_connections, 1, 1000000);
     get_uint(*t, w, "max_connections_per_ip", c.max_connections_per_ip, 1, 1000000);
     get_uint(*t, w, "max_sessions_per_principal", c.max_sessions_per_principal, 1, 1000000);
+    get_uint(*t, w, "ipv6_prefix", c.ipv6_prefix, 32, 128);
     get_uint(*t, w, "outbound_high_water", c.outbound_high_water, 1024, 1ULL << 32);
     get_uint(*t, w, "outbound_low_water", c.outbound_low_water, 0, 1ULL << 32);
     get_uint(*t, w, "outbound_max", c.outbound_max, 1024, 1ULL << 34);
@@ -392,6 +414,12 @@ void validate_config(const Config& c) {
   if (c.max_window < c.window) throw std::runtime_error("session.max_window < session.window");
   if (c.outbound_low_water >= c.outbound_high_water)
     throw std::runtime_error("limits.outbound_low_water must be below outbound_high_water");
+  if (c.proxy_protocol != ProxyMode::off && c.trusted_proxies.empty())
+    throw std::runtime_error(
+        "server.proxy_protocol needs server.trusted_proxies: the balancers' addresses (a PROXY "
+        "header is accepted from those peers only)");
+  if (c.ipv6_prefix < 32 || c.ipv6_prefix > 128)
+    throw std::runtime_error("limits.ipv6_prefix out of range [32, 128]");
   if (c.outbound_max < c.outbound_high_water + c.max_frame)
     throw std::runtime_error("limits.outbound_max must exceed outbound_high_water + max_frame");
 }

@@ -14,6 +14,9 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "client_address.hpp"
+#include "proxy_protocol.hpp"
+
 namespace mana::gateway {
 
 // One target allowlist entry: a host name (matched on the name the client asked for, then every
@@ -50,6 +53,12 @@ struct Config {
   std::uint32_t http_timeout_ms = 10000;     // TLS handshake + HTTP request + WebSocket upgrade
   std::uint32_t max_http_connections = 256;  // TCP connections not yet upgraded, globally
   std::uint32_t max_http_connections_per_ip = 16;  // ... and per client address
+  // Behind reverse proxies (client_address.hpp, proxy_protocol.hpp, docs/gateway.md): a PROXY
+  // header before TLS/HTTP, and X-Forwarded-For / Forwarded, both only from these peers.
+  ProxyMode proxy_protocol = ProxyMode::off;
+  TrustedProxies trusted_proxies;                 // empty: no peer is a proxy (headers ignored)
+  std::vector<std::string> trusted_proxies_text;  // as written (logs)
+  ForwardedHeader forwarded_header = ForwardedHeader::x_forwarded_for;
 
   // [tls] (both set: wss with OpenSSL, TLS 1.2+; relative paths are relative to the config file)
   std::string tls_cert_file;  // PEM certificate chain
@@ -91,9 +100,10 @@ struct Config {
   std::uint32_t resume_ttl_ms = 60000;
 
   // [limits]
-  std::uint32_t max_connections = 1024;               // WebSockets open at once
-  std::uint32_t max_connections_per_ip = 64;          // WebSockets open at once per client address
-  std::uint32_t max_sessions_per_principal = 16;      // live sessions (attached or detached)
+  std::uint32_t max_connections = 1024;           // WebSockets open at once
+  std::uint32_t max_connections_per_ip = 64;      // WebSockets open at once per client address
+  std::uint32_t max_sessions_per_principal = 16;  // live sessions (attached or detached)
+  std::uint32_t ipv6_prefix = 64;  // IPv6 clients share per-IP limits per /ipv6_prefix network
   std::size_t outbound_high_water = 4 * 1024 * 1024;  // set pause reason "transport"
   std::size_t outbound_low_water = 1024 * 1024;       // clear it
   std::size_t outbound_max = 32 * 1024 * 1024;        // hard cap: close the connection (4015)

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "http_handler.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <type_traits>
+#include <vector>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -11,6 +13,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "client_address.hpp"
 #include "connection.hpp"
 #include "debug_view.hpp"
 #include "log.hpp"
@@ -50,29 +53,43 @@ bool offers_subprotocol(std::string_view header) {
 template <class Stream>
 class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
  public:
-  HttpHandler(Context& ctx, Stream&& stream, std::string ip, HttpSlot slot)
+  HttpHandler(Context& ctx, Stream&& stream, ClientInfo client, HttpSlot slot, std::string leftover)
       : ctx_(ctx),
         stream_(std::move(stream)),
         buf_(ctx_.cfg.max_header_bytes + 1024),
-        ip_(std::move(ip)),
-        slot_(std::move(slot)) {}
+        client_(std::move(client)),
+        ip_(client_.key),
+        slot_(std::move(slot)),
+        leftover_(std::move(leftover)) {}
 
-  void start() {
-    beast::get_lowest_layer(stream_).expires_after(
-        std::chrono::milliseconds(ctx_.cfg.http_timeout_ms));
+  void start(std::chrono::steady_clock::time_point deadline) {
+    beast::get_lowest_layer(stream_).expires_at(deadline);
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      stream_.async_handshake(
-          asio::ssl::stream_base::server,
-          [self = this->shared_from_this()](const boost::system::error_code& ec) {
-            if (ec) {
-              self->ctx_.metrics.http_rejects["tls_handshake"]++;
-              log_debug("tls_failed", {{"ip", self->ip_}, {"error", ec.message()}});
-              self->close();
-              return;
-            }
-            self->read_request();
-          });
+      auto on_handshake = [self = this->shared_from_this()](const boost::system::error_code& ec) {
+        if (ec) {
+          self->ctx_.metrics.http_rejects["tls_handshake"]++;
+          log_debug("tls_failed", {{"ip", self->ip_}, {"error", ec.message()}});
+          self->close();
+          return;
+        }
+        self->leftover_.clear();
+        self->read_request();
+      };
+      if (leftover_.empty()) {
+        stream_.async_handshake(asio::ssl::stream_base::server, std::move(on_handshake));
+      } else {
+        // The ClientHello's first bytes came with the PROXY header.
+        stream_.async_handshake(
+            asio::ssl::stream_base::server, asio::buffer(leftover_),
+            // (ec, bytes used); `auto&&...` also satisfies Beast's check for (ec).
+            [on_handshake = std::move(on_handshake)](const boost::system::error_code& ec,
+                                                     auto&&...) { on_handshake(ec); });
+      }
     } else {
+      // The request's first bytes came with the PROXY header (at most 512: buf_ holds them).
+      const std::size_t n = std::min(leftover_.size(), buf_.max_size());
+      buf_.commit(asio::buffer_copy(buf_.prepare(n), asio::buffer(leftover_.data(), n)));
+      leftover_.clear();
       read_request();
     }
   }
@@ -107,6 +124,7 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
         ++fields;
       if (fields > ctx_.cfg.max_header_count)
         return refuse(http::status::request_header_fields_too_large, "header_count");
+      if (!forwarded_client(req)) return;
       std::string_view target = req.target();
       const auto q = target.find('?');
       const std::string_view path = target.substr(0, q);
@@ -120,7 +138,7 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
         if (req.method() == http::verb::get && ctx_.cfg.metrics && path == "/metrics")
           return respond(http::status::ok, "text/plain; version=0.0.4", ctx_.metrics.render());
         if (req.method() == http::verb::get && ctx_.cfg.debug_sessions &&
-            path == "/debug/sessions" && is_loopback_ip(ip_))
+            path == "/debug/sessions" && client_.address.is_loopback())
           return respond(http::status::ok, "application/json",
                          ctx_.registry.debug_sessions(query_param(target, "principal")));
         if (path == ctx_.cfg.path) return refuse(http::status::upgrade_required, "not_upgrade");
@@ -152,6 +170,43 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
       log_event(LogLevel::error, "internal", {{"ip", ip_}, {"what", ex.what()}});
       close();
     }
+  }
+
+  // Behind a trusted proxy: the client its forwarding header names (client_address.hpp), the
+  // HTTP-phase slot re-keyed to it. False when the request was refused (over the per-IP cap).
+  bool forwarded_client(const http::request<http::empty_body>& req) {
+    const Config& cfg = ctx_.cfg;
+    if (!cfg.trusted_proxies.contains(client_.address)) return true;
+    const bool rfc7239 = cfg.forwarded_header == ForwardedHeader::forwarded;
+    std::vector<std::string_view> values;
+    const std::string_view name = rfc7239 ? "Forwarded" : "X-Forwarded-For";
+    const auto range = req.equal_range(name);
+    for (auto it = range.first; it != range.second; ++it)
+      values.push_back(it->value());
+    const ClientAddress found =
+        client_from_forwarded(client_.address, values, cfg.forwarded_header, cfg.trusted_proxies);
+    if (found.address != client_.address) {
+      client_.address = found.address;
+      client_.key = limit_key(found.address, cfg.ipv6_prefix);
+      client_.via = forwarded_header_name(cfg.forwarded_header);
+      ip_ = client_.key;
+    }
+    if (client_.via != nullptr)
+      log_debug("client_address", {{"ip", ip_},
+                                   {"address", client_.address.to_string()},
+                                   {"peer", client_.peer.to_string()},
+                                   {"via", client_.via},
+                                   {"outcome", forwarded_outcome_name(found.outcome)}});
+    if (!slot_.assign_ip(ip_, cfg.max_http_connections_per_ip)) {
+      ctx_.metrics.policy_rejections["max_http_connections_per_ip"]++;
+      log_warn("policy", {{"ip", ip_},
+                          {"decision", "deny"},
+                          {"reason", "max_http_connections_per_ip"},
+                          {"phase", "http"}});
+      refuse(http::status::service_unavailable, "max_http_connections_per_ip");
+      return false;
+    }
+    return true;
   }
 
   void upgrade(std::string origin) {
@@ -218,9 +273,11 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
   beast::flat_buffer buf_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::optional<websocket::stream<Stream>> ws_;
-  std::string ip_;
+  ClientInfo client_;
+  std::string ip_;  // client_.key
   std::string origin_;
   HttpSlot slot_;
+  std::string leftover_;
 };
 
 }  // namespace
@@ -228,7 +285,7 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
 HttpSlot::HttpSlot(std::shared_ptr<HttpCounts> counts, std::string ip)
     : counts_(std::move(counts)), ip_(std::move(ip)) {
   counts_->total++;
-  counts_->per_ip[ip_]++;
+  if (!ip_.empty()) counts_->per_ip[ip_]++;
 }
 
 HttpSlot::HttpSlot(HttpSlot&& o) noexcept : counts_(std::move(o.counts_)), ip_(std::move(o.ip_)) {}
@@ -245,16 +302,32 @@ void HttpSlot::release() noexcept {
   counts_.reset();
 }
 
-void serve_http(Context& ctx, tcp::socket sock, std::string ip, HttpSlot slot,
-                asio::ssl::context* tls) {
+bool HttpSlot::assign_ip(const std::string& ip, std::uint32_t cap) {
+  if (!counts_ || ip == ip_) return true;
+  std::uint32_t& n = counts_->per_ip[ip];
+  if (n >= cap) {
+    if (n == 0) counts_->per_ip.erase(ip);
+    return false;
+  }
+  n++;
+  if (auto it = counts_->per_ip.find(ip_); it != counts_->per_ip.end() && --it->second == 0)
+    counts_->per_ip.erase(it);
+  ip_ = ip;
+  return true;
+}
+
+void serve_http(Context& ctx, tcp::socket sock, ClientInfo client, HttpSlot slot,
+                asio::ssl::context* tls, std::string leftover,
+                std::chrono::steady_clock::time_point deadline) {
   if (tls) {
     std::make_shared<HttpHandler<TlsStream>>(ctx, TlsStream(PlainStream(std::move(sock)), *tls),
-                                             std::move(ip), std::move(slot))
-        ->start();
+                                             std::move(client), std::move(slot),
+                                             std::move(leftover))
+        ->start(deadline);
   } else {
-    std::make_shared<HttpHandler<PlainStream>>(ctx, PlainStream(std::move(sock)), std::move(ip),
-                                               std::move(slot))
-        ->start();
+    std::make_shared<HttpHandler<PlainStream>>(ctx, PlainStream(std::move(sock)), std::move(client),
+                                               std::move(slot), std::move(leftover))
+        ->start(deadline);
   }
 }
 

@@ -6,7 +6,9 @@
 
 #include <openssl/ssl.h>
 
+#include "client_address.hpp"
 #include "log.hpp"
+#include "proxy_accept.hpp"
 #include "session_registry.hpp"
 
 namespace mana::gateway {
@@ -91,20 +93,75 @@ void Listener::on_accept(tcp::socket sock) {
   try {
     boost::system::error_code e2;
     const auto remote = sock.remote_endpoint(e2);
-    std::string ip = e2 ? std::string("?") : remote.address().to_string();
-    log_debug("tcp_accept", {{"ip", ip}});
+    ClientInfo client;
+    if (!e2) client.peer = normalise_address(remote.address());
+    client.address = client.peer;
+    client.key = e2 ? std::string("?") : limit_key(client.peer, ctx_.cfg.ipv6_prefix);
+    log_debug("tcp_accept", {{"ip", client.key}});
     // Small control messages (flow grants, pongs) must not wait for delayed ACKs (Nagle).
     sock.set_option(tcp::no_delay(true), e2);
     if (http_->total >= ctx_.cfg.max_http_connections)
-      return refuse_http_phase(sock, ip, "max_http_connections");
-    if (auto it = http_->per_ip.find(ip);
-        it != http_->per_ip.end() && it->second >= ctx_.cfg.max_http_connections_per_ip)
-      return refuse_http_phase(sock, ip, "max_http_connections_per_ip");
-    HttpSlot slot(http_, ip);
-    serve_http(ctx_, std::move(sock), std::move(ip), std::move(slot), tls_.get());
+      return refuse_http_phase(sock, client.key, "max_http_connections");
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.cfg.http_timeout_ms);
+    const bool trusted = ctx_.cfg.trusted_proxies.contains(client.peer);
+    if (ctx_.cfg.proxy_protocol != ProxyMode::off) {
+      if (!trusted) return refuse_proxy(sock, client.peer, "proxy_untrusted", ProxyError::none);
+      // Counted globally now, per IP once the header names the client.
+      auto slot = std::make_shared<HttpSlot>(http_, std::string());
+      read_proxy_header(std::move(sock), client.peer, ctx_.cfg.proxy_protocol, deadline,
+                        [this, client, slot, deadline](tcp::socket s, ProxyAcceptResult r) mutable {
+                          on_proxy_header(std::move(s), std::move(client), std::move(*slot),
+                                          std::move(r), deadline);
+                        });
+      return;
+    }
+    // A trusted proxy's connections are counted per IP once their request names the client
+    // (HttpHandler): on accept every one of them would carry the proxy's address.
+    if (!trusted) {
+      if (auto it = http_->per_ip.find(client.key);
+          it != http_->per_ip.end() && it->second >= ctx_.cfg.max_http_connections_per_ip)
+        return refuse_http_phase(sock, client.key, "max_http_connections_per_ip");
+    }
+    HttpSlot slot(http_, trusted ? std::string() : client.key);
+    serve_http(ctx_, std::move(sock), std::move(client), std::move(slot), tls_.get(),
+               std::string(), deadline);
   } catch (const std::exception& ex) {
     log_event(LogLevel::error, "internal", {{"what", ex.what()}});
   }
+}
+
+void Listener::on_proxy_header(tcp::socket sock, ClientInfo client, HttpSlot slot,
+                               ProxyAcceptResult r,
+                               std::chrono::steady_clock::time_point deadline) {
+  try {
+    if (r.reject != nullptr) return refuse_proxy(sock, client.peer, r.reject, r.error);
+    client.address = r.client;
+    client.key = limit_key(r.client, ctx_.cfg.ipv6_prefix);
+    client.via = r.version == 1 ? "proxy_v1" : "proxy_v2";
+    if (client.address != client.peer)
+      log_debug("client_address", {{"ip", client.key},
+                                   {"address", client.address.to_string()},
+                                   {"peer", client.peer.to_string()},
+                                   {"via", client.via}});
+    if (!slot.assign_ip(client.key, ctx_.cfg.max_http_connections_per_ip))
+      return refuse_http_phase(sock, client.key, "max_http_connections_per_ip");
+    serve_http(ctx_, std::move(sock), std::move(client), std::move(slot), tls_.get(),
+               std::move(r.leftover), deadline);
+  } catch (const std::exception& ex) {
+    log_event(LogLevel::error, "internal", {{"what", ex.what()}});
+  }
+}
+
+void Listener::refuse_proxy(tcp::socket& sock, const boost::asio::ip::address& peer,
+                            const char* reason, ProxyError error) {
+  ctx_.metrics.http_rejects[reason]++;
+  log_info("proxy_refused",
+           {{"peer", peer.to_string()}, {"reason", reason}, {"error", proxy_error_name(error)}});
+  // No answer: whatever is on the other end does not speak the PROXY protocol to us.
+  boost::system::error_code ignored;
+  sock.shutdown(tcp::socket::shutdown_both, ignored);
+  sock.close(ignored);
 }
 
 void Listener::refuse_http_phase(tcp::socket& sock, const std::string& ip, const char* reason) {

@@ -14,6 +14,12 @@
 //   stop            the listener closes, new upgrades get 503, every session is closed with 1001;
 //                   exit 0 once drained or after server.shutdown_grace_ms (the event loop stops).
 //   SIGHUP          the reload callback (Server::reload): config, TLS certificate, JWT keys.
+//
+// Behind reverse proxies (docs/gateway.md): with server.proxy_protocol on, a peer outside
+// server.trusted_proxies is closed at once (proxy_untrusted); a trusted one must send a PROXY
+// header within the HTTP-phase deadline (proxy_accept.hpp), which names the client that the
+// per-IP HTTP-phase cap, and everything after it, counts. Without the PROXY protocol a trusted
+// proxy's connections are counted per IP only once their request names the client.
 #pragma once
 
 #include <chrono>
@@ -29,6 +35,7 @@
 
 #include "context.hpp"
 #include "http_handler.hpp"
+#include "proxy_accept.hpp"
 
 namespace mana::gateway {
 
@@ -63,6 +70,12 @@ class Listener {
   // Refuses a connection over the HTTP-phase caps with a fixed 503 (best effort) and closes it.
   void refuse_http_phase(boost::asio::ip::tcp::socket& sock, const std::string& ip,
                          const char* reason);
+  // [server] proxy_protocol: the header was read (or not: r.reject says why).
+  void on_proxy_header(boost::asio::ip::tcp::socket sock, ClientInfo client, HttpSlot slot,
+                       ProxyAcceptResult r, std::chrono::steady_clock::time_point deadline);
+  // Closes a connection refused in the PROXY protocol step, without an answer.
+  void refuse_proxy(boost::asio::ip::tcp::socket& sock, const boost::asio::ip::address& peer,
+                    const char* reason, ProxyError error);
   void wait_signal();
   void on_signal(int sig);
   void begin_drain();

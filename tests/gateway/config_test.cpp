@@ -319,3 +319,39 @@ TEST_CASE("config: server.drain_timeout_ms", "[gateway][config]") {
                      "server.drain_timeout_ms out of range");
   require_load_error("[server]\ndrain_timeout_ms = -1\n", "server.drain_timeout_ms");
 }
+
+TEST_CASE("config: reverse proxies (proxy_protocol, trusted_proxies, ipv6_prefix)",
+          "[gateway][config]") {
+  const Config d = config_from("");
+  CHECK(d.proxy_protocol == mana::gateway::ProxyMode::off);  // off unless configured
+  CHECK(d.trusted_proxies.empty());                          // no peer is trusted
+  CHECK(d.forwarded_header == mana::gateway::ForwardedHeader::x_forwarded_for);
+  CHECK(d.ipv6_prefix == 64);
+
+  const Config c = config_from(
+      "[server]\nproxy_protocol = \"v2\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\", "
+      "\"2001:db8::/32\"]\nforwarded_header = \"forwarded\"\n[limits]\nipv6_prefix = 56\n");
+  CHECK(c.proxy_protocol == mana::gateway::ProxyMode::v2);
+  REQUIRE(c.trusted_proxies.size() == 3);
+  CHECK(c.trusted_proxies.blocks()[0].contains(ip::make_address("10.2.3.4")));
+  CHECK(c.trusted_proxies.contains(ip::make_address("::1")));
+  CHECK_FALSE(c.trusted_proxies.contains(ip::make_address("11.0.0.1")));
+  CHECK(c.trusted_proxies_text[2] == "2001:db8::/32");
+  CHECK(c.forwarded_header == mana::gateway::ForwardedHeader::forwarded);
+  CHECK(c.ipv6_prefix == 56);
+  CHECK_NOTHROW(validate_config(c));
+
+  require_load_error("[server]\nproxy_protocol = \"on\"\n",
+                     "server.proxy_protocol must be \"off\", \"v1\", \"v2\" or \"any\"");
+  require_load_error("[server]\nproxy_protocol = true\n", "server.proxy_protocol must be a string");
+  require_load_error("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                     "server.trusted_proxies entry '10.0.0.0/33' is not an address or CIDR");
+  require_load_error("[server]\ntrusted_proxies = [\"proxy.example\"]\n", "'proxy.example'");
+  require_load_error("[server]\ntrusted_proxies = \"10.0.0.0/8\"\n", "must be an array");
+  require_load_error("[server]\nforwarded_header = \"x-real-ip\"\n", "server.forwarded_header");
+  require_load_error("[limits]\nipv6_prefix = 16\n", "limits.ipv6_prefix out of range [32, 128]");
+  require_load_error("[limits]\nipv6_prefix = 129\n", "limits.ipv6_prefix out of range");
+  // A PROXY listener with no trusted balancer would believe any peer: refused.
+  CHECK_THROWS_WITH(validate_config(config_from("[server]\nproxy_protocol = \"v1\"\n")),
+                    Catch::Contains("server.proxy_protocol needs server.trusted_proxies"));
+}
