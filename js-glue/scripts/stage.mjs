@@ -108,6 +108,10 @@ await build({
   keepNames: true,
   legalComments: 'eof',
   logLevel: 'warning',
+  // xterm's headless build probes `"requestIdleCallback" in window`, which throws in a worker:
+  // the worker's global scope stands in for window (it has no requestIdleCallback, so xterm
+  // schedules with setTimeout).
+  define: { window: 'globalThis' },
   // @xterm/headless names a `module` file it does not ship: use its ES module build directly.
   alias: {
     '@xterm/headless': join(pkgDir, 'node_modules/@xterm/headless/lib-headless/xterm-headless.mjs'),

@@ -259,3 +259,38 @@ test('a page whose lock is released loses its views', async () => {
   host.session(sessionId).end('closed');
   a.close();
 });
+
+test('timers are called unbound (a browser throws Illegal invocation otherwise)', async () => {
+  function strict(fn) {
+    return function (...args) {
+      if (this !== undefined) throw new TypeError('Illegal invocation');
+      return fn(...args);
+    };
+  }
+  const timers = { set: strict(setTimeout), clear: strict(clearTimeout) };
+  const s = new FakeSession();
+  const host = new WorkerHost({
+    mode: 'shared',
+    open: async () => ({ session: s, release: () => {} }),
+    screen: headlessScreen,
+    timers,
+  });
+  const a = new TestPage(host, 'a');
+  try {
+    const { sessionId, secret } = await openOn(a, { graceMs: 100 });
+    a.send({ v: 1, type: 'detach', sessionId });
+    await tick(30);
+    a.send({ v: 1, type: 'attach', req: 2, sessionId, secret, readOnly: false, takeOver: false });
+    await a.type('attached');
+    a.send({ v: 1, type: 'detach', sessionId });
+    await tick(300);
+    assert.equal(s.disposed, true, 'the grace ended the session');
+    assert.equal(host.sessionCount, 0);
+    assert.deepEqual(
+      a.all.filter((m) => m.type === 'error'),
+      [],
+    );
+  } finally {
+    a.close();
+  }
+});

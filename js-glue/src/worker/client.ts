@@ -16,7 +16,7 @@
 import { SessionLostError } from '../ssh/errors.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
 import type { SshSessionOptions } from '../ssh/types.js';
-import { ManaError, InvalidStateError } from '../errors.js';
+import { InvalidStateError, ManaError, nameErrorClasses } from '../errors.js';
 import {
   PROTOCOL_VERSION,
   parseWorkerMessage,
@@ -55,6 +55,7 @@ export interface WorkerSessionOptions extends SshSessionOptions {
 
 /** The worker refused an attach (`bad-secret`, `busy`, ...) or a request failed. */
 export class WorkerRequestError extends ManaError {}
+nameErrorClasses({ WorkerRequestError });
 
 interface Pending {
   resolve: (m: WorkerMessage) => void;
@@ -99,6 +100,8 @@ export class ManaWorkerClient {
   readonly #pending = new Map<number, Pending>();
   readonly #views = new Map<string, RemoteSshSession>();
   readonly #verifiers = new Map<number, (info: HostKeyInfo) => boolean | Promise<boolean>>();
+  /** Why recently ended sessions ended (bounded). */
+  readonly #endedWhy = new Map<string, string>();
   #nextReq = 1;
   #releaseLock: (() => void) | undefined;
 
@@ -332,11 +335,15 @@ export class ManaWorkerClient {
       if (p !== undefined) {
         this.#pending.delete(msg.req);
         if (msg.type === 'error') {
-          const init = { code: msg.code, origin: 'remote' as const };
+          // An attach to a session that ended: the worker said why just before.
+          const ended = msg.sessionId !== undefined ? this.#endedWhy.get(msg.sessionId) : undefined;
           p.reject(
             msg.code === 'unknown-session'
-              ? new SessionLostError(`reattach: ${msg.message}`, init)
-              : new WorkerRequestError(msg.message, init),
+              ? new SessionLostError(`reattach: ${msg.message}${ended ? ` (${ended})` : ''}`, {
+                  code: ended === 'detached-too-long' ? 'detached_too_long' : 'session_lost',
+                  origin: 'remote',
+                })
+              : new WorkerRequestError(msg.message, { code: msg.code, origin: 'remote' }),
           );
         } else {
           p.resolve(msg);
@@ -345,7 +352,12 @@ export class ManaWorkerClient {
       }
     }
     if ('sessionId' in msg && msg.sessionId !== undefined) {
-      if (msg.type === 'session-ended') this.#forget(msg.sessionId);
+      if (msg.type === 'session-ended') {
+        this.#forget(msg.sessionId);
+        this.#endedWhy.set(msg.sessionId, msg.reason);
+        if (this.#endedWhy.size > 64)
+          this.#endedWhy.delete(this.#endedWhy.keys().next().value ?? '');
+      }
       this.#views.get(msg.sessionId)?._receive(msg);
     }
   }

@@ -261,8 +261,9 @@ export class HostedSession {
 
   #startGrace(): void {
     if (this.#ended || this.#grace !== undefined) return;
-    const t = this.#o.timers ?? { set: setTimeout, clear: clearTimeout };
-    this.#grace = t.set(() => {
+    // Called unbound: a browser's setTimeout throws `Illegal invocation` with another `this`.
+    const set = this.#o.timers?.set ?? setTimeout;
+    this.#grace = set(() => {
       this.#grace = undefined;
       this.end('detached-too-long');
     }, this.#o.graceMs);
