@@ -21,6 +21,7 @@ async function openSession(
     storage: 'memory',
   });
   try {
+    await conn.whenReady();
     const options: SshSessionOptions = {
       target: s.target,
       username: s.username,
