@@ -141,7 +141,8 @@ export class WorkerHost {
       msg = parsePageMessage(raw);
     } catch (e) {
       this.protocolErrors++;
-      const code = e instanceof WorkerProtocolError ? e.code : 'protocol';
+      const code =
+        e instanceof WorkerProtocolError && e.code === 'version' ? 'version' : 'protocol';
       this.#error(page, code, e instanceof Error ? e.message : String(e), raw);
       return;
     }

@@ -6,6 +6,7 @@
 // give a WorkerProtocolError (never an exception from deep inside the host or the view).
 import type { SshAuthMethod, SshTermOptions } from '../ssh/types.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
+import { ProtocolError, nameErrorClasses, type ManaErrorInit } from '../errors.js';
 
 /** Bumped on every incompatible change; the worker name carries it too (client.ts). */
 export const PROTOCOL_VERSION = 1;
@@ -121,15 +122,16 @@ export type WorkerMessage =
       message: string;
     };
 
-/** A message that failed validation. */
-export class WorkerProtocolError extends Error {
-  override readonly name = 'WorkerProtocolError';
-  readonly code: 'protocol' | 'version';
-  constructor(message: string, code: 'protocol' | 'version' = 'protocol') {
-    super(message);
-    this.code = code;
+/**
+ * A message that failed validation (a ProtocolError: a bug or a hostile peer). `code` is
+ * `version` for a message of another protocol version, else `protocol`.
+ */
+export class WorkerProtocolError extends ProtocolError {
+  constructor(message: string, init: ManaErrorInit = { code: 'protocol', origin: 'remote' }) {
+    super(message, init);
   }
 }
+nameErrorClasses({ WorkerProtocolError });
 
 type Rec = Record<string, unknown>;
 
@@ -179,7 +181,7 @@ function header(raw: unknown): { m: Rec; type: string } {
   if (m.v !== PROTOCOL_VERSION) {
     throw new WorkerProtocolError(
       `version ${String(m.v)} is not ${PROTOCOL_VERSION} (a page and a worker of different releases)`,
-      'version',
+      { code: 'version', origin: 'remote' },
     );
   }
   return { m, type: str(m, 'type', 32) };
