@@ -18,7 +18,10 @@ declare global {
   }
 }
 interface WorkerApi {
-  state: { events: { type: string; name?: string; code?: string; reason?: string }[] };
+  state: {
+    events: { type: string; name?: string; code?: string; reason?: string }[];
+    hostKeys: { fingerprint: string; known: string }[];
+  };
   start(o?: Record<string, unknown>): Promise<string>;
   open(c: { url: string; token: string }, s: Record<string, unknown>): Promise<string>;
   reattach(
@@ -95,6 +98,10 @@ test('reload keeps the shell: same $X, no new WebSocket, no new SSH authenticati
     window.manaWorker.type('X=$RANDOM; echo "x=$X"; seq -f "before-%g" 1 40\r');
   });
   const before = await termMatches(page, /^before-40$/m);
+  // The worker asked this page's hostKey.verify (TOFU in the worker's memory).
+  expect(await page.evaluate(() => window.manaWorker.state.hostKeys)).toMatchObject([
+    { fingerprint: sshd.hostKeys.ed25519?.fingerprint, known: 'new' },
+  ]);
   const x = /^x=(\d+)$/m.exec(before)?.[1];
   expect(x).toBeDefined();
   const wsBefore = await gw.metric('mana_connections_total');
