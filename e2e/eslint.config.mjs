@@ -30,6 +30,8 @@ export default tseslint.config(
       sourceType: 'module',
       globals: {
         window: 'readonly',
+        document: 'readonly',
+        sessionStorage: 'readonly',
         TextDecoder: 'readonly',
         setTimeout: 'readonly',
         clearTimeout: 'readonly',

@@ -38,19 +38,38 @@ export default tseslint.config(
   // Layering (docs/browser-client.md, "Module layout"): SSH depends on the connection, never the
   // reverse. Only connect.ts (the public Connection with openSession) and the entry points import
   // from src/ssh/, and nothing but an entry point imports them, so neither connection.ts nor
-  // anything it imports can reach src/ssh/ (type-only imports included).
+  // anything it imports can reach src/ssh/ (type-only imports included). The session worker
+  // (src/worker/) is the layer above both: it uses connect() and SshSession, and only the entry
+  // points import it.
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/ssh/**', 'src/connect.ts', 'src/index.ts', 'src/node.ts'],
+    ignores: ['src/ssh/**', 'src/worker/**', 'src/connect.ts', 'src/index.ts', 'src/node.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             { regex: '(^|/)ssh/', message: 'src/ssh/ builds on the connection, not the reverse.' },
+            { regex: '(^|/)worker/', message: 'src/worker/ builds on the connection and SSH.' },
             {
               regex: '^\\.\\.?/(connect|index|node)\\.js$',
               message: 'only the entry points import connect.ts, index.ts and node.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/worker/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(index|node)\\.js$',
+              message: 'the session worker builds on connect.ts, not on the entry points.',
             },
           ],
         },

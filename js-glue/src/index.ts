@@ -71,3 +71,17 @@ export {
   liveCoreSessions,
   type CoreLoadOptions,
 } from './internal/core.js';
+export {
+  ManaWorkerClient,
+  WorkerRequestError,
+  WORKER_NAME,
+  type WorkerClientOptions,
+  type WorkerMode,
+  type WorkerSessionOptions,
+} from './worker/client.js';
+export { RemoteSshSession, type RemoteSessionState } from './worker/view.js';
+export {
+  PROTOCOL_VERSION as WORKER_PROTOCOL_VERSION,
+  WorkerProtocolError,
+  type SessionEndReason,
+} from './worker/protocol.js';

@@ -1,0 +1,89 @@
+// The session worker page (pages/worker.html): a real xterm.js terminal wired by ManaAttachAddon
+// to a RemoteSshSession of ManaWorkerClient (the SSH session runs in the SharedWorker). The specs
+// drive it through window.manaWorker with page.evaluate().
+import { ManaAttachAddon, ManaWorkerClient } from '@mana/websocket';
+import { Terminal } from '@xterm/xterm';
+
+const term = new Terminal({ cols: 80, rows: 24, scrollback: 1000 });
+term.open(document.getElementById('terminal'));
+
+const state = { events: [], hostKeys: [] };
+let client;
+let view;
+
+function wire(v) {
+  view = v;
+  v.onClose(({ error }) => {
+    state.events.push({ type: 'close', name: error?.name, code: error?.code });
+  });
+  v.onDetached((reason) => {
+    state.events.push({ type: 'detached', reason });
+  });
+  term.loadAddon(new ManaAttachAddon(v));
+}
+
+function describe(e) {
+  return { name: e?.name ?? 'Error', code: e?.code, message: String(e?.message ?? e) };
+}
+
+window.manaWorker = {
+  state,
+  async start(options = {}) {
+    client = await ManaWorkerClient.start(options);
+    return client.mode;
+  },
+  async open(connect, session) {
+    const v = await client.openSession(connect, {
+      ...session,
+      term: { cols: term.cols, rows: term.rows },
+      hostKey: {
+        verify: (info) => {
+          state.hostKeys.push(info);
+          return true;
+        },
+      },
+    });
+    wire(v);
+    return v.sessionId;
+  },
+  async reattach(options = {}) {
+    try {
+      const v = await client.reattach(options);
+      if (v === undefined) return { ok: false, name: 'none' };
+      wire(v);
+      return { ok: true, readOnly: v.readOnly, screenChars: v.restoredScreen.length };
+    } catch (e) {
+      return { ok: false, ...describe(e) };
+    }
+  },
+  async attach(sessionId, secret, options = {}) {
+    try {
+      wire(await client.attach(sessionId, secret, options));
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, ...describe(e) };
+    }
+  },
+  stored() {
+    return JSON.parse(sessionStorage.getItem('mana-websocket:worker-sessions') ?? '{}');
+  },
+  /** Keystrokes through xterm (as typed), so they pass the addon. */
+  type(text) {
+    term.input(text, true);
+  },
+  /** The terminal's text: scrollback and screen, trailing blanks trimmed. */
+  text() {
+    const buf = term.buffer.active;
+    const lines = [];
+    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
+    return lines.join('\n').replace(/\n+$/, '');
+  },
+  /** Detaches this page's view (the session stays in the worker for its grace). */
+  detach() {
+    view?.dispose();
+  },
+  viewState() {
+    return view?.state;
+  },
+};
+window.manaLoaded = Promise.resolve(true);

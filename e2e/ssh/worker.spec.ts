@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sessions that outlive the page (docs/ssh-in-browser.md, "The session worker"): the SSH session
+// runs in a module SharedWorker with extendedLifetime (ManaWorkerClient); pages/worker.html shows
+// it in a real xterm.js terminal through ManaAttachAddon and a RemoteSshSession.
+//  - reload keeps the shell: the same $X after page.reload(), no new WebSocket at the gateway, no
+//    new authentication at sshd, the lines from before the reload in the page's xterm buffer;
+//  - a forged attach secret is refused (and the right one without takeOver is `busy`);
+//  - a session left detached past its grace ends: reattach gets SessionLostError
+//    `detached_too_long`, the gateway closes the session;
+//  - the dedicated-Worker fallback works, and a reload there is SessionLostError.
+import type { Page } from '@playwright/test';
+import { openManaPage } from '../fixtures';
+import { expect, test, type Sshd } from './fixtures';
+
+declare global {
+  interface Window {
+    manaWorker: WorkerApi;
+  }
+}
+interface WorkerApi {
+  state: {
+    events: { type: string; name?: string; code?: string; reason?: string }[];
+    hostKeys: { fingerprint: string; known: string }[];
+  };
+  start(o?: Record<string, unknown>): Promise<string>;
+  open(c: { url: string; token: string }, s: Record<string, unknown>): Promise<string>;
+  reattach(
+    o?: Record<string, unknown>,
+  ): Promise<{ ok: boolean; name?: string; code?: string; readOnly?: boolean }>;
+  attach(
+    id: string,
+    secret: string,
+    o?: Record<string, unknown>,
+  ): Promise<{ ok: boolean; name?: string; code?: string }>;
+  stored(): Record<string, { sessionId: string; secret: string }>;
+  type(text: string): void;
+  text(): string;
+}
+
+async function openWorkerPage(page: Page, origin: string, mode?: string): Promise<string> {
+  await openManaPage(page, origin, '/worker.html');
+  return page.evaluate((m) => window.manaWorker.start(m ? { mode: m } : {}), mode);
+}
+
+async function openShell(
+  page: Page,
+  gw: { url: string; token(): string },
+  sshd: Sshd,
+  graceMs: number,
+): Promise<string> {
+  const id = await page.evaluate(
+    ({ url, token, port, user, key, graceMs }) =>
+      window.manaWorker.open(
+        { url, token },
+        {
+          target: { host: '127.0.0.1', port },
+          username: user,
+          auth: { privateKey: key },
+          graceMs,
+        },
+      ),
+    {
+      url: gw.url,
+      token: gw.token(),
+      port: sshd.port,
+      user: sshd.user,
+      key: sshd.userKey.privateKey,
+      graceMs,
+    },
+  );
+  await termMatches(page, /[$#] ?$/m);
+  return id;
+}
+
+async function termMatches(page: Page, re: RegExp, ms = 15_000): Promise<string> {
+  const end = Date.now() + ms;
+  let t = '';
+  while (Date.now() < end) {
+    t = await page.evaluate(() => window.manaWorker.text());
+    if (re.test(t)) return t;
+    await page.waitForTimeout(30);
+  }
+  throw new Error(`terminal never matched ${re}; it shows:\n${t.slice(-800)}`);
+}
+
+const accepted = (sshd: Sshd) => (sshd.log().match(/Accepted /g) ?? []).length;
+
+test('reload keeps the shell: same $X, no new WebSocket, no new SSH authentication', async ({
+  page,
+  site,
+  sshd,
+  gatewayWith,
+}) => {
+  const gw = await gatewayWith({ targets: [sshd.port] });
+  expect(await openWorkerPage(page, site.origin)).toBe('shared');
+  await openShell(page, gw, sshd, 30_000);
+  await page.evaluate(() => {
+    window.manaWorker.type('X=$RANDOM; echo "x=$X"; seq -f "before-%g" 1 40\r');
+  });
+  const before = await termMatches(page, /^before-40$/m);
+  // The worker asked this page's hostKey.verify (TOFU in the worker's memory).
+  expect(await page.evaluate(() => window.manaWorker.state.hostKeys)).toMatchObject([
+    { fingerprint: sshd.hostKeys.ed25519?.fingerprint, known: 'new' },
+  ]);
+  const x = /^x=(\d+)$/m.exec(before)?.[1];
+  expect(x).toBeDefined();
+  const wsBefore = await gw.metric('mana_connections_total');
+  const authBefore = accepted(sshd);
+  expect(wsBefore).toBe(1);
+
+  await page.reload();
+  await page.waitForFunction(() => (window as unknown as { manaLoaded?: unknown }).manaLoaded);
+  expect(await page.evaluate(() => window.manaWorker.start())).toBe('shared');
+  const re = await page.evaluate(() => window.manaWorker.reattach());
+  expect(re).toMatchObject({ ok: true, readOnly: false });
+  // The screen from before the reload, from the worker's screen model, in this page's xterm.
+  const restored = await termMatches(page, /^before-40$/m, 5_000);
+  expect(restored).toContain(`x=${x}`);
+  expect(restored).toContain('before-1\n');
+
+  await page.evaluate(() => {
+    window.manaWorker.type('echo "again=$X"\r');
+  });
+  await termMatches(page, new RegExp(`^again=${x}$`, 'm'));
+  expect(await gw.metric('mana_connections_total')).toBe(wsBefore);
+  expect(await gw.metric('mana_resumes_total{outcome="accepted"}')).toBe(0);
+  expect(accepted(sshd)).toBe(authBefore);
+
+  await page.evaluate(() => {
+    window.manaWorker.type('exit\r');
+  });
+  await expect
+    .poll(() => page.evaluate(() => window.manaWorker.state.events.map((e) => e.type)))
+    .toContain('close');
+  await expect.poll(() => gw.metric('mana_sessions_active')).toBe(0);
+  expect(await page.evaluate(() => window.manaWorker.stored())).toEqual({});
+});
+
+test('attach: a forged secret is refused, the right one is busy without takeOver', async ({
+  page,
+  context,
+  site,
+  sshd,
+  gatewayWith,
+}) => {
+  const gw = await gatewayWith({ targets: [sshd.port] });
+  await openWorkerPage(page, site.origin);
+  const sessionId = await openShell(page, gw, sshd, 30_000);
+  const { secret } = (await page.evaluate(() => window.manaWorker.stored())).default ?? {
+    secret: '',
+  };
+  expect(secret).toMatch(/^[0-9a-f]{64}$/);
+
+  // A second tab of the same origin reaches the same worker, but not the session without the
+  // secret (its sessionStorage is its own).
+  const other = await context.newPage();
+  expect(await openWorkerPage(other, site.origin)).toBe('shared');
+  expect(await other.evaluate(() => window.manaWorker.reattach())).toEqual({
+    ok: false,
+    name: 'none',
+  });
+  const forged = secret.slice(0, 63) + (secret.endsWith('0') ? '1' : '0');
+  const refused = await other.evaluate(({ id, s }) => window.manaWorker.attach(id, s), {
+    id: sessionId,
+    s: forged,
+  });
+  expect(refused).toMatchObject({ ok: false, name: 'WorkerRequestError', code: 'bad-secret' });
+  const busy = await other.evaluate(({ id, s }) => window.manaWorker.attach(id, s), {
+    id: sessionId,
+    s: secret,
+  });
+  expect(busy).toMatchObject({ ok: false, code: 'busy' });
+  // The shell of the first page is untouched.
+  await page.evaluate(() => {
+    window.manaWorker.type('echo "still-$((40+2))"\r');
+  });
+  await termMatches(page, /^still-42$/m);
+  await page.evaluate(() => {
+    window.manaWorker.type('exit\r');
+  });
+  await expect.poll(() => gw.metric('mana_sessions_active')).toBe(0);
+  await other.close();
+});
+
+test('a session detached past its grace ends: reattach gets SessionLostError', async ({
+  page,
+  site,
+  sshd,
+  gatewayWith,
+}) => {
+  const gw = await gatewayWith({ targets: [sshd.port] });
+  await openWorkerPage(page, site.origin);
+  await openShell(page, gw, sshd, 1_500);
+  expect(await gw.metric('mana_sessions_active')).toBe(1);
+  await page.goto('about:blank');
+  // The worker outlives the page (extendedLifetime); the session does not outlive its grace.
+  await expect.poll(() => gw.metric('mana_sessions_active'), { timeout: 10_000 }).toBe(0);
+  expect(await openWorkerPage(page, site.origin)).toBe('shared');
+  const re = await page.evaluate(() => window.manaWorker.reattach());
+  expect(re).toMatchObject({ ok: false, name: 'SessionLostError', code: 'detached_too_long' });
+  expect(await page.evaluate(() => window.manaWorker.stored())).toEqual({});
+});
+
+test('dedicated-Worker fallback: the shell works, a reload loses it (SessionLostError)', async ({
+  page,
+  site,
+  sshd,
+  gatewayWith,
+}) => {
+  const gw = await gatewayWith({ targets: [sshd.port] });
+  expect(await openWorkerPage(page, site.origin, 'dedicated')).toBe('dedicated');
+  await openShell(page, gw, sshd, 30_000);
+  await page.evaluate(() => {
+    window.manaWorker.type('echo "dedicated-$((6*7))"\r');
+  });
+  await termMatches(page, /^dedicated-42$/m);
+  await page.reload();
+  await page.waitForFunction(() => (window as unknown as { manaLoaded?: unknown }).manaLoaded);
+  expect(await page.evaluate(() => window.manaWorker.start({ mode: 'dedicated' }))).toBe(
+    'dedicated',
+  );
+  const re = await page.evaluate(() => window.manaWorker.reattach());
+  expect(re).toMatchObject({ ok: false, name: 'SessionLostError' });
+  // The dead worker's WebSocket is a dropped transport: the gateway keeps it for its resume TTL.
+  await expect.poll(() => gw.metric('mana_sessions_detached'), { timeout: 10_000 }).toBe(1);
+});

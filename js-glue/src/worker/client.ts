@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: Apache-2.0
+// ManaWorkerClient: the page side of the session worker. It starts (or joins) the worker in the
+// best mode the browser has:
+//   shared     a module SharedWorker with `extendedLifetime: true` (Chromium 148+): the sessions
+//              outlive a reload or a navigation for the browser's grace (~30 s in Chrome)
+//   dedicated  a module Worker: SSH off the main thread, but the worker dies with the page, so a
+//              reload loses the session (SessionLostError, as in-page)
+//   page       the host runs in the page itself (no Worker, or the worker script failed to load)
+// Every page uses the same worker name (versioned with the protocol) and the same options, since
+// Chromium refuses to join a worker whose options differ. Support of `extendedLifetime` is
+// detected with a getter on the options object (unknown options are ignored silently).
+//
+// Each page holds a Web Lock for its whole life; the worker asks for the same lock and so learns
+// when the page is gone. The attach secret of each session is kept in sessionStorage (per tab,
+// survives a reload) with its id; reattach() reads it back.
+import { SessionLostError } from '../ssh/errors.js';
+import type { HostKeyInfo } from '../ssh/errors.js';
+import type { SshSessionOptions } from '../ssh/types.js';
+import { InvalidStateError, ManaError, nameErrorClasses } from '../errors.js';
+import {
+  PROTOCOL_VERSION,
+  parseWorkerMessage,
+  type PageMessage,
+  type WireSessionOptions,
+  type WorkerMessage,
+} from './protocol.js';
+import { RemoteSshSession } from './view.js';
+
+export type WorkerMode = 'shared' | 'dedicated' | 'page';
+
+/** The worker's fixed name: pages of one release share one worker. */
+export const WORKER_NAME = `mana-websocket-session-worker-v${PROTOCOL_VERSION}`;
+
+export interface WorkerClientOptions {
+  /** URL of dist/mana-worker.js (`@mana/websocket/worker`). Default: next to this module. */
+  workerUrl?: string | URL;
+  /** `auto` (default): shared, else dedicated, else page. */
+  mode?: 'auto' | WorkerMode;
+  /** Where {sessionId, attachSecret} are kept; default sessionStorage, null: nowhere. */
+  storage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
+  /** Storage key. Default `mana-websocket:worker-sessions`. */
+  storageKey?: string;
+  /** Time the worker has to answer `hello`, ms. Default 10 000. */
+  startTimeoutMs?: number;
+}
+
+export interface WorkerSessionOptions extends SshSessionOptions {
+  /** Key of the stored attach secret in this tab (several sessions per tab). Default `default`. */
+  key?: string;
+  /** Grace of the session in the worker without a view, ms (100..300 000). Default 30 000. */
+  graceMs?: number;
+  /** Scrollback lines of the worker's screen model. Default 1 000. */
+  scrollback?: number;
+}
+
+/** The worker refused an attach (`bad-secret`, `busy`, ...) or a request failed. */
+export class WorkerRequestError extends ManaError {}
+nameErrorClasses({ WorkerRequestError });
+
+interface Pending {
+  resolve: (m: WorkerMessage) => void;
+  reject: (e: Error) => void;
+}
+
+/** Whether `new SharedWorker(url, {extendedLifetime: true})` is understood (getter probe). */
+export function extendedLifetimeOptions(): {
+  options: WorkerOptions & { extendedLifetime: boolean };
+  read: () => boolean;
+} {
+  let read = false;
+  const options = {
+    type: 'module' as const,
+    name: WORKER_NAME,
+    get extendedLifetime(): boolean {
+      read = true;
+      return true;
+    },
+  };
+  return { options, read: () => read };
+}
+
+function defaultStorage(): WorkerClientOptions['storage'] {
+  try {
+    return (globalThis as { sessionStorage?: Storage }).sessionStorage ?? null;
+  } catch {
+    return null; // sandboxed iframes throw on access
+  }
+}
+
+function randomId(): string {
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+export class ManaWorkerClient {
+  readonly mode: WorkerMode;
+  readonly #port: { postMessage(m: unknown, t: Transferable[]): void };
+  readonly #storage: WorkerClientOptions['storage'];
+  readonly #storageKey: string;
+  readonly #pending = new Map<number, Pending>();
+  readonly #views = new Map<string, RemoteSshSession>();
+  readonly #verifiers = new Map<number, (info: HostKeyInfo) => boolean | Promise<boolean>>();
+  /** Why recently ended sessions ended (bounded). */
+  readonly #endedWhy = new Map<string, string>();
+  #nextReq = 1;
+  #releaseLock: (() => void) | undefined;
+
+  private constructor(
+    mode: WorkerMode,
+    port: { postMessage(m: unknown, t: Transferable[]): void },
+    options: WorkerClientOptions,
+  ) {
+    this.mode = mode;
+    this.#port = port;
+    this.#storage = options.storage === undefined ? defaultStorage() : options.storage;
+    this.#storageKey = options.storageKey ?? 'mana-websocket:worker-sessions';
+  }
+
+  /** Starts or joins the session worker. */
+  static async start(options: WorkerClientOptions = {}): Promise<ManaWorkerClient> {
+    const url = options.workerUrl ?? new URL('../mana-worker.js', import.meta.url);
+    const want = options.mode ?? 'auto';
+    const g = globalThis as { SharedWorker?: typeof SharedWorker; Worker?: typeof Worker };
+    if ((want === 'auto' || want === 'shared') && g.SharedWorker !== undefined) {
+      const probe = extendedLifetimeOptions();
+      const w = new g.SharedWorker(url, probe.options);
+      if (probe.read() || want === 'shared') {
+        const c = await ManaWorkerClient.#join('shared', w.port, w, options);
+        if (c !== undefined) return c;
+      } else {
+        w.port.close();
+      }
+    }
+    if ((want === 'auto' || want === 'dedicated') && g.Worker !== undefined) {
+      const w = new g.Worker(url, { type: 'module', name: WORKER_NAME });
+      const c = await ManaWorkerClient.#join('dedicated', w, w, options);
+      if (c !== undefined) return c;
+      w.terminate();
+    }
+    const mod = (await import(/* @vite-ignore */ url.toString())) as {
+      startPageHost(): MessagePort;
+    };
+    const port = mod.startPageHost();
+    const c = await ManaWorkerClient.#join('page', port, undefined, options);
+    if (c === undefined) throw new Error('ManaWorkerClient: the in-page host did not start');
+    return c;
+  }
+
+  static async #join(
+    mode: WorkerMode,
+    port: MessagePort | Worker,
+    errors: EventTarget | undefined,
+    options: WorkerClientOptions,
+  ): Promise<ManaWorkerClient | undefined> {
+    const client = new ManaWorkerClient(mode, port, options);
+    const pageId = randomId();
+    const lock = mode === 'page' ? null : await client.#holdLock(pageId);
+    const ready = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(false);
+      }, options.startTimeoutMs ?? 10_000);
+      errors?.addEventListener('error', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+      client.#onReady = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+    port.addEventListener('message', (e: Event) => {
+      client.#receive((e as MessageEvent).data);
+    });
+    if ('start' in port) port.start();
+    client.#send({ v: 1, type: 'hello', pageId, lock });
+    if (!(await ready)) {
+      client.#releaseLock?.();
+      return undefined;
+    }
+    const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
+    g.addEventListener?.('pagehide', () => {
+      client.#send({ v: 1, type: 'bye' });
+    });
+    return client;
+  }
+
+  #onReady: (() => void) | undefined;
+
+  /** Holds the Web Lock `name` until the page dies; resolves once it is held. */
+  async #holdLock(pageId: string): Promise<string | null> {
+    const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
+    if (locks === undefined) return null;
+    const name = `${WORKER_NAME}:page:${pageId}`;
+    await new Promise<void>((held) => {
+      void locks.request(
+        name,
+        () =>
+          new Promise<void>((release) => {
+            this.#releaseLock = release;
+            held();
+          }),
+      );
+    });
+    return name;
+  }
+
+  /**
+   * Opens an SSH session in the worker and attaches this page to it. `hostKey.verify` runs in
+   * this page (the worker asks); keyboard-interactive is not supported (it needs a callback per
+   * prompt): use password or privateKey.
+   */
+  async openSession(connect: { url: string; token?: string }, options: WorkerSessionOptions) {
+    const auth = Array.isArray(options.auth) ? options.auth[0] : options.auth;
+    if (auth === undefined || 'keyboardInteractive' in auth) {
+      throw new InvalidStateError('worker sessions take one password or privateKey auth method', {
+        code: 'invalid_argument',
+        origin: 'local',
+      });
+    }
+    const session: WireSessionOptions = {
+      target: options.target,
+      username: options.username,
+      auth,
+    };
+    if (options.term) session.term = options.term;
+    if (options.command !== undefined) session.command = options.command;
+    if (options.keepaliveMs !== undefined) session.keepaliveMs = options.keepaliveMs;
+    if (options.timeoutMs !== undefined) session.timeoutMs = options.timeoutMs;
+    if (options.ciphers !== undefined) session.ciphers = options.ciphers;
+    const verify = options.hostKey?.verify;
+    if (verify) session.verifyHostKey = true;
+    const req = this.#nextReq++;
+    if (verify) this.#verifiers.set(req, verify);
+    const msg: PageMessage = { v: 1, type: 'open', req, connect, session };
+    if (options.graceMs !== undefined) msg.graceMs = options.graceMs;
+    if (options.scrollback !== undefined) msg.scrollback = options.scrollback;
+    try {
+      const r = await this.#request(req, msg);
+      if (r.type !== 'opened') throw new Error(`unexpected ${r.type}`);
+      this.#remember(options.key ?? 'default', r.sessionId, r.secret);
+      return this.#view(r.sessionId, false, '');
+    } finally {
+      this.#verifiers.delete(req);
+    }
+  }
+
+  /**
+   * Attaches to the session stored under `key` in this tab (after a reload). Undefined when none
+   * is stored; SessionLostError when the worker no longer has it (the grace passed, the worker
+   * restarted, or it is a dedicated / in-page worker); WorkerRequestError `bad-secret` / `busy`.
+   */
+  async reattach(
+    options: { key?: string; readOnly?: boolean; takeOver?: boolean } = {},
+  ): Promise<RemoteSshSession | undefined> {
+    const stored = this.#stored()[options.key ?? 'default'];
+    if (stored === undefined) return undefined;
+    return this.attach(stored.sessionId, stored.secret, options);
+  }
+
+  /** Attaches to a session by id and secret (e.g. handed to a second tab by the application). */
+  async attach(
+    sessionId: string,
+    secret: string,
+    options: { readOnly?: boolean; takeOver?: boolean } = {},
+  ): Promise<RemoteSshSession> {
+    const req = this.#nextReq++;
+    const readOnly = options.readOnly ?? false;
+    const r = await this.#request(req, {
+      v: 1,
+      type: 'attach',
+      req,
+      sessionId,
+      secret,
+      readOnly,
+      takeOver: options.takeOver ?? false,
+    });
+    if (r.type !== 'attached') throw new Error(`unexpected ${r.type}`);
+    return this.#view(sessionId, readOnly, r.screen);
+  }
+
+  /** Detaches every view and releases the page's lock (the sessions stay for their grace). */
+  dispose(): void {
+    for (const v of [...this.#views.values()]) v.dispose();
+    this.#send({ v: 1, type: 'bye' });
+    this.#releaseLock?.();
+  }
+
+  #view(sessionId: string, readOnly: boolean, screen: string): RemoteSshSession {
+    const view = new RemoteSshSession(
+      {
+        send: (m, t) => {
+          this.#send(m, t);
+        },
+        forget: (id, ended) => {
+          this.#views.delete(id);
+          if (ended) this.#forget(id);
+        },
+      },
+      sessionId,
+      readOnly,
+      screen,
+    );
+    this.#views.set(sessionId, view);
+    return view;
+  }
+
+  #send(m: PageMessage, transfer: Transferable[] = []): void {
+    this.#port.postMessage(m, transfer);
+  }
+
+  #request(req: number, msg: PageMessage): Promise<WorkerMessage> {
+    return new Promise<WorkerMessage>((resolve, reject) => {
+      this.#pending.set(req, { resolve, reject });
+      this.#send(msg);
+    });
+  }
+
+  #receive(raw: unknown): void {
+    let msg: WorkerMessage;
+    try {
+      msg = parseWorkerMessage(raw);
+    } catch {
+      return; // Not from our worker (or another release): ignored.
+    }
+    if (msg.type === 'ready') {
+      this.#onReady?.();
+      return;
+    }
+    if (msg.type === 'hostkey') {
+      void this.#answerHostKey(msg.req, msg.info);
+      return;
+    }
+    if ('req' in msg && msg.req !== undefined) {
+      const p = this.#pending.get(msg.req);
+      if (p !== undefined) {
+        this.#pending.delete(msg.req);
+        if (msg.type === 'error') {
+          // An attach to a session that ended: the worker said why just before.
+          const ended = msg.sessionId !== undefined ? this.#endedWhy.get(msg.sessionId) : undefined;
+          p.reject(
+            msg.code === 'unknown-session'
+              ? new SessionLostError(`reattach: ${msg.message}${ended ? ` (${ended})` : ''}`, {
+                  code: ended === 'detached-too-long' ? 'detached_too_long' : 'session_lost',
+                  origin: 'remote',
+                })
+              : new WorkerRequestError(msg.message, { code: msg.code, origin: 'remote' }),
+          );
+        } else {
+          p.resolve(msg);
+        }
+        return;
+      }
+    }
+    if ('sessionId' in msg && msg.sessionId !== undefined) {
+      if (msg.type === 'session-ended') {
+        this.#forget(msg.sessionId);
+        this.#endedWhy.set(msg.sessionId, msg.reason);
+        if (this.#endedWhy.size > 64)
+          this.#endedWhy.delete(this.#endedWhy.keys().next().value ?? '');
+      }
+      this.#views.get(msg.sessionId)?._receive(msg);
+    }
+  }
+
+  async #answerHostKey(req: number, info: HostKeyInfo): Promise<void> {
+    let accept = false;
+    // The question belongs to the open request whose verifier is registered (one at a time is
+    // typical; any registered verifier of this page answers).
+    const verify = [...this.#verifiers.values()][0];
+    try {
+      accept = verify !== undefined && (await verify(info));
+    } catch {
+      accept = false;
+    }
+    this.#send({ v: 1, type: 'hostkey-answer', req, accept });
+  }
+
+  #stored(): Record<string, { sessionId: string; secret: string }> {
+    try {
+      const raw = this.#storage?.getItem(this.#storageKey);
+      const v: unknown = raw ? JSON.parse(raw) : {};
+      return typeof v === 'object' && v !== null
+        ? (v as Record<string, { sessionId: string; secret: string }>)
+        : {};
+    } catch {
+      return {};
+    }
+  }
+
+  #remember(key: string, sessionId: string, secret: string): void {
+    const all = this.#stored();
+    all[key] = { sessionId, secret };
+    try {
+      this.#storage?.setItem(this.#storageKey, JSON.stringify(all));
+    } catch {
+      // Quota or a disabled storage: the session works, a reload cannot reattach.
+    }
+  }
+
+  #forget(sessionId: string): void {
+    const entries = Object.entries(this.#stored());
+    const all = Object.fromEntries(entries.filter(([, v]) => v.sessionId !== sessionId));
+    if (Object.keys(all).length === entries.length) return;
+    try {
+      this.#storage?.setItem(this.#storageKey, JSON.stringify(all));
+    } catch {
+      // See #remember.
+    }
+  }
+}

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: Apache-2.0
+// The session worker's host: it owns the connections and SSH sessions (through connect() and
+// openSession(), see worker/entry.ts) and serves the pages connected to it. One host runs in a
+// SharedWorker (sessions outlive a reload), in a dedicated Worker, or in the page itself (the
+// fallbacks of worker/client.ts) with the same messages (worker/protocol.ts).
+//
+// Rules
+//   - Every message is validated (parsePageMessage); a bad one gets an `error` reply, never a throw.
+//   - A page reaches a session only with its attach secret (256 bits, constant-time comparison);
+//     one controlling view per session, `takeOver` replaces it, one read-only view besides.
+//   - A page that goes away (its Web Lock is released, or it said `bye`) loses its views; a
+//     session without a view is ended after its grace (default 30 s) with `session-ended`.
+//   - Bounded: queued input per session, a read-only view's lag, the ended-session memory, the
+//     pending host-key questions, the sessions per host.
+import type { HostKeyInfo } from '../ssh/errors.js';
+import { HostedSession, type HostSession, type PageLink } from './hosted-session.js';
+import {
+  PROTOCOL_VERSION,
+  WorkerProtocolError,
+  parsePageMessage,
+  type PageMessage,
+  type SessionEndReason,
+  type WireConnectOptions,
+  type WireSessionOptions,
+  type WorkerErrorCode,
+  type WorkerMessage,
+} from './protocol.js';
+import { DEFAULT_SCROLLBACK, type ScreenModel } from './screen.js';
+import { newSecret, newSessionId, secretsEqual } from './secret.js';
+
+/** A page's port as the host sees it (a MessagePort, or a dedicated worker's global scope). */
+export interface HostPort {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  addEventListener(type: 'message', listener: (e: { data: unknown }) => void): void;
+  start?(): void;
+}
+
+export interface OpenedSession {
+  session: HostSession;
+  /** Disposes the session's connection. */
+  release(): void;
+}
+
+export interface HostDeps {
+  mode: 'shared' | 'dedicated' | 'page';
+  /** Opens a connection and an SSH session on it (flow 'manual'). */
+  open(
+    connect: WireConnectOptions,
+    session: WireSessionOptions,
+    verify: ((info: HostKeyInfo) => Promise<boolean>) | undefined,
+  ): Promise<OpenedSession>;
+  screen(cols: number, rows: number, scrollback: number): ScreenModel;
+  /** Resolves when the Web Lock `name` is free: the page that held it is gone. */
+  watchLock?(name: string): Promise<void>;
+  timers?: { set: typeof setTimeout; clear: typeof clearTimeout };
+}
+
+export interface HostOptions {
+  /** Grace of a session without a view, ms. Default 30 000. */
+  graceMs?: number;
+  /** Sessions one host keeps. Default 64. */
+  maxSessions?: number;
+  /** Input queued per session, bytes. Default 1 MiB. */
+  maxInputBytes?: number;
+  /** Bytes a read-only view may lag before it is dropped. Default 4 MiB. */
+  maxReadOnlyLag?: number;
+  /** Time a page has to answer a host-key question, ms. Default 120 000. */
+  hostKeyTimeoutMs?: number;
+}
+
+/** Ended sessions remembered (so a page that comes back learns why). */
+const ENDED_MEMORY = 256;
+const MAX_QUESTIONS = 16;
+
+interface PageState extends PageLink {
+  readonly port: HostPort;
+  pageId: string;
+  gone: boolean;
+}
+
+export class WorkerHost {
+  readonly #deps: HostDeps;
+  readonly #graceMs: number;
+  readonly #maxSessions: number;
+  readonly #maxInput: number;
+  readonly #maxLag: number;
+  readonly #hostKeyTimeoutMs: number;
+  readonly #sessions = new Map<string, HostedSession>();
+  readonly #ended = new Map<string, { reason: SessionEndReason; code?: string }>();
+  readonly #questions = new Map<
+    number,
+    { page: PageState; answer: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }
+  >();
+  #nextQuestion = 1;
+  #opening = 0;
+  /** Messages refused as malformed (for tests and diagnostics). */
+  protocolErrors = 0;
+
+  constructor(deps: HostDeps, options: HostOptions = {}) {
+    this.#deps = deps;
+    this.#graceMs = options.graceMs ?? 30_000;
+    this.#maxSessions = options.maxSessions ?? 64;
+    this.#maxInput = options.maxInputBytes ?? 1024 * 1024;
+    this.#maxLag = options.maxReadOnlyLag ?? 4 * 1024 * 1024;
+    this.#hostKeyTimeoutMs = options.hostKeyTimeoutMs ?? 120_000;
+  }
+
+  /** The hosted sessions, by id (tests, diagnostics). */
+  session(id: string): HostedSession | undefined {
+    return this.#sessions.get(id);
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Serves a new page on `port`. */
+  addPort(port: HostPort): void {
+    const page: PageState = {
+      port,
+      pageId: '',
+      gone: false,
+      send: (msg: WorkerMessage, transfer: Transferable[] = []) => {
+        if (page.gone) return;
+        try {
+          port.postMessage(msg, transfer);
+        } catch {
+          // A closed port: the page is gone; its lock tells the host.
+        }
+      },
+    };
+    port.addEventListener('message', (e) => {
+      this.#receive(page, e.data);
+    });
+    port.start?.();
+  }
+
+  #receive(page: PageState, raw: unknown): void {
+    let msg: PageMessage;
+    try {
+      msg = parsePageMessage(raw);
+    } catch (e) {
+      this.protocolErrors++;
+      const code =
+        e instanceof WorkerProtocolError && e.code === 'version' ? 'version' : 'protocol';
+      this.#error(page, code, e instanceof Error ? e.message : String(e), raw);
+      return;
+    }
+    if (page.gone) return;
+    try {
+      this.#dispatch(page, msg);
+    } catch (e) {
+      // A session call refused (e.g. resize of a closing session): reported, not thrown.
+      const sid = 'sessionId' in msg ? msg.sessionId : undefined;
+      page.send({
+        v: 1,
+        type: 'error',
+        code: 'protocol',
+        message: e instanceof Error ? e.message : String(e),
+        ...(sid !== undefined ? { sessionId: sid } : {}),
+      });
+    }
+  }
+
+  #error(page: PageState, code: WorkerErrorCode, message: string, raw?: unknown): void {
+    const m = raw as { req?: unknown; sessionId?: unknown } | null;
+    const msg: WorkerMessage = { v: 1, type: 'error', code, message };
+    if (typeof m?.req === 'number' && Number.isSafeInteger(m.req) && m.req >= 0) msg.req = m.req;
+    if (typeof m?.sessionId === 'string' && m.sessionId.length <= 64) msg.sessionId = m.sessionId;
+    page.send(msg);
+  }
+
+  #dispatch(page: PageState, msg: PageMessage): void {
+    switch (msg.type) {
+      case 'hello':
+        page.pageId = msg.pageId;
+        page.send({ v: 1, type: 'ready', mode: this.#deps.mode });
+        if (msg.lock !== null && this.#deps.watchLock) {
+          void this.#deps.watchLock(msg.lock).then(() => {
+            this.#pageGone(page);
+          });
+        }
+        return;
+      case 'bye':
+        this.#pageGone(page);
+        return;
+      case 'open':
+        void this.#open(page, msg);
+        return;
+      case 'attach':
+        this.#attach(page, msg);
+        return;
+      case 'hostkey-answer': {
+        const q = this.#questions.get(msg.req);
+        if (q?.page !== page) {
+          this.#error(page, 'protocol', `no host-key question ${msg.req}`, msg);
+          return;
+        }
+        this.#questions.delete(msg.req);
+        (this.#deps.timers?.clear ?? clearTimeout)(q.timer);
+        q.answer(msg.accept);
+        return;
+      }
+      default:
+        this.#sessionMessage(page, msg);
+    }
+  }
+
+  #sessionMessage(
+    page: PageState,
+    msg: Extract<PageMessage, { type: 'input' | 'consume' | 'resize' | 'detach' | 'close' }>,
+  ): void {
+    const s = this.#sessions.get(msg.sessionId);
+    if (!s?.isViewer(page)) {
+      this.#error(page, 'not-attached', `not attached to session ${msg.sessionId}`, msg);
+      return;
+    }
+    if (msg.type === 'consume') {
+      if (!s.consume(page, msg.n)) {
+        this.#error(page, 'protocol', `consume ${msg.n}: more than was sent`, msg);
+      }
+      return;
+    }
+    if (msg.type === 'detach') {
+      s.detach(page);
+      return;
+    }
+    if (!s.isControl(page)) {
+      this.#error(page, 'read-only', `a read-only view cannot ${msg.type}`, msg);
+      return;
+    }
+    switch (msg.type) {
+      case 'input':
+        if (!s.input(new Uint8Array(msg.data))) {
+          this.#error(page, 'limit', 'input queue full: bytes dropped', msg);
+        }
+        return;
+      case 'resize':
+        s.resize(msg.cols, msg.rows);
+        return;
+      case 'close':
+        s.close();
+        return;
+    }
+  }
+
+  async #open(page: PageState, msg: Extract<PageMessage, { type: 'open' }>): Promise<void> {
+    if (this.#sessions.size + this.#opening >= this.#maxSessions) {
+      this.#error(page, 'limit', `this worker keeps at most ${this.#maxSessions} sessions`, msg);
+      return;
+    }
+    this.#opening++;
+    let opened: OpenedSession;
+    try {
+      const verify =
+        msg.session.verifyHostKey === true
+          ? (info: HostKeyInfo) => this.#ask(page, info)
+          : undefined;
+      opened = await this.#deps.open(msg.connect, msg.session, verify);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      this.#error(
+        page,
+        'open-failed',
+        `${typeof code === 'string' ? `${code}: ` : ''}${e instanceof Error ? e.message : String(e)}`,
+        msg,
+      );
+      return;
+    } finally {
+      this.#opening--;
+    }
+    const id = newSessionId();
+    const secret = newSecret();
+    const term = msg.session.term ?? { cols: 80, rows: 24 };
+    const hosted = new HostedSession({
+      id,
+      secret,
+      session: opened.session,
+      screen: this.#deps.screen(term.cols, term.rows, msg.scrollback ?? DEFAULT_SCROLLBACK),
+      release: () => {
+        opened.release();
+      },
+      graceMs: msg.graceMs ?? this.#graceMs,
+      maxInputBytes: this.#maxInput,
+      maxReadOnlyLag: this.#maxLag,
+      ...(this.#deps.timers ? { timers: this.#deps.timers } : {}),
+      ended: (reason, code) => {
+        this.#sessions.delete(id);
+        this.#ended.set(id, code !== undefined ? { reason, code } : { reason });
+        if (this.#ended.size > ENDED_MEMORY) {
+          const oldest = this.#ended.keys().next().value;
+          if (oldest !== undefined) this.#ended.delete(oldest);
+        }
+      },
+    });
+    this.#sessions.set(id, hosted);
+    if (page.gone) {
+      hosted.detach(page);
+    } else {
+      hosted.attachOpener(page);
+    }
+    page.send({ v: 1, type: 'opened', req: msg.req, sessionId: id, secret });
+  }
+
+  #attach(page: PageState, msg: Extract<PageMessage, { type: 'attach' }>): void {
+    const s = this.#sessions.get(msg.sessionId);
+    if (s === undefined) {
+      const ended = this.#ended.get(msg.sessionId);
+      if (ended !== undefined) {
+        const m: WorkerMessage = {
+          v: 1,
+          type: 'session-ended',
+          sessionId: msg.sessionId,
+          reason: ended.reason,
+        };
+        if (ended.code !== undefined) m.code = ended.code;
+        page.send(m);
+        this.#error(page, 'unknown-session', 'the session ended', msg);
+      } else {
+        this.#error(page, 'unknown-session', 'no such session in this worker', msg);
+      }
+      return;
+    }
+    // The secret is checked before anything about the session is revealed (busy or not).
+    if (!secretsEqual(msg.secret, s.secret)) {
+      this.#error(page, 'bad-secret', 'attach refused: wrong secret', msg);
+      return;
+    }
+    if (msg.readOnly ? s.hasReadOnly() : s.hasControl() && !msg.takeOver && !s.isControl(page)) {
+      this.#error(
+        page,
+        'busy',
+        msg.readOnly
+          ? 'the session has a read-only view already'
+          : 'another page controls the session (attach with takeOver, or readOnly)',
+        msg,
+      );
+      return;
+    }
+    void s.attach(page, msg.req, msg.readOnly);
+  }
+
+  #ask(page: PageState, info: HostKeyInfo): Promise<boolean> {
+    if (this.#questions.size >= MAX_QUESTIONS || page.gone) return Promise.resolve(false);
+    const req = this.#nextQuestion++;
+    return new Promise<boolean>((resolve) => {
+      const timer = (this.#deps.timers?.set ?? setTimeout)(() => {
+        this.#questions.delete(req);
+        resolve(false);
+      }, this.#hostKeyTimeoutMs);
+      this.#questions.set(req, { page, answer: resolve, timer });
+      page.send({ v: 1, type: 'hostkey', req, info });
+    });
+  }
+
+  #pageGone(page: PageState): void {
+    if (page.gone) return;
+    page.gone = true;
+    for (const s of this.#sessions.values()) if (s.isViewer(page)) s.detach(page);
+    for (const [req, q] of this.#questions) {
+      if (q.page !== page) continue;
+      this.#questions.delete(req);
+      (this.#deps.timers?.clear ?? clearTimeout)(q.timer);
+      q.answer(false);
+    }
+  }
+}
+
+export { PROTOCOL_VERSION };

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: Apache-2.0
+// One SSH session kept by the worker host (host.ts): the session, its screen model, the views
+// attached to it (at most one controlling view and one read-only view) and its credit.
+//
+// Credit: the SshSession runs in flow 'manual'. Output goes to the screen model and, transferred,
+// to the attached views; the session is credited (consume) only when the controlling view's page
+// reports its xterm parsed the bytes. While no controlling view is attached nothing is consumed
+// (pause reason `detached`): libssh2 stops reading the SSH channel at the session's high-water
+// mark, so mana credit stops, the gateway stops reading from sshd and TCP backpressure holds sshd.
+// A view that reattaches gets the serialized screen instead of the withheld bytes, which are then
+// credited at once.
+import type { EventRegistration } from '../emitter.js';
+import type { SshCloseEvent, SshExitEvent } from '../ssh/types.js';
+import type { SessionEndReason, WorkerMessage } from './protocol.js';
+import type { ScreenModel } from './screen.js';
+
+/** What the host needs of an SshSession (tests substitute their own). */
+export interface HostSession {
+  readonly onData: EventRegistration<Uint8Array>;
+  readonly onStderr: EventRegistration<Uint8Array>;
+  readonly onExit: EventRegistration<SshExitEvent>;
+  readonly onClose: EventRegistration<SshCloseEvent>;
+  readonly onWritable: EventRegistration<number>;
+  readonly unconsumed: number;
+  write(data: Uint8Array): number;
+  consume(n: number): void;
+  resize(cols: number, rows: number): void;
+  close(): void;
+  dispose(): void;
+}
+
+/** A page's end of the channel to the host. */
+export interface PageLink {
+  readonly pageId: string;
+  send(msg: WorkerMessage, transfer?: Transferable[]): void;
+}
+
+interface View {
+  link: PageLink;
+  /** Bytes posted to the view and not yet reported parsed. */
+  outstanding: number;
+}
+
+/** Session-level pause reasons of a hosted session. */
+export type HostedPauseReason = 'detached';
+
+export interface HostedSessionOptions {
+  id: string;
+  secret: string;
+  session: HostSession;
+  screen: ScreenModel;
+  /** Releases what the session ran on (its connection). */
+  release: () => void;
+  graceMs: number;
+  /** Input bytes queued while the session does not accept them. */
+  maxInputBytes: number;
+  /** Bytes a read-only view may lag behind before it is dropped. */
+  maxReadOnlyLag: number;
+  /** The session ended (once). */
+  ended: (reason: SessionEndReason, code?: string, message?: string) => void;
+  timers?: { set: typeof setTimeout; clear: typeof clearTimeout };
+}
+
+export class HostedSession {
+  readonly id: string;
+  readonly secret: string;
+  readonly #o: HostedSessionOptions;
+  readonly #session: HostSession;
+  readonly #screen: ScreenModel;
+  #control: View | undefined;
+  #readOnly: View | undefined;
+  /** Output that arrived while a view was being attached (the screen is being serialized). */
+  #held: { data: Uint8Array; stream: 'stdout' | 'stderr' }[] | undefined;
+  #heldBytes = 0;
+  #input: Uint8Array[] = [];
+  #inputBytes = 0;
+  #grace: ReturnType<typeof setTimeout> | undefined;
+  #endReason: SessionEndReason | undefined;
+  #ended = false;
+
+  constructor(o: HostedSessionOptions) {
+    this.#o = o;
+    this.id = o.id;
+    this.secret = o.secret;
+    this.#session = o.session;
+    this.#screen = o.screen;
+    const s = o.session;
+    s.onData((d) => {
+      this.#output(d, 'stdout');
+    });
+    s.onStderr((d) => {
+      this.#output(d, 'stderr');
+    });
+    s.onExit((e) => {
+      this.#broadcast({ v: 1, type: 'exit', sessionId: this.id, ...e });
+    });
+    s.onWritable(() => {
+      this.#pumpInput();
+    });
+    s.onClose(({ error }) => {
+      this.#finish(this.#endReason ?? (error ? 'error' : 'exit'), error?.code, error?.message);
+    });
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Active pause reasons of the session (credit withheld while one is set). */
+  get pauseReasons(): HostedPauseReason[] {
+    return this.#control === undefined && !this.#ended ? ['detached'] : [];
+  }
+
+  /** Pages viewing the session. */
+  get views(): { control?: string; readOnly?: string } {
+    const out: { control?: string; readOnly?: string } = {};
+    if (this.#control) out.control = this.#control.link.pageId;
+    if (this.#readOnly) out.readOnly = this.#readOnly.link.pageId;
+    return out;
+  }
+
+  /** The opening page becomes the controlling view at once (nothing to replay yet). */
+  attachOpener(link: PageLink): void {
+    this.#control = { link, outstanding: 0 };
+  }
+
+  isControl(link: PageLink): boolean {
+    return this.#control?.link === link;
+  }
+
+  isViewer(link: PageLink): boolean {
+    return this.isControl(link) || this.#readOnly?.link === link;
+  }
+
+  hasControl(): boolean {
+    return this.#control !== undefined;
+  }
+
+  hasReadOnly(): boolean {
+    return this.#readOnly !== undefined;
+  }
+
+  /**
+   * Attaches `link` (the caller checked the secret and the busy rules): takes the controlling
+   * view over (the old one is told `taken-over`) or adds the read-only view; then the screen is
+   * serialized, sent in `attached`, and the live stream follows.
+   */
+  async attach(link: PageLink, req: number, readOnly: boolean): Promise<void> {
+    this.#cancelGrace();
+    const view: View = { link, outstanding: 0 };
+    if (readOnly) {
+      this.#readOnly = view;
+    } else {
+      const old = this.#control;
+      if (old !== undefined && old.link !== link) {
+        old.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'taken-over' });
+      }
+      if (this.#readOnly?.link === link) this.#readOnly = undefined;
+      this.#control = view;
+    }
+    this.#held ??= [];
+    const screen = await this.#screen.serialize();
+    if (this.#ended) return;
+    if (!this.isViewer(link)) return; // detached again while the screen was serialized
+    link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen });
+    const held = this.#held ?? [];
+    const heldBytes = this.#heldBytes;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    if (!readOnly) {
+      // The screen stands for every byte withheld so far: credit them now.
+      const covered = this.#session.unconsumed - heldBytes;
+      if (covered > 0) this.#session.consume(covered);
+    }
+    for (const h of held) this.#output(h.data, h.stream);
+  }
+
+  /** Removes `link`'s view; the grace timer starts when no view is left. */
+  detach(link: PageLink): void {
+    if (this.#control?.link === link) this.#control = undefined;
+    if (this.#readOnly?.link === link) this.#readOnly = undefined;
+    if (this.#control === undefined && this.#readOnly === undefined) this.#startGrace();
+  }
+
+  /** A view's page parsed `n` bytes. False when `n` exceeds what that view was sent. */
+  consume(link: PageLink, n: number): boolean {
+    const view = this.#control?.link === link ? this.#control : this.#readOnly;
+    if (view?.link !== link || n > view.outstanding) return false;
+    view.outstanding -= n;
+    if (view === this.#control && n > 0) this.#session.consume(n);
+    return true;
+  }
+
+  /** Input from the controlling view; false when it did not fit into the bounded queue. */
+  input(data: Uint8Array): boolean {
+    if (this.#inputBytes + data.length > this.#o.maxInputBytes) return false;
+    this.#input.push(data);
+    this.#inputBytes += data.length;
+    this.#pumpInput();
+    return true;
+  }
+
+  resize(cols: number, rows: number): void {
+    this.#session.resize(cols, rows);
+    this.#screen.resize(cols, rows);
+  }
+
+  close(): void {
+    this.#session.close();
+  }
+
+  /** Ends the session with `reason` (e.g. the grace expired). */
+  end(reason: SessionEndReason): void {
+    if (this.#ended) return;
+    this.#endReason = reason;
+    this.#session.dispose();
+    // dispose() fires onClose; a session that already closed does not: finish here too.
+    this.#finish(reason);
+  }
+
+  #output(data: Uint8Array, stream: 'stdout' | 'stderr'): void {
+    if (this.#ended || data.length === 0) return;
+    if (this.#held !== undefined) {
+      this.#held.push({ data, stream });
+      this.#heldBytes += data.length;
+      return;
+    }
+    this.#screen.write(data);
+    for (const view of [this.#control, this.#readOnly]) {
+      if (view === undefined) continue;
+      // The screen model keeps `data`; each view gets its own buffer, moved.
+      const buf = data.slice().buffer;
+      view.outstanding += data.length;
+      view.link.send({ v: 1, type: 'data', sessionId: this.id, data: buf, stream }, [buf]);
+      if (view === this.#readOnly && view.outstanding > this.#o.maxReadOnlyLag) {
+        this.#readOnly = undefined;
+        view.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'overrun' });
+        if (this.#control === undefined) this.#startGrace();
+      }
+    }
+  }
+
+  #pumpInput(): void {
+    while (this.#input.length > 0 && !this.#ended) {
+      const head = this.#input[0];
+      if (head === undefined) break;
+      const n = this.#session.write(head);
+      this.#inputBytes -= n;
+      if (n < head.length) {
+        this.#input[0] = head.subarray(n);
+        return;
+      }
+      this.#input.shift();
+    }
+  }
+
+  #broadcast(msg: WorkerMessage): void {
+    this.#control?.link.send(msg);
+    this.#readOnly?.link.send(msg);
+  }
+
+  #startGrace(): void {
+    if (this.#ended || this.#grace !== undefined) return;
+    // Called unbound: a browser's setTimeout throws `Illegal invocation` with another `this`.
+    const set = this.#o.timers?.set ?? setTimeout;
+    this.#grace = set(() => {
+      this.#grace = undefined;
+      this.end('detached-too-long');
+    }, this.#o.graceMs);
+  }
+
+  #cancelGrace(): void {
+    if (this.#grace === undefined) return;
+    (this.#o.timers?.clear ?? clearTimeout)(this.#grace);
+    this.#grace = undefined;
+  }
+
+  #finish(reason: SessionEndReason, code?: string, message?: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#cancelGrace();
+    const msg: WorkerMessage = { v: 1, type: 'session-ended', sessionId: this.id, reason };
+    if (code !== undefined) msg.code = code;
+    if (message !== undefined) msg.message = message;
+    this.#broadcast(msg);
+    this.#control = undefined;
+    this.#readOnly = undefined;
+    this.#held = undefined;
+    this.#input = [];
+    this.#screen.dispose();
+    this.#o.release();
+    this.#o.ended(reason, code, message);
+  }
+}

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: Apache-2.0
+// The messages between a page and the session worker (worker/host.ts). Every message carries
+// `v: PROTOCOL_VERSION`; bytes travel as ArrayBuffers in the postMessage transfer list (moved, not
+// copied by structured clone). Whatever arrives is checked by parsePageMessage / parseWorkerMessage
+// before use: an unknown type, a wrong version, a missing or mistyped field, an oversized payload
+// give a WorkerProtocolError (never an exception from deep inside the host or the view).
+import type { SshAuthMethod, SshTermOptions } from '../ssh/types.js';
+import type { HostKeyInfo } from '../ssh/errors.js';
+import { ProtocolError, nameErrorClasses, type ManaErrorInit } from '../errors.js';
+
+/** Bumped on every incompatible change; the worker name carries it too (client.ts). */
+export const PROTOCOL_VERSION = 1;
+
+/** Bounds of what one message may carry. */
+export const limits = {
+  /** Input bytes in one `input` message. */
+  maxInputBytes: 1024 * 1024,
+  /** Characters of a serialized screen (scrollback 1 000 lines of 500 columns, with SGR). */
+  maxScreenChars: 16 * 1024 * 1024,
+  /** Length of ids, names, reasons and text fields. */
+  maxText: 4096,
+  /** Length of a private key or password. */
+  maxSecretText: 64 * 1024,
+  /** Terminal columns / rows. */
+  maxCols: 4096,
+  maxRows: 4096,
+  /** Grace a page may ask for, ms (the browser keeps a worker ~30 s after its last page). */
+  minGraceMs: 100,
+  maxGraceMs: 5 * 60 * 1000,
+} as const;
+
+/** The part of ConnectOptions that crosses to the worker (no functions, no storage). */
+export interface WireConnectOptions {
+  url: string;
+  token?: string;
+}
+
+/** The part of SshSessionOptions that crosses to the worker. */
+export interface WireSessionOptions {
+  target: { host: string; port: number };
+  username: string;
+  /** Password or private key (keyboard-interactive needs a callback and is not supported). */
+  auth: Exclude<SshAuthMethod, { keyboardInteractive: unknown }>;
+  term?: SshTermOptions;
+  command?: string;
+  keepaliveMs?: number;
+  timeoutMs?: number;
+  ciphers?: string;
+  /** The page answers `hostkey` prompts (hostKey.verify in the page). */
+  verifyHostKey?: boolean;
+}
+
+export type PageMessage =
+  /** First message of a page: the Web Lock it holds while alive. */
+  | { v: 1; type: 'hello'; pageId: string; lock: string | null }
+  | {
+      v: 1;
+      type: 'open';
+      req: number;
+      connect: WireConnectOptions;
+      session: WireSessionOptions;
+      graceMs?: number;
+      scrollback?: number;
+    }
+  | {
+      v: 1;
+      type: 'attach';
+      req: number;
+      sessionId: string;
+      secret: string;
+      readOnly: boolean;
+      takeOver: boolean;
+    }
+  | { v: 1; type: 'hostkey-answer'; req: number; accept: boolean }
+  | { v: 1; type: 'input'; sessionId: string; data: ArrayBuffer }
+  | { v: 1; type: 'consume'; sessionId: string; n: number }
+  | { v: 1; type: 'resize'; sessionId: string; cols: number; rows: number }
+  | { v: 1; type: 'detach'; sessionId: string }
+  | { v: 1; type: 'close'; sessionId: string }
+  /** The page is going away (pagehide): detach all its views now. */
+  | { v: 1; type: 'bye' };
+
+/** Why a session ended (`session-ended`). */
+export type SessionEndReason = 'exit' | 'closed' | 'error' | 'detached-too-long';
+
+/** Error codes of `error` replies. */
+export type WorkerErrorCode =
+  | 'protocol'
+  | 'version'
+  | 'unknown-session'
+  | 'bad-secret'
+  | 'busy'
+  | 'not-attached'
+  | 'read-only'
+  | 'open-failed'
+  | 'limit';
+
+export type WorkerMessage =
+  | { v: 1; type: 'ready'; mode: 'shared' | 'dedicated' | 'page' }
+  | { v: 1; type: 'opened'; req: number; sessionId: string; secret: string }
+  | { v: 1; type: 'attached'; req: number; sessionId: string; readOnly: boolean; screen: string }
+  | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo }
+  | { v: 1; type: 'data'; sessionId: string; data: ArrayBuffer; stream: 'stdout' | 'stderr' }
+  | { v: 1; type: 'writable'; sessionId: string; room: number }
+  | { v: 1; type: 'exit'; sessionId: string; code?: number; signal?: string }
+  /** This view lost the session (another page took it over, or it was too slow). */
+  | { v: 1; type: 'detached'; sessionId: string; reason: 'taken-over' | 'overrun' }
+  | {
+      v: 1;
+      type: 'session-ended';
+      sessionId: string;
+      reason: SessionEndReason;
+      code?: string;
+      message?: string;
+    }
+  | {
+      v: 1;
+      type: 'error';
+      req?: number;
+      sessionId?: string;
+      code: WorkerErrorCode;
+      message: string;
+    };
+
+/**
+ * A message that failed validation (a ProtocolError: a bug or a hostile peer). `code` is
+ * `version` for a message of another protocol version, else `protocol`.
+ */
+export class WorkerProtocolError extends ProtocolError {
+  constructor(message: string, init: ManaErrorInit = { code: 'protocol', origin: 'remote' }) {
+    super(message, init);
+  }
+}
+nameErrorClasses({ WorkerProtocolError });
+
+type Rec = Record<string, unknown>;
+
+function fail(message: string): never {
+  throw new WorkerProtocolError(message);
+}
+
+function str(m: Rec, k: string, max: number = limits.maxText): string {
+  const v = m[k];
+  if (typeof v !== 'string' || v.length > max) fail(`${k}: not a string of <= ${max} chars`);
+  return v;
+}
+
+function int(m: Rec, k: string, min: number, max: number): number {
+  const v = m[k];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    fail(`${k}: not an integer in ${min}..${max}`);
+  }
+  return v;
+}
+
+function bool(m: Rec, k: string): boolean {
+  const v = m[k];
+  if (typeof v !== 'boolean') fail(`${k}: not a boolean`);
+  return v;
+}
+
+function rec(v: unknown, what: string): Rec {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${what}: not an object`);
+  return v as Rec;
+}
+
+function buffer(m: Rec, k: string, max: number): ArrayBuffer {
+  const v = m[k];
+  if (!(v instanceof ArrayBuffer) || v.byteLength > max) {
+    fail(`${k}: not an ArrayBuffer of <= ${max} bytes`);
+  }
+  return v;
+}
+
+function optional<T>(m: Rec, k: string, read: (m: Rec, k: string) => T): T | undefined {
+  return m[k] === undefined ? undefined : read(m, k);
+}
+
+function header(raw: unknown): { m: Rec; type: string } {
+  const m = rec(raw, 'message');
+  if (m.v !== PROTOCOL_VERSION) {
+    throw new WorkerProtocolError(
+      `version ${String(m.v)} is not ${PROTOCOL_VERSION} (a page and a worker of different releases)`,
+      { code: 'version', origin: 'remote' },
+    );
+  }
+  return { m, type: str(m, 'type', 32) };
+}
+
+const sessionIdMax = 64;
+
+function parseTerm(v: unknown): SshTermOptions {
+  const t = rec(v, 'term');
+  const out: SshTermOptions = {
+    cols: int(t, 'cols', 1, limits.maxCols),
+    rows: int(t, 'rows', 1, limits.maxRows),
+  };
+  const type = optional(t, 'type', (r, k) => str(r, k, 64));
+  if (type !== undefined) out.type = type;
+  if (t.env !== undefined) {
+    const env = rec(t.env, 'term.env');
+    const keys = Object.keys(env);
+    if (keys.length > 64) fail('term.env: more than 64 variables');
+    out.env = {};
+    for (const k of keys) out.env[k] = str(env, k);
+  }
+  return out;
+}
+
+function parseAuth(v: unknown): WireSessionOptions['auth'] {
+  const a = rec(v, 'auth');
+  if (typeof a.password === 'string') return { password: str(a, 'password', limits.maxSecretText) };
+  if (typeof a.privateKey === 'string') {
+    const out: { privateKey: string; passphrase?: string } = {
+      privateKey: str(a, 'privateKey', limits.maxSecretText),
+    };
+    const p = optional(a, 'passphrase', (r, k) => str(r, k, limits.maxSecretText));
+    if (p !== undefined) out.passphrase = p;
+    return out;
+  }
+  return fail('auth: password or privateKey expected');
+}
+
+function parseSession(v: unknown): WireSessionOptions {
+  const s = rec(v, 'session');
+  const target = rec(s.target, 'target');
+  const out: WireSessionOptions = {
+    target: { host: str(target, 'host', 255), port: int(target, 'port', 1, 65535) },
+    username: str(s, 'username', 255),
+    auth: parseAuth(s.auth),
+  };
+  if (s.term !== undefined) out.term = parseTerm(s.term);
+  const command = optional(s, 'command', (r, k) => str(r, k, limits.maxSecretText));
+  if (command !== undefined) out.command = command;
+  const keepalive = optional(s, 'keepaliveMs', (r, k) => int(r, k, 0, 3_600_000));
+  if (keepalive !== undefined) out.keepaliveMs = keepalive;
+  const timeout = optional(s, 'timeoutMs', (r, k) => int(r, k, 1, 600_000));
+  if (timeout !== undefined) out.timeoutMs = timeout;
+  const ciphers = optional(s, 'ciphers', (r, k) => str(r, k, 1024));
+  if (ciphers !== undefined) out.ciphers = ciphers;
+  const verify = optional(s, 'verifyHostKey', bool);
+  if (verify !== undefined) out.verifyHostKey = verify;
+  return out;
+}
+
+/** Validates a message from a page. Throws WorkerProtocolError. */
+export function parsePageMessage(raw: unknown): PageMessage {
+  const { m, type } = header(raw);
+  const v = PROTOCOL_VERSION;
+  switch (type) {
+    case 'hello': {
+      const lock = m.lock === null ? null : str(m, 'lock', 256);
+      return { v, type, pageId: str(m, 'pageId', 64), lock };
+    }
+    case 'open': {
+      const c = rec(m.connect, 'connect');
+      const connect: WireConnectOptions = { url: str(c, 'url') };
+      if (!/^wss?:\/\//u.test(connect.url)) fail('connect.url: not a ws: or wss: URL');
+      const token = optional(c, 'token', (r, k) => str(r, k, limits.maxSecretText));
+      if (token !== undefined) connect.token = token;
+      const msg: PageMessage = {
+        v,
+        type,
+        req: int(m, 'req', 0, Number.MAX_SAFE_INTEGER),
+        connect,
+        session: parseSession(m.session),
+      };
+      const grace = optional(m, 'graceMs', (r, k) =>
+        int(r, k, limits.minGraceMs, limits.maxGraceMs),
+      );
+      if (grace !== undefined) msg.graceMs = grace;
+      const scrollback = optional(m, 'scrollback', (r, k) => int(r, k, 0, 100_000));
+      if (scrollback !== undefined) msg.scrollback = scrollback;
+      return msg;
+    }
+    case 'attach':
+      return {
+        v,
+        type,
+        req: int(m, 'req', 0, Number.MAX_SAFE_INTEGER),
+        sessionId: str(m, 'sessionId', sessionIdMax),
+        secret: str(m, 'secret', 128),
+        readOnly: bool(m, 'readOnly'),
+        takeOver: bool(m, 'takeOver'),
+      };
+    case 'hostkey-answer':
+      return {
+        v,
+        type,
+        req: int(m, 'req', 0, Number.MAX_SAFE_INTEGER),
+        accept: bool(m, 'accept'),
+      };
+    case 'input':
+      return {
+        v,
+        type,
+        sessionId: str(m, 'sessionId', sessionIdMax),
+        data: buffer(m, 'data', limits.maxInputBytes),
+      };
+    case 'consume':
+      return {
+        v,
+        type,
+        sessionId: str(m, 'sessionId', sessionIdMax),
+        n: int(m, 'n', 0, Number.MAX_SAFE_INTEGER),
+      };
+    case 'resize':
+      return {
+        v,
+        type,
+        sessionId: str(m, 'sessionId', sessionIdMax),
+        cols: int(m, 'cols', 1, limits.maxCols),
+        rows: int(m, 'rows', 1, limits.maxRows),
+      };
+    case 'detach':
+    case 'close':
+      return { v, type, sessionId: str(m, 'sessionId', sessionIdMax) };
+    case 'bye':
+      return { v, type };
+    default:
+      return fail(`unknown message type ${JSON.stringify(type)}`);
+  }
+}
+
+const endReasons: readonly string[] = ['exit', 'closed', 'error', 'detached-too-long'];
+
+/** Validates a message from the worker (the page trusts nothing it did not check). */
+export function parseWorkerMessage(raw: unknown): WorkerMessage {
+  const { m, type } = header(raw);
+  const v = PROTOCOL_VERSION;
+  const req = () => int(m, 'req', 0, Number.MAX_SAFE_INTEGER);
+  const sid = () => str(m, 'sessionId', sessionIdMax);
+  switch (type) {
+    case 'ready': {
+      const mode = str(m, 'mode', 16);
+      if (mode !== 'shared' && mode !== 'dedicated' && mode !== 'page') fail('mode: unknown');
+      return { v, type, mode };
+    }
+    case 'opened':
+      return { v, type, req: req(), sessionId: sid(), secret: str(m, 'secret', 128) };
+    case 'attached':
+      return {
+        v,
+        type,
+        req: req(),
+        sessionId: sid(),
+        readOnly: bool(m, 'readOnly'),
+        screen: str(m, 'screen', limits.maxScreenChars),
+      };
+    case 'hostkey': {
+      const i = rec(m.info, 'info');
+      const known = str(i, 'known', 16);
+      if (known !== 'new' && known !== 'match') fail('info.known: unknown');
+      return {
+        v,
+        type,
+        req: req(),
+        info: {
+          host: str(i, 'host', 255),
+          port: int(i, 'port', 1, 65535),
+          algorithm: str(i, 'algorithm', 64),
+          fingerprint: str(i, 'fingerprint', 256),
+          known,
+        },
+      };
+    }
+    case 'data': {
+      const stream = m.stream === 'stderr' ? 'stderr' : 'stdout';
+      return { v, type, sessionId: sid(), data: buffer(m, 'data', 64 * 1024 * 1024), stream };
+    }
+    case 'writable':
+      return { v, type, sessionId: sid(), room: int(m, 'room', 0, Number.MAX_SAFE_INTEGER) };
+    case 'exit': {
+      const out: WorkerMessage = { v, type, sessionId: sid() };
+      const code = optional(m, 'code', (r, k) => int(r, k, -(2 ** 31), 2 ** 31));
+      if (code !== undefined) out.code = code;
+      const signal = optional(m, 'signal', (r, k) => str(r, k, 64));
+      if (signal !== undefined) out.signal = signal;
+      return out;
+    }
+    case 'detached': {
+      const reason = str(m, 'reason', 32);
+      if (reason !== 'taken-over' && reason !== 'overrun') fail('reason: unknown');
+      return { v, type, sessionId: sid(), reason };
+    }
+    case 'session-ended': {
+      const reason = str(m, 'reason', 32);
+      if (!endReasons.includes(reason)) fail('reason: unknown');
+      const out: WorkerMessage = {
+        v,
+        type,
+        sessionId: sid(),
+        reason: reason as SessionEndReason,
+      };
+      const code = optional(m, 'code', (r, k) => str(r, k, 64));
+      if (code !== undefined) out.code = code;
+      const message = optional(m, 'message', str);
+      if (message !== undefined) out.message = message;
+      return out;
+    }
+    case 'error': {
+      const out: WorkerMessage = {
+        v,
+        type,
+        code: str(m, 'code', 32) as WorkerErrorCode,
+        message: str(m, 'message'),
+      };
+      const r = optional(m, 'req', (x, k) => int(x, k, 0, Number.MAX_SAFE_INTEGER));
+      if (r !== undefined) out.req = r;
+      const s = optional(m, 'sessionId', (x, k) => str(x, k, sessionIdMax));
+      if (s !== undefined) out.sessionId = s;
+      return out;
+    }
+    default:
+      return fail(`unknown message type ${JSON.stringify(type)}`);
+  }
+}
+
+/** Where messages go: a MessagePort, a Worker, or a DedicatedWorkerGlobalScope. */
+export interface PortLike {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+}
+
+/**
+ * Posts `bytes` as a transferred ArrayBuffer. A view onto a larger buffer (or onto wasm memory)
+ * is copied once into its own buffer first; a whole buffer is moved as it is.
+ */
+export function transferable(bytes: Uint8Array): ArrayBuffer {
+  if (
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+  ) {
+    return bytes.buffer;
+  }
+  return bytes.slice().buffer;
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+// The page <-> session worker messages (src/worker/protocol.ts) and the attach secrets
+// (src/worker/secret.ts): every malformed message is a typed WorkerProtocolError, bounds hold.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { lib } from './helpers.mjs';
+import { newSecret, protocol, secretsEqual } from './worker-helpers.mjs';
+
+const { parsePageMessage, parseWorkerMessage, WorkerProtocolError, limits } = protocol;
+
+const valid = [
+  { v: 1, type: 'hello', pageId: 'p1', lock: 'mana:page:p1' },
+  { v: 1, type: 'hello', pageId: 'p1', lock: null },
+  {
+    v: 1,
+    type: 'open',
+    req: 1,
+    connect: { url: 'wss://gw.example/ws', token: 'jwt' },
+    session: {
+      target: { host: 'h', port: 22 },
+      username: 'u',
+      auth: { privateKey: 'k' },
+      term: { cols: 80, rows: 24, env: { LANG: 'C' } },
+      verifyHostKey: true,
+    },
+    graceMs: 1000,
+    scrollback: 500,
+  },
+  { v: 1, type: 'attach', req: 2, sessionId: 's', secret: 'x', readOnly: false, takeOver: true },
+  { v: 1, type: 'hostkey-answer', req: 3, accept: true },
+  { v: 1, type: 'input', sessionId: 's', data: new ArrayBuffer(4) },
+  { v: 1, type: 'consume', sessionId: 's', n: 10 },
+  { v: 1, type: 'resize', sessionId: 's', cols: 100, rows: 40 },
+  { v: 1, type: 'detach', sessionId: 's' },
+  { v: 1, type: 'close', sessionId: 's' },
+  { v: 1, type: 'bye' },
+];
+
+test('every page message type parses back to itself', () => {
+  for (const m of valid) assert.deepEqual(parsePageMessage(m), m, m.type);
+});
+
+test('malformed page messages are WorkerProtocolErrors, never other exceptions', () => {
+  const bad = [
+    null,
+    undefined,
+    42,
+    'hello',
+    [],
+    {},
+    { type: 'hello', pageId: 'p', lock: null }, // no version
+    { v: 1, type: 'nope' },
+    { v: 1, type: 'hello', pageId: 7, lock: null },
+    { v: 1, type: 'hello', pageId: 'x'.repeat(65), lock: null },
+    { v: 1, type: 'input', sessionId: 's', data: new Uint8Array(4) }, // a view, not a buffer
+    { v: 1, type: 'input', sessionId: 's', data: new ArrayBuffer(limits.maxInputBytes + 1) },
+    { v: 1, type: 'consume', sessionId: 's', n: -1 },
+    { v: 1, type: 'consume', sessionId: 's', n: 1.5 },
+    { v: 1, type: 'consume', sessionId: 's', n: '5' },
+    { v: 1, type: 'resize', sessionId: 's', cols: 0, rows: 24 },
+    { v: 1, type: 'resize', sessionId: 's', cols: 80, rows: limits.maxRows + 1 },
+    { v: 1, type: 'attach', req: 1, sessionId: 's', secret: 'x', readOnly: 'no', takeOver: false },
+    {
+      v: 1,
+      type: 'attach',
+      req: -1,
+      sessionId: 's',
+      secret: 'x',
+      readOnly: false,
+      takeOver: false,
+    },
+    { v: 1, type: 'open', req: 1, connect: { url: 'http://x' }, session: valid[2].session },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: { ...valid[2].session, auth: { keyboardInteractive: 1 } },
+    },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: { ...valid[2].session, target: { host: 'h', port: 70000 } },
+    },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: valid[2].session,
+      graceMs: 10,
+    },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: valid[2].session,
+      graceMs: limits.maxGraceMs + 1,
+    },
+  ];
+  for (const m of bad) {
+    assert.throws(() => parsePageMessage(m), WorkerProtocolError, JSON.stringify(m));
+  }
+  const e = (() => {
+    try {
+      parsePageMessage({ v: 2, type: 'bye' });
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(e instanceof WorkerProtocolError);
+  assert.equal(e.code, 'version');
+  assert.equal(e.name, 'WorkerProtocolError');
+  assert.equal(lib.WorkerProtocolError, WorkerProtocolError, 'exported from the package');
+});
+
+test('worker messages are validated on the page too', () => {
+  const ok = [
+    { v: 1, type: 'ready', mode: 'shared' },
+    { v: 1, type: 'opened', req: 1, sessionId: 's', secret: 'x' },
+    { v: 1, type: 'attached', req: 1, sessionId: 's', readOnly: false, screen: '\x1b[1mhi' },
+    {
+      v: 1,
+      type: 'hostkey',
+      req: 1,
+      info: {
+        host: 'h',
+        port: 22,
+        algorithm: 'ssh-ed25519',
+        fingerprint: 'SHA256:x',
+        known: 'new',
+      },
+    },
+    { v: 1, type: 'data', sessionId: 's', data: new ArrayBuffer(3), stream: 'stdout' },
+    { v: 1, type: 'exit', sessionId: 's', code: 3 },
+    { v: 1, type: 'detached', sessionId: 's', reason: 'taken-over' },
+    { v: 1, type: 'session-ended', sessionId: 's', reason: 'detached-too-long' },
+    { v: 1, type: 'error', req: 4, code: 'bad-secret', message: 'no' },
+  ];
+  for (const m of ok) assert.deepEqual(parseWorkerMessage(m), m, m.type);
+  for (const m of [
+    { v: 1, type: 'ready', mode: 'other' },
+    { v: 1, type: 'session-ended', sessionId: 's', reason: 'whatever' },
+    { v: 1, type: 'data', sessionId: 's', data: 'text' },
+    { v: 1, type: 'hostkey', req: 1, info: { host: 'h', port: 22, known: 'changed' } },
+    { v: 0, type: 'ready', mode: 'shared' },
+  ]) {
+    assert.throws(() => parseWorkerMessage(m), WorkerProtocolError, JSON.stringify(m));
+  }
+});
+
+test('transferable() moves a whole buffer and copies a view once', () => {
+  const whole = new Uint8Array([1, 2, 3]);
+  assert.equal(protocol.transferable(whole), whole.buffer);
+  const big = new Uint8Array(16);
+  const view = big.subarray(4, 8);
+  const t = protocol.transferable(view);
+  assert.notEqual(t, big.buffer);
+  assert.equal(t.byteLength, 4);
+});
+
+test('attach secrets: 256 random bits, constant-time comparison semantics', () => {
+  const a = newSecret();
+  const b = newSecret();
+  assert.match(a, /^[0-9a-f]{64}$/);
+  assert.notEqual(a, b);
+  assert.equal(secretsEqual(a, a), true);
+  assert.equal(secretsEqual(`${a}`, a.slice()), true);
+  const flip = (s, i) => s.slice(0, i) + (s[i] === '0' ? '1' : '0') + s.slice(i + 1);
+  assert.equal(secretsEqual(flip(a, 0), a), false, 'first char differs');
+  assert.equal(secretsEqual(flip(a, 63), a), false, 'last char differs');
+  assert.equal(secretsEqual(a.slice(0, 63), a), false, 'shorter');
+  assert.equal(secretsEqual(`${a}0`, a), false, 'longer');
+  assert.equal(secretsEqual('', a), false, 'empty');
+  assert.equal(secretsEqual(a.slice(0, 32).repeat(2), a), false, 'a repeated prefix');
+});
