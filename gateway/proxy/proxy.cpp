@@ -163,8 +163,8 @@ class Proxy final : public host::LinkSink, public StdioSink {
     std::string target = route != nullptr && core_.state() == core::SessionState::reconnecting
                              ? host::with_route(opt_.url.path, *route)
                              : opt_.url.path;
-    transport_ = make_transport(io_, opt_.url.tls ? &*tls_ : nullptr, opt_, *this, gen_,
-                                std::move(target));
+    transport_ =
+        make_transport(io_, opt_.url.tls ? &*tls_ : nullptr, opt_, *this, gen_, std::move(target));
     transport_->start();
   }
 

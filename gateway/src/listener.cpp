@@ -124,8 +124,8 @@ void Listener::on_accept(tcp::socket sock) {
         return refuse_http_phase(sock, client.key, "max_http_connections_per_ip");
     }
     HttpSlot slot(http_, trusted ? std::string() : client.key);
-    serve_http(ctx_, std::move(sock), std::move(client), std::move(slot), tls_.get(),
-               std::string(), deadline);
+    serve_http(ctx_, std::move(sock), std::move(client), std::move(slot), tls_.get(), std::string(),
+               deadline);
   } catch (const std::exception& ex) {
     log_event(LogLevel::error, "internal", {{"what", ex.what()}});
   }
