@@ -216,7 +216,13 @@ class Client:
         the server freed the unacknowledged channel); without it the wait just times out."""
         self.ch[cid] = Chan(cid)
         msg = json.dumps({"t": "open", "id": cid, "target": {"host": host, "port": port}})
-        await self.ws.send(msg)
+        try:
+            await self.ws.send(msg)
+        except websockets.exceptions.ConnectionClosed:
+            # Cut between hello_ok and this open (the reader may not have noticed yet): with
+            # `reattach` the loop below resumes and sends the open again.
+            if reattach is None:
+                raise
         want = (lambda j: j.get("id") == cid and j.get("t") in ("open_ok", "open_err"))
         end = time.monotonic() + 5
         while True:
