@@ -9,9 +9,12 @@
 //  - a full-screen program (vi) is on the same screen after a reload, cell for cell, and answers;
 //  - a network drop while the page reloads: the worker resumes the connection, the page
 //    reattaches, the output made meanwhile is on the screen;
-//  - without `extendedLifetime` (the option stubbed out: a browser that ignores it) the client
-//    picks a dedicated worker, the shell works and a reload is SessionLostError.
-import { expect, test } from './fixtures';
+//  - without `extendedLifetime` (the option stubbed out: a browser that ignores it; and Chromium
+//    started with the Blink feature off) the client picks a dedicated worker, the shell works and
+//    a reload is SessionLostError.
+import type { Page } from '@playwright/test';
+import { openManaPage } from '../fixtures';
+import { expect, test, type Sshd } from './fixtures';
 import {
   accepted,
   openShell,
@@ -217,7 +220,28 @@ test('a network drop during a reload: the worker resumes, the page reattaches', 
   await expect.poll(() => gw.metric('mana_sessions_active')).toBe(0);
 });
 
-test('without extendedLifetime: a dedicated worker, and a reload is SessionLostError', async ({
+/** The fallback journey: `auto` picks a dedicated worker, the shell works, a reload loses it. */
+async function dedicatedFallback(
+  page: Page,
+  origin: string,
+  sshd: Sshd,
+  gw: { url: string; token(): string; metric(name: string): Promise<number> },
+): Promise<void> {
+  expect(await openWorkerPage(page, origin)).toBe('dedicated');
+  await openShell(page, gw, sshd, 30_000);
+  await typeIn(page, 'echo "fallback-$((6*7))"\r');
+  await termMatches(page, /^fallback-42$/m);
+  expect(Object.keys(await page.evaluate(() => window.manaWorker.stored()))).toEqual(['default']);
+
+  expect(await reloadWorkerPage(page)).toBe('dedicated');
+  const re = await page.evaluate(() => window.manaWorker.reattach());
+  expect(re).toMatchObject({ ok: false, name: 'SessionLostError', code: 'session_lost' });
+  expect(await page.evaluate(() => window.manaWorker.stored())).toEqual({});
+  // The dead worker's WebSocket is a dropped transport: the gateway keeps it for its resume TTL.
+  await expect.poll(() => gw.metric('mana_sessions_detached'), { timeout: 10_000 }).toBe(1);
+}
+
+test('extendedLifetime stubbed out: a dedicated worker, and a reload is SessionLostError', async ({
   page,
   site,
   sshd,
@@ -234,16 +258,47 @@ test('without extendedLifetime: a dedicated worker, and a reload is SessionLostE
     window.SharedWorker = Stub;
   });
   const gw = await gatewayWith({ targets: [sshd.port] });
-  expect(await openWorkerPage(page, site.origin)).toBe('dedicated');
-  await openShell(page, gw, sshd, 30_000);
-  await typeIn(page, 'echo "fallback-$((6*7))"\r');
-  await termMatches(page, /^fallback-42$/m);
-  expect(Object.keys(await page.evaluate(() => window.manaWorker.stored()))).toEqual(['default']);
+  await dedicatedFallback(page, site.origin, sshd, gw);
+});
 
-  expect(await reloadWorkerPage(page)).toBe('dedicated');
-  const re = await page.evaluate(() => window.manaWorker.reattach());
-  expect(re).toMatchObject({ ok: false, name: 'SessionLostError', code: 'session_lost' });
-  expect(await page.evaluate(() => window.manaWorker.stored())).toEqual({});
-  // The dead worker's WebSocket is a dropped transport: the gateway keeps it for its resume TTL.
-  await expect.poll(() => gw.metric('mana_sessions_detached'), { timeout: 10_000 }).toBe(1);
+test('Chromium without the extendedLifetime feature: a dedicated worker, a reload is SessionLostError', async ({
+  playwright,
+  site,
+  sshd,
+  gatewayWith,
+}) => {
+  test.slow(); // a second browser launch: 48 s once on the loaded 2-core machine
+  // A browser of its own with the Blink runtime feature behind the option switched off (the
+  // enterprise policy SharedWorkerExtendedLifetimeEnabled would need a file under /etc).
+  const browser = await playwright.chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      '--disable-blink-features=SharedWorkerExtendedLifetime',
+    ],
+  });
+  try {
+    const page = await browser.newPage();
+    const gw = await gatewayWith({ targets: [sshd.port] });
+    await openManaPage(page, site.origin, '/worker.html');
+    // The browser itself ignores the option now (what ManaWorkerClient's probe looks at).
+    const read = await page.evaluate(() => {
+      let r = false;
+      const w = new SharedWorker('/pkg/mana-worker.js', {
+        type: 'module',
+        name: 'probe',
+        get extendedLifetime() {
+          r = true;
+          return true;
+        },
+      } as WorkerOptions);
+      w.port.close();
+      return r;
+    });
+    expect(read).toBe(false);
+    await dedicatedFallback(page, site.origin, sshd, gw);
+  } finally {
+    await browser.close();
+  }
 });
