@@ -10,6 +10,7 @@ term.open(document.getElementById('terminal'));
 const state = { events: [], hostKeys: [] };
 let client;
 let view;
+let addon;
 
 function wire(v) {
   view = v;
@@ -19,7 +20,10 @@ function wire(v) {
   v.onDetached((reason) => {
     state.events.push({ type: 'detached', reason });
   });
-  term.loadAddon(new ManaAttachAddon(v));
+  // One view on the terminal at a time; a read-only view gets no keystrokes and sends no resize.
+  addon?.dispose();
+  addon = new ManaAttachAddon(v, { bidirectional: !v.readOnly });
+  term.loadAddon(addon);
 }
 
 function describe(e) {
@@ -58,8 +62,9 @@ window.manaWorker = {
   },
   async attach(sessionId, secret, options = {}) {
     try {
-      wire(await client.attach(sessionId, secret, options));
-      return { ok: true };
+      const v = await client.attach(sessionId, secret, options);
+      wire(v);
+      return { ok: true, readOnly: v.readOnly, screenChars: v.restoredScreen.length };
     } catch (e) {
       return { ok: false, ...describe(e) };
     }
@@ -84,6 +89,23 @@ window.manaWorker = {
   },
   viewState() {
     return view?.state;
+  },
+  /** view.write() directly (not through xterm): the error a read-only view throws. */
+  write(text) {
+    try {
+      return { ok: true, n: view.write(new window.TextEncoder().encode(text)) };
+    } catch (e) {
+      return { ok: false, ...describe(e) };
+    }
+  },
+  /** The page's terminal: which buffer is active (a full-screen program uses `alternate`). */
+  screen() {
+    const buf = term.buffer.active;
+    const rows = [];
+    for (let i = 0; i < term.rows; i++) {
+      rows.push(buf.getLine(buf.viewportY + i)?.translateToString(true) ?? '');
+    }
+    return { type: buf.type, rows, cursorX: buf.cursorX, cursorY: buf.cursorY };
   },
 };
 window.manaLoaded = Promise.resolve(true);

@@ -8,82 +8,16 @@
 //  - a session left detached past its grace ends: reattach gets SessionLostError
 //    `detached_too_long`, the gateway closes the session;
 //  - the dedicated-Worker fallback works, and a reload there is SessionLostError.
-import type { Page } from '@playwright/test';
-import { openManaPage } from '../fixtures';
-import { expect, test, type Sshd } from './fixtures';
-
-declare global {
-  interface Window {
-    manaWorker: WorkerApi;
-  }
-}
-interface WorkerApi {
-  state: {
-    events: { type: string; name?: string; code?: string; reason?: string }[];
-    hostKeys: { fingerprint: string; known: string }[];
-  };
-  start(o?: Record<string, unknown>): Promise<string>;
-  open(c: { url: string; token: string }, s: Record<string, unknown>): Promise<string>;
-  reattach(
-    o?: Record<string, unknown>,
-  ): Promise<{ ok: boolean; name?: string; code?: string; readOnly?: boolean }>;
-  attach(
-    id: string,
-    secret: string,
-    o?: Record<string, unknown>,
-  ): Promise<{ ok: boolean; name?: string; code?: string }>;
-  stored(): Record<string, { sessionId: string; secret: string }>;
-  type(text: string): void;
-  text(): string;
-}
-
-async function openWorkerPage(page: Page, origin: string, mode?: string): Promise<string> {
-  await openManaPage(page, origin, '/worker.html');
-  return page.evaluate((m) => window.manaWorker.start(m ? { mode: m } : {}), mode);
-}
-
-async function openShell(
-  page: Page,
-  gw: { url: string; token(): string },
-  sshd: Sshd,
-  graceMs: number,
-): Promise<string> {
-  const id = await page.evaluate(
-    ({ url, token, port, user, key, graceMs }) =>
-      window.manaWorker.open(
-        { url, token },
-        {
-          target: { host: '127.0.0.1', port },
-          username: user,
-          auth: { privateKey: key },
-          graceMs,
-        },
-      ),
-    {
-      url: gw.url,
-      token: gw.token(),
-      port: sshd.port,
-      user: sshd.user,
-      key: sshd.userKey.privateKey,
-      graceMs,
-    },
-  );
-  await termMatches(page, /[$#] ?$/m);
-  return id;
-}
-
-async function termMatches(page: Page, re: RegExp, ms = 15_000): Promise<string> {
-  const end = Date.now() + ms;
-  let t = '';
-  while (Date.now() < end) {
-    t = await page.evaluate(() => window.manaWorker.text());
-    if (re.test(t)) return t;
-    await page.waitForTimeout(30);
-  }
-  throw new Error(`terminal never matched ${re}; it shows:\n${t.slice(-800)}`);
-}
-
-const accepted = (sshd: Sshd) => (sshd.log().match(/Accepted /g) ?? []).length;
+import { expect, test } from './fixtures';
+import {
+  accepted,
+  openShell,
+  openWorkerPage,
+  reloadWorkerPage,
+  storedSecret,
+  termMatches,
+  typeIn,
+} from './worker-fixtures';
 
 test('reload keeps the shell: same $X, no new WebSocket, no new SSH authentication', async ({
   page,
@@ -94,9 +28,7 @@ test('reload keeps the shell: same $X, no new WebSocket, no new SSH authenticati
   const gw = await gatewayWith({ targets: [sshd.port] });
   expect(await openWorkerPage(page, site.origin)).toBe('shared');
   await openShell(page, gw, sshd, 30_000);
-  await page.evaluate(() => {
-    window.manaWorker.type('X=$RANDOM; echo "x=$X"; seq -f "before-%g" 1 40\r');
-  });
+  await typeIn(page, 'X=$RANDOM; echo "x=$X"; seq -f "before-%g" 1 40\r');
   const before = await termMatches(page, /^before-40$/m);
   // The worker asked this page's hostKey.verify (TOFU in the worker's memory).
   expect(await page.evaluate(() => window.manaWorker.state.hostKeys)).toMatchObject([
@@ -108,9 +40,7 @@ test('reload keeps the shell: same $X, no new WebSocket, no new SSH authenticati
   const authBefore = accepted(sshd);
   expect(wsBefore).toBe(1);
 
-  await page.reload();
-  await page.waitForFunction(() => (window as unknown as { manaLoaded?: unknown }).manaLoaded);
-  expect(await page.evaluate(() => window.manaWorker.start())).toBe('shared');
+  expect(await reloadWorkerPage(page)).toBe('shared');
   const re = await page.evaluate(() => window.manaWorker.reattach());
   expect(re).toMatchObject({ ok: true, readOnly: false });
   // The screen from before the reload, from the worker's screen model, in this page's xterm.
@@ -118,17 +48,13 @@ test('reload keeps the shell: same $X, no new WebSocket, no new SSH authenticati
   expect(restored).toContain(`x=${x}`);
   expect(restored).toContain('before-1\n');
 
-  await page.evaluate(() => {
-    window.manaWorker.type('echo "again=$X"\r');
-  });
+  await typeIn(page, 'echo "again=$X"\r');
   await termMatches(page, new RegExp(`^again=${x}$`, 'm'));
   expect(await gw.metric('mana_connections_total')).toBe(wsBefore);
   expect(await gw.metric('mana_resumes_total{outcome="accepted"}')).toBe(0);
   expect(accepted(sshd)).toBe(authBefore);
 
-  await page.evaluate(() => {
-    window.manaWorker.type('exit\r');
-  });
+  await typeIn(page, 'exit\r');
   await expect
     .poll(() => page.evaluate(() => window.manaWorker.state.events.map((e) => e.type)))
     .toContain('close');
@@ -146,9 +72,7 @@ test('attach: a forged secret is refused, the right one is busy without takeOver
   const gw = await gatewayWith({ targets: [sshd.port] });
   await openWorkerPage(page, site.origin);
   const sessionId = await openShell(page, gw, sshd, 30_000);
-  const { secret } = (await page.evaluate(() => window.manaWorker.stored())).default ?? {
-    secret: '',
-  };
+  const secret = await storedSecret(page);
   expect(secret).toMatch(/^[0-9a-f]{64}$/);
 
   // A second tab of the same origin reaches the same worker, but not the session without the
@@ -171,13 +95,9 @@ test('attach: a forged secret is refused, the right one is busy without takeOver
   });
   expect(busy).toMatchObject({ ok: false, code: 'busy' });
   // The shell of the first page is untouched.
-  await page.evaluate(() => {
-    window.manaWorker.type('echo "still-$((40+2))"\r');
-  });
+  await typeIn(page, 'echo "still-$((40+2))"\r');
   await termMatches(page, /^still-42$/m);
-  await page.evaluate(() => {
-    window.manaWorker.type('exit\r');
-  });
+  await typeIn(page, 'exit\r');
   await expect.poll(() => gw.metric('mana_sessions_active')).toBe(0);
   await other.close();
 });
@@ -210,15 +130,9 @@ test('dedicated-Worker fallback: the shell works, a reload loses it (SessionLost
   const gw = await gatewayWith({ targets: [sshd.port] });
   expect(await openWorkerPage(page, site.origin, 'dedicated')).toBe('dedicated');
   await openShell(page, gw, sshd, 30_000);
-  await page.evaluate(() => {
-    window.manaWorker.type('echo "dedicated-$((6*7))"\r');
-  });
+  await typeIn(page, 'echo "dedicated-$((6*7))"\r');
   await termMatches(page, /^dedicated-42$/m);
-  await page.reload();
-  await page.waitForFunction(() => (window as unknown as { manaLoaded?: unknown }).manaLoaded);
-  expect(await page.evaluate(() => window.manaWorker.start({ mode: 'dedicated' }))).toBe(
-    'dedicated',
-  );
+  expect(await reloadWorkerPage(page, 'dedicated')).toBe('dedicated');
   const re = await page.evaluate(() => window.manaWorker.reattach());
   expect(re).toMatchObject({ ok: false, name: 'SessionLostError' });
   // The dead worker's WebSocket is a dropped transport: the gateway keeps it for its resume TTL.

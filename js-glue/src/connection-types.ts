@@ -164,3 +164,14 @@ export type StoredSessionOutcome =
   | 'lock_busy'
   /** The stored value was unusable and was cleared. */
   | 'invalid';
+
+/**
+ * @internal What a session layer built on a connection (the SSH layer) gets besides the public
+ * API: the connection's diagnostics and where it keeps its stored session
+ * (ConnectionBase._sessionHost()). Not exported from the package.
+ */
+export interface SessionHost {
+  diagnostic(code: string, detail: string): void;
+  readonly storage: StorageMode;
+  readonly storageKey: string;
+}

@@ -23,10 +23,12 @@ import type {
   PersistenceEvent,
   PolicyEvent,
   ServerInfo,
+  SessionHost,
   StateChangeEvent,
   StoredSessionOutcome,
   WebSocketConstructor,
 } from './connection-types.js';
+import { coreConfig, serverInfoOf } from './core-config.js';
 import { DeadlineTimer } from './deadline.js';
 import { disposeSymbol } from './dispose.js';
 import { Emitter, type DisposableLike, type EventRegistration } from './emitter.js';
@@ -41,34 +43,9 @@ import {
 import { closeCode } from './generated/errc.js';
 import type { CoreEvent, CoreModule, CoreSession } from './internal/core-types.js';
 import { Reconnector } from './reconnect.js';
-import { isRouteId, routeUrl } from './route.js';
-import type { StorageMode } from './storage.js';
+import { routeUrl } from './route.js';
 import { StoredSessionKeeper, storageKeyOf, type StoredClaim } from './stored-session.js';
 import { Transport, truncateUtf8 } from './transport.js';
-
-/**
- * What a session layer built on a connection (the SSH layer) gets besides the public API: the
- * connection's diagnostics and where it keeps its stored session (ConnectionBase._sessionHost()).
- */
-export interface SessionHost {
-  diagnostic(code: string, detail: string): void;
-  readonly storage: StorageMode;
-  readonly storageKey: string;
-}
-
-function coreConfig(options: ConnectOptions) {
-  return {
-    ...(options.token !== undefined ? { bearer: options.token } : {}),
-    ...(options.window?.initial !== undefined ? { windowInitial: options.window.initial } : {}),
-    ...(options.window?.max !== undefined ? { windowMax: options.window.max } : {}),
-    ...(options.replayCapacity !== undefined ? { replayCapacity: options.replayCapacity } : {}),
-    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-    ...(options.handshakeTimeoutMs !== undefined
-      ? { handshakeTimeoutMs: options.handshakeTimeoutMs }
-      : {}),
-    resume: options.resume ?? true,
-  };
-}
 
 export class ConnectionBase implements DisposableLike {
   readonly url: string;
@@ -433,16 +410,7 @@ export class ConnectionBase implements DisposableLike {
         return;
       }
       case 'ready':
-        this.#server = {
-          server: ev.server,
-          maxFrame: ev.maxFrame,
-          heartbeatMs: ev.heartbeatMs,
-          idleTimeoutMs: ev.idleTimeoutMs,
-          maxChannels: ev.maxChannels,
-          window: ev.window,
-          resumeTtlMs: ev.resumeTtlMs,
-          route: isRouteId(ev.route) ? ev.route : null,
-        };
+        this.#server = serverInfoOf(ev);
         this.#reconnect.reset();
         this.#pendingError = undefined;
         if (this.#stored.adopted) {

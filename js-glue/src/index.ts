@@ -79,7 +79,7 @@ export {
   type WorkerMode,
   type WorkerSessionOptions,
 } from './worker/client.js';
-export { RemoteSshSession, type RemoteSessionState } from './worker/view.js';
+export { RemoteSshSession, type DetachReason, type RemoteSessionState } from './worker/view.js';
 export {
   PROTOCOL_VERSION as WORKER_PROTOCOL_VERSION,
   WorkerProtocolError,

@@ -229,6 +229,21 @@ export class SshHandshake {
     }
   }
 
+  /** `info` with '' for what is not known yet. */
+  fullInfo(): SshSessionInfo {
+    return {
+      kex: '',
+      hostKeyAlgorithm: '',
+      fingerprint: '',
+      cipherClientToServer: '',
+      cipherServerToClient: '',
+      macClientToServer: '',
+      macServerToClient: '',
+      authMethod: '',
+      ...this.info,
+    };
+  }
+
   /** The error of a refused host key (the engine closed with `hostkey_rejected`). */
   hostKeyError(sshCode: number): HostKeyError {
     return this.#hostKeys.error(sshCode);

@@ -3,7 +3,7 @@
 // sessions were open, so that a reloaded page can name the ones it lost (SshSession.lostSessions).
 // The keys of an SSH session live in the page's memory only: after a reload it can be reopened,
 // never resumed.
-import type { SessionHost } from '../connection.js';
+import type { SessionHost } from '../connection-types.js';
 import { createTokenStore, type StorageMode } from '../storage.js';
 import type { SshSessionMetadata } from './types.js';
 

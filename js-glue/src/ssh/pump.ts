@@ -32,6 +32,8 @@ export class SshPump {
     this.#host = host;
   }
 
+  #lastCounts = { received: 0, sent: 0 };
+
   /** The engine; undefined once released (end()). */
   get engine(): SshEngineHandle | undefined {
     return this.#engine;
@@ -88,13 +90,20 @@ export class SshPump {
     let counts: { received: number; sent: number } | undefined;
     if (engine !== undefined) {
       if (!abrupt) this.#flush(engine);
-      counts = { received: engine.bytesReceived(), sent: engine.bytesSent() };
+      counts = this.counts();
       this.#engine = undefined;
       engine.delete();
     }
     this.#pendingOut = undefined;
     this.#timer.cancel();
     return counts;
+  }
+
+  /** Bytes the engine received and sent (its last counters once released). */
+  counts(): { received: number; sent: number } {
+    const e = this.#engine;
+    if (e !== undefined) this.#lastCounts = { received: e.bytesReceived(), sent: e.bytesSent() };
+    return this.#lastCounts;
   }
 
   #flush(engine: SshEngineHandle): boolean {

@@ -15,7 +15,8 @@
 //   4. Secrets (passwords, keys, answers) go into the wasm engine and nowhere else: never into
 //      diagnostics, errors, storage or the gateway.
 import type { Channel } from '../channel.js';
-import type { ConnectionBase, SessionHost } from '../connection.js';
+import type { ConnectionBase } from '../connection.js';
+import type { SessionHost } from '../connection-types.js';
 import { disposeSymbol } from '../dispose.js';
 import { nextWritableOrClose, type DisposableLike, type EventRegistration } from '../emitter.js';
 import { InvalidStateError, ManaError, invalidArgument as invalid } from '../errors.js';
@@ -30,6 +31,7 @@ import { SessionEvents } from './events.js';
 import { SshHandshake } from './handshake.js';
 import { SshPump } from './pump.js';
 import { Opening } from './opening.js';
+import { OutputFlow } from './flow.js';
 import { ResizeCoalescer } from './resize.js';
 import type {
   SshCloseEvent,
@@ -66,14 +68,12 @@ export class SshSession implements DisposableLike {
   readonly #handshake: SshHandshake;
   readonly #resizer: ResizeCoalescer;
   #state: SshSessionState = 'connecting';
-  #flow: 'auto' | 'manual';
-  #unconsumed = 0;
+  readonly #flow: OutputFlow;
   #wantWritable = false;
   #subs: DisposableLike[] = [];
   #closeError: ManaError | undefined;
   #closed = false;
   readonly #opening: Opening;
-  #lastCounts = { received: 0, sent: 0 };
 
   readonly #events = new SessionEvents((ev) => {
     this.#handle(ev);
@@ -106,7 +106,11 @@ export class SshSession implements DisposableLike {
       throw new TypeError('use conn.openSession() to open an SSH session');
     this.target = { host: options.target.host, port: options.target.port };
     this.username = options.username;
-    this.#flow = options.flow ?? 'auto';
+    this.#flow = new OutputFlow(options.flow ?? 'auto', (n) => {
+      if (this.#engine === undefined) return;
+      this.#engine.consume(n);
+      this.#pump();
+    });
     this.#conn = conn;
     this.#channel = channel;
     this.#host = conn._sessionHost();
@@ -175,17 +179,7 @@ export class SshSession implements DisposableLike {
 
   /** Negotiated algorithms, host key fingerprint and auth method (filled during the open). */
   get info(): SshSessionInfo {
-    return {
-      kex: '',
-      hostKeyAlgorithm: '',
-      fingerprint: '',
-      cipherClientToServer: '',
-      cipherServerToClient: '',
-      macClientToServer: '',
-      macServerToClient: '',
-      authMethod: '',
-      ...this.#handshake.info,
-    };
+    return this.#handshake.fullInfo();
   }
 
   /** Id of the mana channel carrying the session. */
@@ -195,7 +189,7 @@ export class SshSession implements DisposableLike {
 
   /** `auto`: output counts as consumed after the onData listeners ran; `manual`: consume(n). */
   get flow(): 'auto' | 'manual' {
-    return this.#flow;
+    return this.#flow.mode;
   }
 
   /**
@@ -203,28 +197,20 @@ export class SshSession implements DisposableLike {
    * Switching to `auto` consumes every byte still unconsumed.
    */
   setFlow(mode: 'auto' | 'manual'): void {
-    if (mode !== 'auto' && mode !== 'manual') {
-      throw invalid(`setFlow: ${String(mode)} is not a mode`);
-    }
-    this.#flow = mode;
-    if (mode === 'auto' && this.#unconsumed > 0) this.consume(this.#unconsumed);
+    this.#flow.setMode(mode);
   }
 
   /** Output delivered by onData/onStderr and not consumed yet. */
   get unconsumed(): number {
-    return this.#unconsumed;
+    return this.#flow.unconsumed;
   }
 
   /** Byte counters (for status bars and tests). */
   stats(): SshSessionStats {
-    const e = this.#engine;
-    if (e !== undefined) {
-      this.#lastCounts = { received: e.bytesReceived(), sent: e.bytesSent() };
-    }
     return {
-      ...this.#lastCounts,
-      unconsumed: this.#unconsumed,
-      writeQueued: e?.writeQueued() ?? 0,
+      ...this.#io.counts(),
+      unconsumed: this.#flow.unconsumed,
+      writeQueued: this.#engine?.writeQueued() ?? 0,
     };
   }
 
@@ -260,14 +246,7 @@ export class SshSession implements DisposableLike {
 
   /** The application processed `n` bytes of output (flow 'manual'; harmless with 'auto'). */
   consume(n: number): void {
-    if (!Number.isInteger(n) || n < 0 || n > this.#unconsumed) {
-      throw invalid(`consume: ${n} is not within 0..${this.#unconsumed}`);
-    }
-    if (n === 0) return;
-    this.#unconsumed -= n;
-    if (this.#engine === undefined) return;
-    this.#engine.consume(n);
-    this.#pump();
+    this.#flow.consume(n);
   }
 
   /** New terminal size; coalesced to at most one window-change per animation frame. */
@@ -400,9 +379,9 @@ export class SshSession implements DisposableLike {
   }
 
   #deliver(stream: 'stdout' | 'stderr', data: Uint8Array): void {
-    this.#unconsumed += data.length;
+    this.#flow.delivering(data.length);
     (stream === 'stderr' ? this.#events.stderr : this.#events.data).fire(data);
-    if (this.#flow === 'auto' && this.#unconsumed > 0) this.consume(this.#unconsumed);
+    this.#flow.delivered();
   }
 
   #opened(): void {
@@ -459,7 +438,7 @@ export class SshSession implements DisposableLike {
     this.#closed = true;
     this.#closeError = error;
     // What the engine still wants to send (e.g. its DISCONNECT) goes out if credit allows.
-    this.#lastCounts = this.#io.end(abrupt) ?? this.#lastCounts;
+    this.#io.end(abrupt);
     for (const s of this.#subs.splice(0)) s.dispose();
     this.#resizer.cancel();
     if (this.#channel.state === 'open' || this.#channel.state === 'opening') {

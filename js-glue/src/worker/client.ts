@@ -286,6 +286,10 @@ export class ManaWorkerClient {
   }
 
   #view(sessionId: string, readOnly: boolean, screen: string): RemoteSshSession {
+    // This page had a view of the session already (a read-only view that now takes over, or a
+    // second attach): the worker replaced it, so the old view ends here without a `detach`
+    // (which would detach the new view: the worker knows views by page and session).
+    this.#views.get(sessionId)?._replaced();
     const view = new RemoteSshSession(
       {
         send: (m, t) => {
@@ -337,6 +341,11 @@ export class ManaWorkerClient {
         if (msg.type === 'error') {
           // An attach to a session that ended: the worker said why just before.
           const ended = msg.sessionId !== undefined ? this.#endedWhy.get(msg.sessionId) : undefined;
+          // The worker does not have the session (it ended, or this is another worker: a
+          // dedicated one after a reload, another origin's): its stored secret is useless now.
+          if (msg.code === 'unknown-session' && msg.sessionId !== undefined) {
+            this.#forget(msg.sessionId);
+          }
           p.reject(
             msg.code === 'unknown-session'
               ? new SessionLostError(`reattach: ${msg.message}${ended ? ` (${ended})` : ''}`, {

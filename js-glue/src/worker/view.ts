@@ -5,8 +5,8 @@
 // the worker only after the page's xterm parsed the bytes (the addon's write callback).
 //
 // After a reattach the first onData chunk is the serialized screen of the worker's screen model
-// (escape sequences that redraw the screen and the scrollback); it is credited locally, never to
-// the worker. Output is held until the first onData listener registers (bounded: the worker
+// (a terminal reset, ESC c, then escape sequences that redraw the screen and the scrollback); it
+// is credited locally, never to the worker. Output is held until the first onData listener registers (bounded: the worker
 // sends no more than the session's credit window ahead of consume()).
 import { disposeSymbol } from '../dispose.js';
 import { Emitter, type DisposableLike, type EventRegistration } from '../emitter.js';
@@ -26,6 +26,9 @@ export interface ViewLink {
 
 export type RemoteSessionState = 'open' | 'detached' | 'closed';
 
+/** Why a view stopped showing its session (RemoteSshSession.onDetached). */
+export type DetachReason = 'taken-over' | 'overrun' | 'replaced';
+
 export class RemoteSshSession implements DisposableLike {
   readonly sessionId: string;
   /** This view only watches (no input, resize or close); credit follows the controlling view. */
@@ -38,7 +41,7 @@ export class RemoteSshSession implements DisposableLike {
   readonly #exit = new Emitter<SshExitEvent>();
   readonly #close = new Emitter<SshCloseEvent>();
   readonly #writable = new Emitter<number>();
-  readonly #detached = new Emitter<'taken-over' | 'overrun'>();
+  readonly #detached = new Emitter<DetachReason>();
   /** Held until the first onData listener: [chunk, stream]. */
   #held: [Uint8Array, 'stdout' | 'stderr'][] | null = [];
   #flow: 'auto' | 'manual' = 'manual';
@@ -55,8 +58,12 @@ export class RemoteSshSession implements DisposableLike {
   /** The session ended in the worker (`error` is a SessionLostError unless it exited). */
   readonly onClose: EventRegistration<SshCloseEvent> = this.#close.event;
   readonly onWritable: EventRegistration<number> = this.#writable.event;
-  /** Another page took this session over (`taken-over`), or this read-only view lagged. */
-  readonly onDetached: EventRegistration<'taken-over' | 'overrun'> = this.#detached.event;
+  /**
+   * This view no longer shows the session: another page took it over (`taken-over`), this
+   * read-only view lagged too far (`overrun`), or a newer attach of this page replaced it
+   * (`replaced`). The session goes on in the worker; attach again (`takeOver`) to get it back.
+   */
+  readonly onDetached: EventRegistration<DetachReason> = this.#detached.event;
 
   /** @internal Made by ManaWorkerClient. */
   constructor(link: ViewLink, sessionId: string, readOnly: boolean, screen: string) {
@@ -65,7 +72,9 @@ export class RemoteSshSession implements DisposableLike {
     this.readOnly = readOnly;
     this.restoredScreen = screen;
     if (screen.length > 0) {
-      const bytes = encoder.encode(screen);
+      // RIS first: a terminal that showed something before (this tab's view before a takeOver,
+      // a reused xterm) is reset, so what it shows afterwards is the worker's screen exactly.
+      const bytes = encoder.encode(`\x1bc${screen}`);
       this.#local = bytes.length;
       this.#deliver(bytes, 'stdout');
     }
@@ -148,6 +157,15 @@ export class RemoteSshSession implements DisposableLike {
 
   [disposeSymbol](): void {
     this.dispose();
+  }
+
+  /** @internal A newer view of this page replaced this one: it ends without telling the worker. */
+  _replaced(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'detached';
+    this.#detached.fire('replaced');
+    this.#state = 'closed';
+    this.#clear();
   }
 
   /** @internal A message of the worker for this session. */
