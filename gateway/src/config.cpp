@@ -220,7 +220,7 @@ Config load_config(const std::string& path) {
                {"listen", "route_id", "path", "max_header_bytes", "max_header_count", "healthz",
                 "metrics", "debug_sessions", "log_level", "shutdown_grace_ms", "drain_timeout_ms",
                 "http_timeout_ms", "max_http_connections", "max_http_connections_per_ip",
-                "proxy_protocol", "trusted_proxies", "forwarded_header"});
+                "proxy_protocol", "trusted_proxies", "forwarded_header", "drain_health_status"});
     std::string listen;
     get_string(*t, w, "listen", listen);
     if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
@@ -237,6 +237,9 @@ Config load_config(const std::string& path) {
     get_string(*t, w, "log_level", c.log_level);
     get_uint(*t, w, "shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
     get_uint(*t, w, "drain_timeout_ms", c.drain_timeout_ms, 0, 86400000);
+    get_uint(*t, w, "drain_health_status", c.drain_health_status, 404, 503);
+    if (c.drain_health_status != 404 && c.drain_health_status != 503)
+      fail("server.drain_health_status must be 503 or 404");
     get_uint(*t, w, "http_timeout_ms", c.http_timeout_ms, 100, 600000);
     get_uint(*t, w, "max_http_connections", c.max_http_connections, 1, 1000000);
     get_uint(*t, w, "max_http_connections_per_ip", c.max_http_connections_per_ip, 1, 1000000);

@@ -131,8 +131,11 @@ class HttpHandler : public std::enable_shared_from_this<HttpHandler<Stream>> {
 
       if (!websocket::is_upgrade(req)) {
         if (req.method() == http::verb::get && ctx_.cfg.healthz && path == "/healthz") {
-          if (ctx_.registry.draining())
+          if (ctx_.registry.stopping())
             return respond(http::status::service_unavailable, "text/plain", "draining\n");
+          if (ctx_.registry.draining())
+            return respond(static_cast<http::status>(ctx_.cfg.drain_health_status), "text/plain",
+                           "draining\n");
           return respond(http::status::ok, "text/plain", "ok\n");
         }
         if (req.method() == http::verb::get && ctx_.cfg.metrics && path == "/metrics")

@@ -7,7 +7,7 @@
 // Origin exact-match allowlist (403; a missing Origin only with origins.allow_missing),
 // subprotocol `mana.ssh.v1` offered (400) - the response selects it; permessage-deflate stays
 // off; a gateway that is stopping answers 503 (a draining one still upgrades: resumes arrive).
-// /healthz (503 while draining or stopping) and /metrics are answered on plain GETs,
+// /healthz (draining: drain_health_status, stopping: 503) and /metrics are answered on plain GETs,
 // /debug/sessions only from loopback (the real client address) and only when enabled.
 // Connections still in the HTTP phase are capped globally and per IP
 // (server.max_http_connections[_per_ip], HttpSlot: 503 and close) and bounded in time by

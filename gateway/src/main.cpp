@@ -35,7 +35,8 @@ Configuration ([section] key = default):
   [server]   listen = "127.0.0.1:8022", route_id = "" (hello_ok.route, [a-z0-9-]{1,32};
              empty: from the listen host and port), path = "/", max_header_bytes = 8192,
              max_header_count = 64, healthz = true, metrics = true, log_level = "info",
-             shutdown_grace_ms = 5000, drain_timeout_ms = 0, http_timeout_ms = 10000,
+             shutdown_grace_ms = 5000, drain_timeout_ms = 0, drain_health_status = 503
+             (/healthz while draining; 404 for HAProxy's disable-on-404), http_timeout_ms = 10000,
              max_http_connections = 256, max_http_connections_per_ip = 16
   [tls]      cert_file = "", key_file = "" (PEM; both set: wss, TLS 1.2+; relative to
              the config file)
@@ -64,7 +65,7 @@ Configuration ([section] key = default):
 
 Endpoints: GET <path> with a WebSocket upgrade (subprotocol mana.ssh.v1), GET /healthz,
 GET /metrics (Prometheus text). Logs: JSON lines on stderr.
-Signals: SIGTERM/SIGINT drain when [server] drain_timeout_ms > 0 (/healthz 503, new sessions
+Signals: SIGTERM/SIGINT drain when [server] drain_timeout_ms > 0 (/healthz 503 or 404, new sessions
 refused with 4010, resumes and running sessions go on; then 1001), otherwise (and on a second
 one) close every session with 1001; exit 0 once drained. SIGHUP re-reads the config file, the
 TLS certificate and key and the JWT secret/JWKS without dropping connections (an invalid one

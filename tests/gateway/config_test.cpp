@@ -320,6 +320,18 @@ TEST_CASE("config: server.drain_timeout_ms", "[gateway][config]") {
   require_load_error("[server]\ndrain_timeout_ms = -1\n", "server.drain_timeout_ms");
 }
 
+TEST_CASE("config: server.drain_health_status", "[gateway][config]") {
+  CHECK(config_from("").drain_health_status == 503);  // any balancer: out of rotation
+  CHECK(config_from("[server]\ndrain_health_status = 404\n").drain_health_status == 404);
+  CHECK(config_from("[server]\ndrain_health_status = 503\n").drain_health_status == 503);
+  require_load_error("[server]\ndrain_health_status = 410\n",
+                     "server.drain_health_status must be 503 or 404");
+  require_load_error("[server]\ndrain_health_status = 200\n",
+                     "server.drain_health_status out of range");
+  require_load_error("[server]\ndrain_health_status = \"404\"\n",
+                     "server.drain_health_status must be an integer");
+}
+
 TEST_CASE("config: reverse proxies (proxy_protocol, trusted_proxies, ipv6_prefix)",
           "[gateway][config]") {
   const Config d = config_from("");

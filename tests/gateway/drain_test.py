@@ -14,22 +14,20 @@ Against the real gateway and an echo target (tools/devkit launchers):
                     closed with the final 1001 "server shutdown: drain timeout" no earlier than
                     the timeout and within 2 s after it; the gateway exits 0.
   second_signal     a second SIGTERM during a drain stops at once: 1001 "server shutdown".
-Usage: drain_test.py --gateway PATH
+Usage: drain_test.py --gateway PATH [--keep]
 """
-import argparse
 import asyncio
 import hashlib
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture  # noqa: E402
 from fixture import (ORIGIN, SECRET, Failure, check, connect, expect_close, hello,  # noqa: E402
                      launch_gateway, loopback, metrics, token)
 from rel_support import BANNER, WINDOW, Client, seeded_stream, start_target  # noqa: E402
@@ -169,44 +167,30 @@ async def second_signal(gw):
     check(await wait_exit(gw, 10) == 0, "exit status 0 after the second SIGTERM")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gateway", required=True)
-    a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mana-drain-")
-    echo = None
+def run(args, tmp, procs):
+    echo = start_target("echo", banner=BANNER)
+    procs.append(echo)
     gws = []
 
     def gateway(name, drain_ms):
-        gw = launch_gateway(a.gateway, tmp, name, origins=(ORIGIN,), targets=loopback(echo.port),
-                            secret=SECRET, config={"server": {"drain_timeout_ms": drain_ms}})
+        gw = launch_gateway(args.gateway, tmp, name, origins=(ORIGIN,),
+                            targets=loopback(echo.port), secret=SECRET,
+                            config={"server": {"drain_timeout_ms": drain_ms}})
+        procs.append(gw)
         gws.append(gw)
         return gw
 
-    try:
-        echo = start_target("echo", banner=BANNER)
-        print("# drain_until_idle")
-        asyncio.run(drain_until_idle(gateway("drain-idle", 20000), echo.port))
-        print("# drain_timeout")
-        asyncio.run(drain_timeout(gateway("drain-timeout", 1500), 1.5))
-        print("# second_signal")
-        asyncio.run(second_signal(gateway("drain-twice", 20000)))
-        for gw in gws:
-            check("eyJ" not in gw.logs(), "%s log: no JWT" % gw.name)
-        print("drain_test: all checks passed")
-        return 0
-    except Failure as e:
-        print("FAIL -", e)
-        for gw in gws:
-            print("%s log tail:\n%s" % (gw.name, gw.logs()[-3000:]))
-        return 1
-    finally:
-        for gw in gws:
-            gw.kill()
-        if echo is not None:
-            echo.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    print("# drain_until_idle")
+    asyncio.run(drain_until_idle(gateway("drain-idle", 20000), echo.port))
+    print("# drain_timeout")
+    asyncio.run(drain_timeout(gateway("drain-timeout", 1500), 1.5))
+    print("# second_signal")
+    asyncio.run(second_signal(gateway("drain-twice", 20000)))
+    for gw in gws:
+        check("eyJ" not in gw.logs(), "%s log: no JWT" % gw.name)
+    print("drain_test: all checks passed")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture.main(run, "mana-drain-",
+                          logs=("drain-idle.log", "drain-timeout.log", "drain-twice.log")))

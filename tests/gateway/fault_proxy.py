@@ -38,6 +38,9 @@ Usage as a library:
     port = await proxy.start()
     ...
     proxy.cuts   # cuts made so far
+
+`local_ip` (e.g. "127.0.0.12") is the source address of the upstream connections: behind a
+balancer that hands the client's address on (PROXY protocol), each proxy is a client address.
 """
 import asyncio
 import random
@@ -72,6 +75,7 @@ class Conn:
         self.frozen_at = None
         self.done = asyncio.Event()
         self.writers = []
+        self.budget = [None]        # random-cut mode: bytes left before the cut (None: no cut)
 
     def total(self):
         return self.bytes["c2u"] + self.bytes["u2c"]
@@ -81,8 +85,9 @@ class FaultProxy:
     READ = 65536
 
     def __init__(self, upstream_port, seed=1, min_bytes=256 << 10, max_bytes=2 << 20,
-                 max_cuts=40, redirect_after_cut=None, script=None):
+                 max_cuts=40, redirect_after_cut=None, script=None, local_ip=None):
         self.upstream_port = upstream_port
+        self.local_ip = local_ip    # the upstream connections' source address (127.x.y.z)
         self.rng = random.Random(seed)
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
@@ -120,6 +125,12 @@ class FaultProxy:
         for c in self.live:
             c.frozen = None
             c.thawed.set()
+
+    def disarm(self):
+        """Random-cut mode: the live connections keep running without the cut each was given
+        when it was accepted (set max_cuts = cuts to give none to new ones)."""
+        for c in self.live:
+            c.budget[0] = None
 
     def cut(self, rst=True):
         """Kills every live connection (RST or FIN); returns how many."""
@@ -162,7 +173,9 @@ class FaultProxy:
         if self.redirect_after_cut is not None and self.cuts > 0:
             port = self.redirect_after_cut
         try:
-            ureader, uwriter = await asyncio.open_connection("127.0.0.1", port)
+            ureader, uwriter = await asyncio.open_connection(
+                "127.0.0.1", port,
+                local_addr=(self.local_ip, 0) if self.local_ip is not None else None)
         except OSError:
             cwriter.transport.abort()
             return
@@ -178,6 +191,7 @@ class FaultProxy:
             budget[0] = self.rng.randint(self.min_bytes, self.max_bytes) if cutting else None
             fault = Fault(rst=self.rng.random() < 0.5)
         conn = Conn(index, fault)
+        conn.budget = budget
         conn.thawed.set()
         self.live.append(conn)
         self.all.append(conn)

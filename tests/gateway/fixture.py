@@ -15,7 +15,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -118,11 +120,42 @@ async def expect_close(ws, timeout=5):
         raise Failure("no close within %.1fs" % timeout)
 
 
-def metrics(port, scheme="http", context=None):
-    """Scrapes /metrics into {"name{labels}": float}."""
-    with urllib.request.urlopen("%s://127.0.0.1:%d/metrics" % (scheme, port), timeout=5,
-                                context=context) as r:
-        text = r.read().decode()
+# A PROXY protocol v2 header with the LOCAL command (the balancer's own health checks: the
+# gateway keeps the TCP peer's address). A gateway with [server] proxy_protocol = "v2" answers
+# a direct request from a trusted peer only after it.
+PROXY_V2_LOCAL = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x20, 0x00, 0x00, 0x00])
+
+
+def http_get(port, path, preface=b"", timeout=5):
+    """GET http://127.0.0.1:port<path> on a raw socket, `preface` (a PROXY header) first:
+    (status, body text). For what urllib cannot send."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(preface + ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                             % path).encode())
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", head)
+    if not m:
+        raise Failure("GET %s on port %d: no HTTP answer (%r)" % (path, port, head[:60]))
+    return int(m.group(1)), body.decode(errors="replace")
+
+
+def metrics(port, scheme="http", context=None, preface=None):
+    """Scrapes /metrics into {"name{labels}": float}; with `preface` (e.g. PROXY_V2_LOCAL) on a
+    raw socket that sends it first."""
+    if preface is not None:
+        status, text = http_get(port, "/metrics", preface)
+        if status != 200:
+            raise Failure("GET /metrics on port %d: %d" % (port, status))
+    else:
+        with urllib.request.urlopen("%s://127.0.0.1:%d/metrics" % (scheme, port), timeout=5,
+                                    context=context) as r:
+            text = r.read().decode()
     out = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
@@ -166,10 +199,22 @@ def loopback(*ports):
 
 
 def stop_all(procs):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    """Stops everything in `procs`, newest first, and waits for each: a Popen is killed; a
+    launcher's object (tools/devkit: Gateway, Target, Sshd, Haproxy) is stopped by its kill()
+    (SIGKILL to the process or its group) or, lacking one, its stop() (SIGTERM, then SIGKILL
+    after a grace time), both of which wait. One that fails does not keep the others running."""
+    for p in reversed(procs):
+        try:
+            if isinstance(p, subprocess.Popen):
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+            elif hasattr(p, "kill"):
+                p.kill()
+            else:
+                p.stop()
+        except Exception as e:  # noqa: BLE001 - stop the rest anyway
+            print("# could not stop %r: %s" % (p, e))
 
 
 def established_to(port):
@@ -191,13 +236,15 @@ def established_to(port):
 def main(run, prefix, logs=(), add_args=None):
     """The command line and frame of a gateway test: --gateway (required), --sshd and whatever
     add_args(parser) adds. Calls run(args, tmp, procs) with a fresh temporary directory (named
-    after `prefix`) and an empty list for the processes it starts; a pass is a return, a failure
-    an exception: "FAIL -", the error and the tail of each file of `logs` (relative to tmp) are
-    printed. Afterwards every process in procs is stopped and tmp is removed. Returns the exit
-    status (0 passed, 1 failed) for sys.exit."""
+    after `prefix`) and an empty list for the processes it starts (Popen objects or the
+    launchers' objects, see stop_all); a pass is a return, a failure an exception: "FAIL -", the
+    error and the tail of each file of `logs` (relative to tmp) are printed. Afterwards every
+    process in procs is stopped and waited for (stop_all), and tmp is removed unless --keep was
+    given. Returns the exit status (0 passed, 1 failed) for sys.exit."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateway", required=True)
     ap.add_argument("--sshd", default=shutil.which("sshd") or "/usr/sbin/sshd")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     if add_args is not None:
         add_args(ap)
     args = ap.parse_args()
@@ -217,4 +264,7 @@ def main(run, prefix, logs=(), add_args=None):
         return 1
     finally:
         stop_all(procs)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print("# kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

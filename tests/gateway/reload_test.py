@@ -15,9 +15,8 @@ echo target (tools/devkit/targets.py). Checks:
   broken: a config file that does not parse, then a certificate file that is not PEM, each with
   SIGHUP: outcome="error" counted twice, `reload_failed` logged with the reason, the old
   configuration, certificate and keys stay (TWO, k2 accepted), the session still echoes.
-Usage: reload_test.py --gateway PATH
+Usage: reload_test.py --gateway PATH [--keep]
 """
-import argparse
 import asyncio
 import hashlib
 import json
@@ -28,10 +27,10 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture  # noqa: E402
 from fixture import (ORIGIN, SECRET, Failure, check, connect, expect_close, hello,  # noqa: E402
                      launch_gateway, loopback, metrics, recv_json)
 from devkit import tokens  # noqa: E402 - fixture put tools/ on sys.path
@@ -41,13 +40,13 @@ MiB = 1 << 20
 NEW_ORIGIN = "https://new.example.test"
 
 
-def run(*a):
+def cmd(*a):
     subprocess.run(a, check=True, capture_output=True)
 
 
 def make_ca(tmp):
     key, crt = os.path.join(tmp, "ca.key"), os.path.join(tmp, "ca.pem")
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+    cmd("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=mana reload test CA")
     return key, crt
 
@@ -58,9 +57,9 @@ def make_cert(tmp, ca, name):
     ext = os.path.join(tmp, "ext.cnf")
     with open(ext, "w") as f:
         f.write("subjectAltName=IP:127.0.0.1\n")
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    cmd("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
+    cmd("openssl", "x509", "-req", "-in", csr, "-CA", ca[1], "-CAkey", ca[0], "-CAcreateserial",
         "-out", crt, "-days", "2", "-extfile", ext)
     with open(crt) as f:
         der = ssl.PEM_cert_to_DER_cert(f.read())
@@ -199,44 +198,28 @@ async def scenario(gw, tmp, echo_port, certs, keys, sent):
     sent.append(len(data))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gateway", required=True)
-    a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="mana-reload-")
-    echo = gw = None
-    try:
-        ca = make_ca(tmp)
-        os.environ["SSL_CERT_FILE"] = ca[1]  # the default contexts below trust the test CA
-        one = make_cert(tmp, ca, "one")
-        two = make_cert(tmp, ca, "two")
-        shutil.copyfile(one[0], os.path.join(tmp, "gw.pem"))
-        shutil.copyfile(one[1], os.path.join(tmp, "gw.key"))
-        k1, k2 = tokens.new_keypair("ES256"), tokens.new_keypair("ES256")
-        tokens.write_jwks(os.path.join(tmp, "jwks.json"), {"k1": k1})
-        echo = start_target("echo", banner=BANNER)
-        gw = launch_gateway(a.gateway, tmp, "reload", origins=(ORIGIN,),
-                            targets=loopback(echo.port), secret=SECRET,
-                            config={"tls": {"cert_file": "gw.pem", "key_file": "gw.key"},
-                                    "auth": {"jwks_file": "jwks.json"},
-                                    "rate": {"open_rate": 10}})
-        sent = []
-        asyncio.run(scenario(gw, tmp, echo.port, (one, two), (k1, k2), sent))
-        check("eyJ" not in gw.logs(), "log: no JWT")
-        print("reload_test: all checks passed (%d bytes echoed through the reloads)" % sent[0])
-        return 0
-    except Failure as e:
-        print("FAIL -", e)
-        if gw is not None:
-            print("gateway log tail:\n" + gw.logs()[-3000:])
-        return 1
-    finally:
-        if gw is not None:
-            gw.kill()
-        if echo is not None:
-            echo.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+def run(args, tmp, procs):
+    ca = make_ca(tmp)
+    os.environ["SSL_CERT_FILE"] = ca[1]  # the default contexts below trust the test CA
+    one = make_cert(tmp, ca, "one")
+    two = make_cert(tmp, ca, "two")
+    shutil.copyfile(one[0], os.path.join(tmp, "gw.pem"))
+    shutil.copyfile(one[1], os.path.join(tmp, "gw.key"))
+    k1, k2 = tokens.new_keypair("ES256"), tokens.new_keypair("ES256")
+    tokens.write_jwks(os.path.join(tmp, "jwks.json"), {"k1": k1})
+    echo = start_target("echo", banner=BANNER)
+    procs.append(echo)
+    gw = launch_gateway(args.gateway, tmp, "reload", origins=(ORIGIN,),
+                        targets=loopback(echo.port), secret=SECRET,
+                        config={"tls": {"cert_file": "gw.pem", "key_file": "gw.key"},
+                                "auth": {"jwks_file": "jwks.json"},
+                                "rate": {"open_rate": 10}})
+    procs.append(gw)
+    sent = []
+    asyncio.run(scenario(gw, tmp, echo.port, (one, two), (k1, k2), sent))
+    check("eyJ" not in gw.logs(), "log: no JWT")
+    print("reload_test: all checks passed (%d bytes echoed through the reloads)" % sent[0])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fixture.main(run, "mana-reload-", logs=("reload.log",)))

@@ -12,7 +12,7 @@ It writes <dir>/<name>.toml and the JWT key <dir>/<name>.jwt-secret (mode 0600; 
 fresh one), starts the gateway with `--listen 127.0.0.1:0` (or `listen`), stderr to
 <dir>/<name>.log (or `log_path`), and reads the port from the `listening` log line, which the
 gateway writes at every log level: no free-port race. Startup is bounded by `timeout`; the error
-carries the tail of the log.
+carries the tail of the log (net.start_and_wait, shared with haproxy.py).
 
 start_gateway(binary, dir, name="gateway", *, origins=(), allow_missing_origin=False,
               targets=(), config=None, log_level=None, secret=None, listen="127.0.0.1:0",
@@ -26,13 +26,9 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 from . import tokens
-
-
-class StartError(Exception):
-    pass
+from .net import StartError, start_and_wait  # noqa: F401 - StartError for the callers
 
 
 def _toml_value(v):
@@ -119,28 +115,26 @@ class Gateway:
         return self.proc.wait()
 
 
-def _listening_port(log_path, proc, timeout):
-    end = time.monotonic() + timeout
-    seen = 0
-    buf = b""
-    while time.monotonic() < end:
+def _listening_port(log_path):
+    """A ready() for net.start_and_wait: the port of the `listening` line once logged."""
+    state = {"seen": 0, "buf": b""}
+
+    def ready():
         with open(log_path, "rb") as f:
-            f.seek(seen)
+            f.seek(state["seen"])
             chunk = f.read()
-        seen += len(chunk)
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
+        state["seen"] += len(chunk)
+        state["buf"] += chunk
+        while b"\n" in state["buf"]:
+            line, state["buf"] = state["buf"].split(b"\n", 1)
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue
             if isinstance(entry, dict) and entry.get("event") == "listening":
                 return int(entry["port"])
-        if proc.poll() is not None:
-            raise StartError("exited with status %s before listening" % proc.returncode)
-        time.sleep(0.02)
-    raise StartError("did not log `listening` within %.0f s" % timeout)
+        return None
+    return ready
 
 
 def start_gateway(binary, dir, name="gateway", *, origins=(), allow_missing_origin=False,
@@ -163,19 +157,11 @@ def start_gateway(binary, dir, name="gateway", *, origins=(), allow_missing_orig
     with open(config_path, "w") as f:
         f.write(text)
     log_path = log_path or os.path.join(dir, name + ".log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([binary, "--config", config_path, "--listen", listen],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                env=None if env is None else dict(os.environ, **env),
-                                preexec_fn=preexec_fn, start_new_session=start_new_session)
     tls = bool(sections.get("tls", {}).get("cert_file"))
-    gw = Gateway(proc, 0, name, dir, config_path, text, log_path, secret, tls,
-                 start_new_session)
-    try:
-        port = _listening_port(log_path, proc, timeout)
-    except StartError as e:
-        gw.kill()
-        raise StartError("mana-gateway %s %s: %s" % (name, e, gw.log_tail())) from None
-    gw.port = port
-    gw.url = "%s://127.0.0.1:%d/" % ("wss" if tls else "ws", port)
-    return gw
+    proc, port = start_and_wait(
+        "mana-gateway %s" % name, [binary, "--config", config_path, "--listen", listen],
+        log_path, _listening_port(log_path), timeout=timeout, log_mode="wb",
+        stdout_to_log=False, env=None if env is None else dict(os.environ, **env),
+        preexec_fn=preexec_fn, start_new_session=start_new_session)
+    return Gateway(proc, port, name, dir, config_path, text, log_path, secret, tls,
+                   start_new_session)

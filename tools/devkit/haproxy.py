@@ -21,7 +21,7 @@ loopback port of its own, its `server` lines are the given gateways, and `global
 socket <dir>/<name>.sock (mode 600) for servers(). HAProxy runs in the foreground (-db), its log
 (stdout, stderr) in <dir>/<name>.log. HAProxy cannot listen on port 0 and report the port: the port
 comes from net.free_port() and a start that lost it is retried with a new one. Startup is bounded
-by `timeout`; the error carries the tail of the log.
+by `timeout` (net.start_and_wait, shared with gateway.py); the error carries the tail of the log.
 """
 import os
 import re
@@ -30,15 +30,11 @@ import socket
 import subprocess
 import time
 
-from .net import free_port, wait_port
+from .net import StartError, free_port, start_and_wait, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "gateway", "examples", "haproxy.cfg")
 ROUTE_ID = re.compile(r"^[a-z0-9-]{1,32}\Z")
-
-
-class StartError(Exception):
-    pass
 
 
 def haproxy_config(example_text, port, servers, stats_socket, default_server=None):
@@ -143,25 +139,24 @@ def start_haproxy(dir, servers, *, name="haproxy", binary="haproxy", example=Non
     stats_socket = os.path.join(dir, name + ".sock")
     log_path = log_path or os.path.join(dir, name + ".log")
     end = time.monotonic() + timeout
-    last = ""
+    last = None
     for _attempt in range(5):
         port = free_port()
         with open(config_path, "w") as f:
             f.write(haproxy_config(example_text, port, servers, stats_socket, default_server))
         if os.path.exists(stats_socket):
             os.unlink(stats_socket)
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen([binary, "-db", "-f", config_path], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=log)
-        hap = Haproxy(proc, port, name, dir, config_path, log_path, stats_socket)
-        while time.monotonic() < end and proc.poll() is None:
-            if os.path.exists(stats_socket) and wait_port(port, timeout=0.2):
-                return hap
-            time.sleep(0.05)
-        last = hap.log_tail()
-        if proc.poll() is None:
-            hap.stop()
-            raise StartError("haproxy did not listen within %.0f s: %s" % (timeout, last))
-        if "cannot bind socket" not in last or time.monotonic() >= end:
-            raise StartError("haproxy exited with status %s: %s" % (proc.returncode, last))
-    raise StartError("haproxy could not bind a port: %s" % last)
+
+        def ready():
+            return True if os.path.exists(stats_socket) and wait_port(port, timeout=0.2) else None
+        try:
+            proc, _ = start_and_wait("haproxy", [binary, "-db", "-f", config_path], log_path,
+                                     ready, timeout=max(0.1, end - time.monotonic()))
+        except StartError as e:
+            # HAProxy cannot listen on port 0: a port taken since free_port() is tried again.
+            if e.status is None or "cannot bind socket" not in e.tail or time.monotonic() >= end:
+                raise
+            last = e
+            continue
+        return Haproxy(proc, port, name, dir, config_path, log_path, stats_socket)
+    raise last
