@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What every group of `make bench` (bench/run.py, bench/memory.py) shares: child
+"""What every group of `make bench` (bench/run.py, bench/memory.py, bench/lb.py) shares: child
 processes in their own process groups (Proc, Registry, run), readiness by /proc/net/tcp, CPU and
 memory of process trees from /proc, the gateway's /metrics, and the statistics and number
 formats of the report. Python 3 standard library only."""

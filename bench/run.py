@@ -5,7 +5,8 @@
 Peers: direct loopback TCP and a socat copy relay (baselines), websockify (Debian), a minimal Node
 `ws` relay (bench/node_ws_relay.mjs) and mana-gateway; for SSH streams direct OpenSSH and OpenSSH
 through each WebSocket relay (ProxyCommand `mana-bench stdio` for the raw relays, `mana-proxy` for
-mana-gateway). The load comes from `mana-bench` (bench/mana_bench.cpp) in separate processes:
+mana-gateway); HAProxy in front of mana-gateway and 1 vs 2 gateway processes (bench/lb.py). The
+load comes from `mana-bench` (bench/mana_bench.cpp) in separate processes:
 `mana-bench target` is the sink/source/echo behind every relay, `mana-bench client` drives them.
 
 Every metric runs R rounds (R = 5); in every round each metric runs once per peer, the peers in an
@@ -41,7 +42,8 @@ from devkit import tokens  # noqa: E402
 from devkit.gateway import start_gateway as launch_gateway  # noqa: E402
 from devkit.net import free_port  # noqa: E402 - socat and websockify need a port up front
 from devkit.sshd import start_sshd as launch_sshd  # noqa: E402
-import memory  # noqa: E402 - bench/ is sys.path[0]: the groups that live in their own modules
+import lb  # noqa: E402 - bench/ is sys.path[0]: the groups that live in their own modules
+import memory  # noqa: E402
 from memory import SLOW_CHANNELS_PER_CONN  # noqa: E402
 from procs import (ORIGIN, THIRD_PARTY, BenchError, Proc, Registry, fmt_num,  # noqa: E402
                    fmt_signed, raise_nofile, run, summary, tree_cpu_s, wait_listening)
@@ -63,13 +65,15 @@ GATEWAY_READ_CHUNK = 256 * 1024  # the gateway default
 FULL = {"relay_bytes": GIB, "ssh_bytes": 256 * MIB, "echo_samples": 1000, "connect_samples": 50,
         "streams_n": 100, "streams_bytes": 8 * MIB, "idle_ns": (1000, 5000, 9000),
         "slow_n": 100, "slow_bytes": 256 * MIB, "slow_rate": 64 * 1024, "slow_ms": 5000,
-        "resume_bytes": 256 * MIB, "budget_s": 30 * 60, "openssl_s": 1}
+        "resume_bytes": 256 * MIB, "budget_s": 30 * 60, "openssl_s": 1,
+        "lb_streams": 8, "lb_stream_bytes": 64 * MIB}
 QUICK = {"relay_bytes": 64 * MIB, "ssh_bytes": 32 * MIB, "echo_samples": 1000,
          "connect_samples": 20, "streams_n": 100, "streams_bytes": MIB, "idle_ns": (1000,),
          "slow_n": 100, "slow_bytes": 64 * MIB, "slow_rate": 64 * 1024, "slow_ms": 2000,
-         "resume_bytes": 32 * MIB, "budget_s": 10 * 60, "openssl_s": 1}
+         "resume_bytes": 32 * MIB, "budget_s": 10 * 60, "openssl_s": 1,
+         "lb_streams": 8, "lb_stream_bytes": 16 * MIB}
 GROUPS = ("openssl", "relay", "ssh", "echo", "connect", "streams", "idle", "slow", "resume",
-          "browser")
+          "lb", "browser")
 
 
 # --- internal stream helpers (both ends of the SSH streams) --------------------------------------
@@ -162,6 +166,7 @@ class Bench:
         self.skipped = []
         self.browser = None
         self.group_seconds = {}
+        self.lb = lb.LbGroup(self)
 
     # -- bookkeeping --
 
@@ -748,6 +753,7 @@ class Bench:
         self.define("slow_gateway_buffered_avg", "bytes", "slow", better="lower",
                     label="gateway buffered / session")
         self.define("resume", "µs", "resume", better="lower", label="drop → resumed")
+        lb.define(self)
 
     def wanted(self, group):
         return not self.args.only or group in self.args.only
@@ -777,7 +783,8 @@ class Bench:
                          ("echo", lambda: self.round_echo(relay_peers)),
                          ("connect", lambda: self.round_connect(relay_peers)),
                          ("streams", lambda: self.round_streams(relay_peers)),
-                         ("resume", self.round_resume)]
+                         ("resume", self.round_resume),
+                         ("lb", self.lb.round)]
                 for group, fn in self.shuffled(steps):
                     if self.wanted(group):
                         self.log("  %s" % group)
@@ -958,9 +965,15 @@ class Bench:
         for e in report["metrics"]:
             by_group.setdefault(e["group"], []).append(e)
         for group in ("openssl", "relay", "relay_cpu", "ssh", "echo", "connect", "streams",
-                      "idle", "slow", "resume", "browser", "sizes"):
+                      "idle", "slow", "resume", "lb", "lb_scale", "browser", "sizes"):
             entries = by_group.get(group)
             if not entries:
+                continue
+            if group in lb.TITLES:  # transposed: one row per metric
+                lines += lb.table(self, group, entries, report["machine"], {
+                    "relay": human(self.cfg["relay_bytes"]), "echo": self.cfg["echo_samples"],
+                    "lb_streams": self.cfg["lb_streams"],
+                    "lb_stream": human(self.cfg["lb_stream_bytes"])})
                 continue
             names = [n for n in self.meta if self.meta[n]["group"] == group and
                      any(e["name"] == n for e in entries)]
