@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
+#include <string>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
@@ -477,8 +479,11 @@ class ManaConn final : public std::enable_shared_from_this<ManaConn>, public hos
   void on_link_open(std::uint64_t gen) override {
     if (gen != gen_) return;
     link_open_ = true;
-    if (auto r = core_.transport_open(mono_now()); !r)
-      return fail_all("cannot start the session: " + r.error().detail);
+    // The failure text is copied out before fail_all: g++-12 at -O3 reports a false
+    // -Wdangling-pointer on the Result's destructor when fail_all runs in its scope.
+    std::optional<std::string> failed;
+    if (auto r = core_.transport_open(mono_now()); !r) failed = r.error().detail;
+    if (failed) return fail_all("cannot start the session: " + *failed);
     pump();
     // Writers that stopped while there was no transport (a resume) may continue.
     on_link_drained(gen);
