@@ -1116,7 +1116,8 @@ async function main() {
         key: sshd.userKey.privateKey,
         fingerprint: hostFp,
       };
-      for (const where of ['page', 'worker']) {
+      // --worker-only: the worker's flood only (development; no in-page baseline).
+      for (const where of flag('--worker-only') ? ['worker'] : ['page', 'worker']) {
         const { context: c, page: p } = await newPage();
         try {
           const f = await floodLatency(p, where, { ...wa, token: mintToken() }, floodKeys);
