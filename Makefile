@@ -296,13 +296,13 @@ format-e2e: e2e-deps
 	cd $(E2E_DIR) && npx --no-install prettier --write --log-level warn .
 
 # Browser benchmarks (bench/browser/README.md): real sshd, the native-release gateway when built
-# (else native-debug), Debian's Chromium. Hard bound 6 min (BENCH_QUICK=1: 3 short rounds, 2 min).
+# (else native-debug), Debian's Chromium. Hard bound 8.5 min (BENCH_QUICK=1: 3 short rounds, 3.5 min).
 BENCH_QUICK ?=
 bench-browser: demo-build
 	@if [[ ! -x $(BUILD)/native-release/bin/mana-gateway && ! -x "$(MANA_GATEWAY)" ]]; then $(MAKE) demo-gateway; fi
 	@if [[ ! -x "$(CHROMIUM)" ]]; then echo "bench-browser: $(CHROMIUM) is missing (make deps installs chromium)" >&2; exit 1; fi
 	BENCH_QUICK="$(BENCH_QUICK)" CHROMIUM="$(CHROMIUM)" \
-	  timeout -k 10 $(if $(filter 1,$(BENCH_QUICK)),120,360) node bench/browser/run.mjs
+	  timeout -k 10 $(if $(filter 1,$(BENCH_QUICK)),210,500) node bench/browser/run.mjs
 
 # Benchmarks (bench/README.md, docs/benchmarks.md): every peer interleaved in one run, not part of
 # `make test`. Installs websockify/socat/sshd and the Node relay's `ws`, builds the

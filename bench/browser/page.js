@@ -12,6 +12,8 @@
 //   plain = true:  the same kind of bytes through a plain mana `tcp` channel (no SSH), consumed
 //                  at once: the transport's own ceiling in the page (the first `skip` bytes
 //                  are the target's banner line).
+//   worker = true: the SSH download in the session worker (ManaWorkerClient, a stream session),
+//                  each chunk checked and consumed by the page (credit follows the page).
 //   ms: from the open (session ready / channel open) to the last byte.
 //
 // Loaded as /bench.html (the demo page plus this script) it runs without any DevTools client
@@ -65,18 +67,105 @@
       a.timeoutMs,
       'raw download',
     );
-    return { got, bad: 0, chunks, ms: tLast - t1, openMs: 0, exit: 0, cipher: 'none', error: null };
+    return {
+      got,
+      bad: 0,
+      chunks,
+      ms: tLast - t1,
+      openMs: 0,
+      exit: 0,
+      cipher: 'none',
+      error: null,
+    };
+  }
+
+  /** The session worker (ManaWorkerClient, `@mana/websocket/worker` served at /pkg/). */
+  let workerClient;
+  async function startWorker(lib, mode) {
+    if (workerClient === undefined) {
+      const t0 = performance.now();
+      workerClient = await lib.ManaWorkerClient.start({
+        workerUrl: '/pkg/mana-worker.js',
+        mode: mode || 'auto',
+      });
+      window.manaBenchWorkerStartMs = performance.now() - t0;
+    }
+    return workerClient;
+  }
+
+  /**
+   * a.worker: the same SSH download in the session worker (a stream session: no screen model);
+   * the page checks and consumes every chunk (credit follows the page, as in a terminal).
+   */
+  async function workerDownload(a) {
+    const lib = await whenLib();
+    const client = await startWorker(lib, a.workerMode);
+    const tOpen = performance.now();
+    const s = await bound(
+      client.openSession(
+        { url: a.url, token: a.token },
+        {
+          target: { host: a.host, port: a.port },
+          username: a.user,
+          auth: { privateKey: a.key },
+          command: `head -c ${a.bytes} /dev/zero`,
+          ciphers: a.cipher,
+          stream: true,
+          key: `bench-${Math.random()}`,
+        },
+      ),
+      15000,
+      'worker openSession',
+    );
+    const t1 = performance.now();
+    let got = 0;
+    let bad = 0;
+    let chunks = 0;
+    let tLast = t1;
+    s.onData((d) => {
+      got += d.length;
+      chunks++;
+      if (d[0] !== 0 || d[d.length - 1] !== 0 || d[d.length >> 1] !== 0) bad++;
+      tLast = performance.now();
+      s.consume(d.length);
+    });
+    let exit;
+    s.onExit((e) => {
+      exit = e;
+    });
+    await bound(new Promise((r) => s.onClose(r)), a.timeoutMs, 'worker download');
+    const error = s.error ? `${s.error.name}: ${s.error.message}` : null;
+    return {
+      got,
+      bad,
+      chunks,
+      ms: tLast - t1,
+      openMs: t1 - tOpen,
+      exit: exit && exit.code !== undefined ? exit.code : null,
+      // The worker checked the negotiated cipher set to this one (ciphers: one name).
+      cipher: a.cipher,
+      mode: client.mode,
+      error,
+    };
   }
 
   async function download(a) {
     if (a.raw) return rawDownload(a);
+    if (a.worker) return workerDownload(a);
     const lib = await whenLib();
-    const conn = await lib.connect({ url: a.url, token: a.token, storage: 'none' });
+    const conn = await lib.connect({
+      url: a.url,
+      token: a.token,
+      storage: 'none',
+    });
     try {
       await bound(conn.whenReady(), 10000, 'connect');
       const tOpen = performance.now();
       if (a.plain) {
-        const ch = conn.openChannel({ target: { host: a.host, port: a.port }, kind: 'tcp' });
+        const ch = conn.openChannel({
+          target: { host: a.host, port: a.port },
+          kind: 'tcp',
+        });
         await bound(ch.opened, 10000, 'openChannel');
         const t1 = performance.now();
         let got = 0;
@@ -176,6 +265,9 @@
     }
   }
 
-  window.manaBench = { download };
+  window.manaBench = {
+    download,
+    startWorker: async (mode) => startWorker(await whenLib(), mode),
+  };
   if (location.pathname === '/bench.html') void runPlan();
 })();

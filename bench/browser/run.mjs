@@ -44,6 +44,7 @@ import { launchGateway } from '../../tools/devkit/gateway.mjs';
 import { freePort } from '../../tools/devkit/net.mjs';
 import { fingerprintOf, startSshd } from '../../tools/devkit/sshd.mjs';
 import { startTarget } from '../../tools/devkit/targets.mjs';
+import { FLOOD_BYTES, floodLatency, reattachTimes } from './worker.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const webDir = path.resolve(process.env.BENCH_WEB_DIR ?? path.join(root, 'build', 'web-demo'));
@@ -80,7 +81,10 @@ const profileOnly = flag('--profile-only');
 const profile = flag('--profile') || profileOnly;
 const latencyOnly = flag('--latency-only');
 const traceLatency = flag('--trace-latency');
-const deadlineS = Number(process.env.BENCH_DEADLINE_S ?? (quick ? 110 : 330));
+const deadlineS = Number(process.env.BENCH_DEADLINE_S ?? (quick ? 200 : 480));
+/** Keys typed during the flood, reloads for the reattach time, per round. */
+const floodKeys = quick ? 30 : 100;
+const reloads = quick ? 5 : 10;
 const ciphers = ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com'];
 if (!Number.isInteger(rounds) || rounds < 1) {
   console.error('bench-browser: --rounds must be a positive integer');
@@ -313,7 +317,10 @@ function startPageServer(port, demo, mintToken) {
     const url = new URL(req.url ?? '/', 'http://x');
     const json = (code, body) =>
       res
-        .writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .writeHead(code, {
+          'content-type': 'application/json',
+          'cache-control': 'no-store',
+        })
         .end(JSON.stringify(body));
     if (url.pathname === '/api/demo') return json(200, demo);
     if (url.pathname.startsWith('/api/bench/') && req.method === 'POST') {
@@ -333,8 +340,26 @@ function startPageServer(port, demo, mintToken) {
       });
       return undefined;
     }
+    // The npm build's dist/ (the session worker dist/mana-worker.js and the wasm it loads).
+    if (url.pathname.startsWith('/pkg/')) {
+      const distDir = path.join(pkgDir, 'dist');
+      const file = path.resolve(distDir, '.' + decodeURIComponent(url.pathname.slice(4)));
+      if (!file.startsWith(distDir + path.sep) || !fs.existsSync(file)) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return undefined;
+      }
+      res.writeHead(200, {
+        'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
+        'cache-control': 'no-store',
+      });
+      res.end(fs.readFileSync(file));
+      return undefined;
+    }
     if (url.pathname === '/bench/page.js') {
-      res.writeHead(200, { 'content-type': MIME['.js'], 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': MIME['.js'],
+        'cache-control': 'no-store',
+      });
       res.end(fs.readFileSync(pageScript));
       return undefined;
     }
@@ -342,7 +367,10 @@ function startPageServer(port, demo, mintToken) {
       const html = fs
         .readFileSync(path.join(webDir, 'index.html'), 'utf8')
         .replace('</body>', '<script src="/bench/page.js"></script></body>');
-      res.writeHead(200, { 'content-type': MIME['.html'], 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': MIME['.html'],
+        'cache-control': 'no-store',
+      });
       res.end(html);
       return undefined;
     }
@@ -687,14 +715,19 @@ async function runHeadless(executablePath, webPort, steps, onStep, timeoutMs, ho
     ...(hooks.debug ? ['--remote-debugging-port=0'] : []),
     `http://127.0.0.1:${webPort}/bench.html`,
   ];
-  headless = spawn(executablePath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  headless = spawn(executablePath, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
   const stderr = [];
   headless.stderr.on('data', (d) => stderr.push(String(d)));
   const exited = new Promise((r) => headless.once('exit', r));
   try {
     const r = await Promise.race([
       done,
-      exited.then(() => ({ error: `chromium exited: ${stderr.join('').slice(-800)}` })),
+      exited.then(() => ({
+        error: `chromium exited: ${stderr.join('').slice(-800)}`,
+      })),
       new Promise((r) => setTimeout(() => r({ error: `no end after ${timeoutMs} ms` }), timeoutMs)),
     ]);
     if (r.error) throw new Error(`headless page: ${r.error}`);
@@ -814,7 +847,11 @@ async function main() {
   });
   log('sizes measured');
   const user = os.userInfo().username;
-  sshd = await startSshd({ user, users: [user], extraConfig: 'ClientAliveInterval 30' });
+  sshd = await startSshd({
+    user,
+    users: [user],
+    extraConfig: 'ClientAliveInterval 30',
+  });
   log(`sshd on 127.0.0.1:${sshd.port}`);
   const hostFp = sshd.hostKeys.ed25519.fingerprint;
   if (hostFp !== fingerprintOf(sshd.hostKeys.ed25519.pub)) throw new Error('host key mismatch');
@@ -826,7 +863,10 @@ async function main() {
     logLevel: 'warn',
     origins: [`http://127.0.0.1:${webPort}`],
     targets: [{ host: '127.0.0.1', ports: [sshd.port, zeroPort] }],
-    config: { server: { shutdown_grace_ms: 500 }, session: { resume_ttl_ms: 5000 } },
+    config: {
+      server: { shutdown_grace_ms: 500 },
+      session: { resume_ttl_ms: 5000 },
+    },
   });
   const gwInfo = { url: gateway.url };
   let tokens = 0;
@@ -862,7 +902,9 @@ async function main() {
   );
   const pageErrors = [];
   const newPage = async () => {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+    const context = await browser.newContext({
+      viewport: { width: 1200, height: 760 },
+    });
     const page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     if (traceLatency) await page.addInitScript(latencyTraceHooks);
@@ -912,6 +954,14 @@ async function main() {
     if (d.cipher !== 'none') add(`${what}_open`, 'ms', d.openMs);
     const cpu = cpuPerMB(before, after, d.got);
     for (const k of cpuKeys) if (cpu[k] !== undefined) add(`cpu_${what}_${k}`, 'ms/MB', cpu[k]);
+    // The renderers' main threads (the page; an idle worker host's renderer adds ~0) and their
+    // worker threads (the session worker): what the page's main thread pays per MB.
+    const sumThreads = (re) =>
+      Object.keys(cpu)
+        .filter((k) => k.startsWith('thread:') && re.test(k.slice('thread:'.length)))
+        .reduce((acc, k) => acc + cpu[k], 0);
+    add(`cpu_${what}_renderer-main`, 'ms/MB', sumThreads(/^(CrRendererMain|chromium)$/));
+    add(`cpu_${what}_renderer-workers`, 'ms/MB', sumThreads(/Worker/));
     const cpuText =
       cpuKeys
         .filter((k) => cpu[k] !== undefined)
@@ -935,7 +985,12 @@ async function main() {
   const warmup = () => [
     {
       id: 'warmup_plain',
-      args: { ...dlArgs('none'), port: zeroPort, plain: true, skip: BANNER.length },
+      args: {
+        ...dlArgs('none'),
+        port: zeroPort,
+        plain: true,
+        skip: BANNER.length,
+      },
     },
     { id: 'warmup_ssh', args: { ...dlArgs(ciphers[0]), bytes: 1024 * 1024 } },
   ];
@@ -954,9 +1009,24 @@ async function main() {
     {
       id: 'mana_channel',
       expect: downloadBytes + BANNER.length,
-      args: { ...dlArgs('none'), port: zeroPort, plain: true, skip: BANNER.length },
+      args: {
+        ...dlArgs('none'),
+        port: zeroPort,
+        plain: true,
+        skip: BANNER.length,
+      },
     },
-    ...ciphers.map((c) => ({ id: `ssh_${short(c)}`, expect: downloadBytes, args: dlArgs(c) })),
+    ...ciphers.map((c) => ({
+      id: `ssh_${short(c)}`,
+      expect: downloadBytes,
+      args: dlArgs(c),
+    })),
+    // The same downloads in the session worker (a stream session; the page consumes each chunk).
+    ...ciphers.map((c) => ({
+      id: `worker_ssh_${short(c)}`,
+      expect: downloadBytes,
+      args: { ...dlArgs(c), worker: true },
+    })),
   ];
 
   for (let r = 1; r <= (profileOnly ? 0 : rounds); r++) {
@@ -974,6 +1044,9 @@ async function main() {
             return;
           }
           const step = plan.find((x) => x.id === id);
+          if (id.startsWith('worker_') && result?.mode !== 'shared') {
+            throw new Error(`${id}: the session worker runs in mode ${result?.mode}`);
+          }
           if (result?.cipher !== undefined && id.startsWith('ssh_')) {
             const want = ciphers.find((c) => id === `ssh_${short(c)}`);
             if (result.cipher !== want)
@@ -1032,6 +1105,73 @@ async function main() {
     } finally {
       await context.close();
     }
+    if (!latencyOnly || flag('--flood')) {
+      // 3. Keystroke -> glyph while a flood fills the same terminal: in the page, then with the
+      //    session in the worker; then the worker start + reattach time after a reload.
+      const wa = {
+        url: gwInfo.url,
+        host: sshd.host,
+        port: sshd.port,
+        user,
+        key: sshd.userKey.privateKey,
+        fingerprint: hostFp,
+      };
+      // --worker-only: the worker's flood only (development; no in-page baseline).
+      for (const where of flag('--worker-only') ? ['worker'] : ['page', 'worker']) {
+        const { context: c, page: p } = await newPage();
+        try {
+          const f = await floodLatency(p, where, { ...wa, token: mintToken() }, floodKeys);
+          wa.dims = f.dims; // the worker's terminal gets the in-page run's fitted size
+          const rendered = f.samples.map((x) => x.rendered);
+          const parsed = f.samples.map((x) => x.parsed);
+          for (const q of [50, 95]) {
+            add(`flood_${where}_keystroke_glyph_p${q}`, 'ms', percentile(rendered, q));
+          }
+          add(`flood_${where}_keystroke_buffer_p95`, 'ms', percentile(parsed, 95));
+          add(`flood_${where}_terminal`, 'MB/s', f.floodMBps);
+          add(`flood_${where}_keys_lost`, 'keys', f.misses);
+          log(
+            `round ${r}: flood (${where}) keystroke->glyph ${f.samples.length} keys ` +
+              `p50 ${percentile(rendered, 50).toFixed(1)} p95 ${percentile(rendered, 95).toFixed(1)} ms ` +
+              `(buffer p95 ${percentile(parsed, 95).toFixed(1)}), flood ${f.floodMBps.toFixed(1)} MB/s` +
+              (f.misses ? `, ${f.misses} keys not seen` : ''),
+          );
+        } finally {
+          await c.close();
+        }
+      }
+      const { context: c, page: p } = await newPage();
+      try {
+        const t = await reattachTimes(p, { ...wa, token: mintToken() }, reloads);
+        for (const [k, pick] of [
+          ['total', (x) => x.total],
+          ['start', (x) => x.start],
+          ['since_navigation', (x) => x.sinceNav],
+        ]) {
+          const v = t.map(pick);
+          add(`worker_reattach_${k}_p50`, 'ms', percentile(v, 50));
+          add(`worker_reattach_${k}_p95`, 'ms', percentile(v, 95));
+        }
+        log(
+          `round ${r}: worker start + reattach after a reload (${reloads}): ` +
+            `p50 ${percentile(
+              t.map((x) => x.total),
+              50,
+            ).toFixed(1)} p95 ${percentile(
+              t.map((x) => x.total),
+              95,
+            ).toFixed(1)} ms (start p50 ${percentile(
+              t.map((x) => x.start),
+              50,
+            ).toFixed(1)}; since navigation p50 ${percentile(
+              t.map((x) => x.sinceNav),
+              50,
+            ).toFixed(1)})`,
+        );
+      } finally {
+        await c.close();
+      }
+    }
   }
 
   const profileTop = {};
@@ -1049,7 +1189,12 @@ async function main() {
       ...warmup(),
       {
         id: 'profile_mana_channel',
-        args: { ...dlArgs('none'), port: zeroPort, plain: true, skip: BANNER.length },
+        args: {
+          ...dlArgs('none'),
+          port: zeroPort,
+          plain: true,
+          skip: BANNER.length,
+        },
       },
       { id: `profile_ssh_${short(ciphers[0])}`, args: dlArgs(ciphers[0]) },
     ];
@@ -1106,6 +1251,9 @@ async function main() {
     chromium_version: chromiumVersion,
     download_bytes: downloadBytes,
     keys_per_round: keys,
+    flood_keys_per_round: floodKeys,
+    flood_pass_bytes: FLOOD_BYTES,
+    reloads_per_round: reloads,
     metrics: [...metrics.values()].map((m) => ({ ...m, ...summary(m.values) })),
     sizes,
     ...(profile ? { profile_top_self: profileTop } : {}),

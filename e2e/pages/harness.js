@@ -50,6 +50,25 @@ export class Sha256 {
     return this;
   }
 
+  /** The state as plain JSON (a page saves it to sessionStorage to go on after a reload). */
+  snapshot() {
+    return {
+      h: Array.from(this.#h),
+      buf: Array.from(this.#buf.subarray(0, this.#bufLen)),
+      total: this.#total,
+    };
+  }
+
+  /** A hash that goes on from snapshot() `s`. */
+  static restore(s) {
+    const x = new Sha256();
+    x.#h = Uint32Array.from(s.h);
+    x.#buf.set(s.buf);
+    x.#bufLen = s.buf.length;
+    x.#total = s.total;
+    return x;
+  }
+
   hex() {
     const bits = this.#total * 8;
     const pad = new Uint8Array((this.#bufLen < 56 ? 56 : 120) - this.#bufLen + 8);

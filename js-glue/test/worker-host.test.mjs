@@ -196,6 +196,50 @@ test('credit is withheld while detached, and the reattached page gets the screen
   b.close();
 });
 
+test('a stream session keeps what the page did not consume and replays it from attached.offset', async () => {
+  const { host, opened } = setup({ graceMs: 5000 });
+  const a = new TestPage(host, 'a');
+  const { sessionId, secret } = await openOn(a, { stream: true });
+  const s = opened[0].session;
+  s.emit('0123456789');
+  s.emit('abcdef');
+  const d1 = await a.type('data');
+  assert.equal(text(d1.data), '0123456789');
+  await a.type('data');
+  // The page saved the first chunk and 3 bytes of the second, then unloads.
+  a.send({ v: 1, type: 'consume', sessionId, n: 13 });
+  await tick(10);
+  assert.equal(s.consumed, 13);
+  a.send({ v: 1, type: 'bye' });
+  await tick(10);
+  const hosted = host.session(sessionId);
+  assert.deepEqual(hosted.pauseReasons, ['detached']);
+  s.emit('XYZ');
+  await tick(10);
+  assert.equal(s.consumed, 13, 'nothing consumed while detached');
+  assert.equal(hosted.pendingBytes, 6, 'kept: 3 sent-not-consumed + 3 while detached');
+
+  const b = new TestPage(host, 'b');
+  b.send({ v: 1, type: 'hello', pageId: 'b', lock: null });
+  b.send({ v: 1, type: 'attach', req: 2, sessionId, secret, readOnly: false, takeOver: false });
+  const att = await b.type('attached');
+  assert.equal(att.screen, '');
+  assert.equal(att.offset, 13);
+  assert.equal(s.consumed, 13, 'a stream attach credits nothing by itself');
+  const r1 = await b.type('data');
+  const r2 = await b.type('data');
+  assert.equal(text(r1.data) + text(r2.data), 'defXYZ', 'replayed from the offset');
+  b.send({ v: 1, type: 'consume', sessionId, n: 6 });
+  await tick(10);
+  assert.equal(s.consumed, 19);
+  assert.equal(hosted.pendingBytes, 0);
+  b.send({ v: 1, type: 'consume', sessionId, n: 1 });
+  const err = await b.type('error');
+  assert.equal(err.code, 'protocol', 'consuming more than was sent is refused');
+  a.close();
+  b.close();
+});
+
 test('a session nobody reattaches within its grace ends with session-ended', async () => {
   const { host, opened } = setup();
   const a = new TestPage(host, 'a');

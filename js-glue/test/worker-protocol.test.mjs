@@ -25,6 +25,7 @@ const valid = [
     },
     graceMs: 1000,
     scrollback: 500,
+    stream: true,
   },
   { v: 1, type: 'attach', req: 2, sessionId: 's', secret: 'x', readOnly: false, takeOver: true },
   { v: 1, type: 'hostkey-answer', req: 3, accept: true },
@@ -98,6 +99,14 @@ test('malformed page messages are WorkerProtocolErrors, never other exceptions',
       req: 1,
       connect: { url: 'ws://x' },
       session: valid[2].session,
+      stream: 'yes',
+    },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: valid[2].session,
       graceMs: limits.maxGraceMs + 1,
     },
   ];
@@ -121,7 +130,15 @@ test('worker messages are validated on the page too', () => {
   const ok = [
     { v: 1, type: 'ready', mode: 'shared' },
     { v: 1, type: 'opened', req: 1, sessionId: 's', secret: 'x' },
-    { v: 1, type: 'attached', req: 1, sessionId: 's', readOnly: false, screen: '\x1b[1mhi' },
+    {
+      v: 1,
+      type: 'attached',
+      req: 1,
+      sessionId: 's',
+      readOnly: false,
+      screen: '\x1b[1mhi',
+      offset: 0,
+    },
     {
       v: 1,
       type: 'hostkey',
@@ -145,6 +162,7 @@ test('worker messages are validated on the page too', () => {
     { v: 1, type: 'ready', mode: 'other' },
     { v: 1, type: 'session-ended', sessionId: 's', reason: 'whatever' },
     { v: 1, type: 'data', sessionId: 's', data: 'text' },
+    { v: 1, type: 'attached', req: 1, sessionId: 's', readOnly: false, screen: '', offset: -1 },
     { v: 1, type: 'hostkey', req: 1, info: { host: 'h', port: 22, known: 'changed' } },
     { v: 0, type: 'ready', mode: 'shared' },
   ]) {

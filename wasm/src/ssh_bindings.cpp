@@ -15,6 +15,7 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -49,7 +50,7 @@ std::size_t get_size(const val& o, const char* key, std::size_t fallback) {
 
 // Keys: username, auth [{type, password | privateKey, passphrase}], hostkeyPref, kexPref,
 // cipherPref, macPref, pty, termType, cols, rows, env [[name, value]], command, keepaliveS,
-// outBound, inCap, appHighWater, writeCap.
+// outBound, inCap, appHighWater, writeCap, channelWindow (64 KiB .. 16 MiB).
 ssh::EngineConfig config_from_js(const val& o) {
   ssh::EngineConfig c;
   if (o.isUndefined() || o.isNull()) return c;
@@ -100,6 +101,8 @@ ssh::EngineConfig config_from_js(const val& o) {
   c.in_cap = get_size(o, "inCap", c.in_cap);
   c.app_high_water = get_size(o, "appHighWater", c.app_high_water);
   c.write_cap = get_size(o, "writeCap", c.write_cap);
+  c.channel_window = static_cast<std::uint32_t>(std::clamp<std::size_t>(
+      get_size(o, "channelWindow", c.channel_window), 64 * 1024, 16 * 1024 * 1024));
   return c;
 }
 

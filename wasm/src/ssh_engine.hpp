@@ -97,7 +97,10 @@ struct EngineConfig {
   std::size_t out_bound = 256 * 1024;       // outbound queue: step() pauses libssh2 above it
   std::size_t in_cap = 16 * 1024 * 1024;    // inbound queue: push_input() refuses beyond it
   std::size_t app_high_water = 512 * 1024;  // delivered, unconsumed output
-  std::size_t write_cap = 1024 * 1024;      // application input waiting for the SSH window
+  // The SSH channel's receive window (what sshd may send ahead of our reads): every byte of it
+  // is in flight ahead of a keystroke's echo, so an interactive terminal wants it small.
+  std::uint32_t channel_window = 2 * 1024 * 1024;  // LIBSSH2_CHANNEL_WINDOW_DEFAULT
+  std::size_t write_cap = 1024 * 1024;             // application input waiting for the SSH window
 };
 
 /// Why the engine closed. `none` is a normal end (remote exit, local close).

@@ -31,7 +31,7 @@ constexpr unsigned char kMsgRequestFailure = 82;
 }  // namespace
 
 SshEngine::Progress SshEngine::do_channel_open() {
-  channel_ = libssh2_channel_open_ex(session_, "session", 7, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
+  channel_ = libssh2_channel_open_ex(session_, "session", 7, cfg_.channel_window,
                                      LIBSSH2_CHANNEL_PACKET_DEFAULT, nullptr, 0);
   if (channel_ == nullptr) {
     const int err = last_errno();

@@ -77,6 +77,7 @@ export interface SshEngineConfig {
   inCap?: number;
   appHighWater?: number;
   writeCap?: number;
+  channelWindow?: number;
 }
 
 /** One wasm SshEngine handle; must be released with delete(). */

@@ -63,6 +63,7 @@ export async function openSshSession(
     hostkeyPref: hostKeyPreference(stored?.keyType),
     keepaliveS: Math.round((options.keepaliveMs ?? 30000) / 1000),
     appHighWater: options.highWaterMark ?? 512 * 1024,
+    ...(options.channelWindow !== undefined ? { channelWindow: options.channelWindow } : {}),
     ...(options.ciphers !== undefined ? { cipherPref: options.ciphers } : {}),
     ...(options.command !== undefined ? { command: options.command } : {}),
     ...(term !== undefined

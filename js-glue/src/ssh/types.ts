@@ -51,6 +51,13 @@ export interface SshSessionOptions {
   flow?: 'auto' | 'manual';
   /** Unconsumed output at which reading from the SSH channel pauses. Default 512 KiB. */
   highWaterMark?: number;
+  /**
+   * The SSH channel's receive window, bytes (64 KiB .. 16 MiB): what sshd may send ahead of this
+   * client's reads. Default 2 MiB (libssh2's). Under an output flood every byte of it is ahead of
+   * a keystroke's echo, so an interactive terminal is snappier with less (the session worker uses
+   * 256 KiB for terminals); bulk transfers want the default.
+   */
+  channelWindow?: number;
   /** Deadline for handshake + authentication + channel start, ms. Default 30000. */
   timeoutMs?: number;
   /** Cipher preference (libssh2 names, comma separated). Default chacha20-poly1305 first. */

@@ -51,6 +51,13 @@ export interface WorkerSessionOptions extends SshSessionOptions {
   graceMs?: number;
   /** Scrollback lines of the worker's screen model. Default 1 000. */
   scrollback?: number;
+  /**
+   * A byte stream (an exec's output, a download), not a terminal: the worker keeps no screen
+   * model but the bytes this page has not consumed yet (bounded by the session's credit), and a
+   * page that reattaches gets them again from `view.offset`: consume() only what the page has
+   * made safe (written, hashed and saved), and a reload loses nothing.
+   */
+  stream?: boolean;
 }
 
 /** The worker refused an attach (`bad-secret`, `busy`, ...) or a request failed. */
@@ -234,11 +241,12 @@ export class ManaWorkerClient {
     const msg: PageMessage = { v: 1, type: 'open', req, connect, session };
     if (options.graceMs !== undefined) msg.graceMs = options.graceMs;
     if (options.scrollback !== undefined) msg.scrollback = options.scrollback;
+    if (options.stream !== undefined) msg.stream = options.stream;
     try {
       const r = await this.#request(req, msg);
       if (r.type !== 'opened') throw new Error(`unexpected ${r.type}`);
       this.#remember(options.key ?? 'default', r.sessionId, r.secret);
-      return this.#view(r.sessionId, false, '');
+      return this.#view(r.sessionId, false, '', 0);
     } finally {
       this.#verifiers.delete(req);
     }
@@ -275,7 +283,7 @@ export class ManaWorkerClient {
       takeOver: options.takeOver ?? false,
     });
     if (r.type !== 'attached') throw new Error(`unexpected ${r.type}`);
-    return this.#view(sessionId, readOnly, r.screen);
+    return this.#view(sessionId, readOnly, r.screen, r.offset);
   }
 
   /** Detaches every view and releases the page's lock (the sessions stay for their grace). */
@@ -285,7 +293,7 @@ export class ManaWorkerClient {
     this.#releaseLock?.();
   }
 
-  #view(sessionId: string, readOnly: boolean, screen: string): RemoteSshSession {
+  #view(sessionId: string, readOnly: boolean, screen: string, offset: number): RemoteSshSession {
     // This page had a view of the session already (a read-only view that now takes over, or a
     // second attach): the worker replaced it, so the old view ends here without a `detach`
     // (which would detach the new view: the worker knows views by page and session).
@@ -303,6 +311,7 @@ export class ManaWorkerClient {
       sessionId,
       readOnly,
       screen,
+      offset,
     );
     this.#views.set(sessionId, view);
     return view;

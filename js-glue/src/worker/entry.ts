@@ -8,6 +8,10 @@ import { WorkerHost, type HostDeps, type HostPort, type OpenedSession } from './
 import type { WireConnectOptions, WireSessionOptions } from './protocol.js';
 import { headlessScreen } from './screen.js';
 
+/** SSH channel window and high-water mark of a terminal session in the worker. */
+const TERMINAL_CHANNEL_WINDOW = 256 * 1024;
+const TERMINAL_HIGH_WATER = 128 * 1024;
+
 async function openSession(
   c: WireConnectOptions,
   s: WireSessionOptions,
@@ -28,7 +32,16 @@ async function openSession(
       auth: s.auth,
       flow: 'manual',
       knownHosts: 'memory',
-      ...(s.term !== undefined ? { term: s.term } : {}),
+      ...(s.term !== undefined
+        ? {
+            term: s.term,
+            // A terminal: less output in flight ahead of a keystroke's echo under a flood (the
+            // channel window and the unconsumed bytes are all ahead of it). bench/browser
+            // measures it (flood_worker_*); bulk streams keep the defaults.
+            channelWindow: TERMINAL_CHANNEL_WINDOW,
+            highWaterMark: TERMINAL_HIGH_WATER,
+          }
+        : {}),
       ...(s.command !== undefined ? { command: s.command } : {}),
       ...(s.keepaliveMs !== undefined ? { keepaliveMs: s.keepaliveMs } : {}),
       ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),

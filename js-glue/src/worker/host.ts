@@ -276,7 +276,10 @@ export class WorkerHost {
       id,
       secret,
       session: opened.session,
-      screen: this.#deps.screen(term.cols, term.rows, msg.scrollback ?? DEFAULT_SCROLLBACK),
+      screen:
+        msg.stream === true
+          ? null
+          : this.#deps.screen(term.cols, term.rows, msg.scrollback ?? DEFAULT_SCROLLBACK),
       release: () => {
         opened.release();
       },

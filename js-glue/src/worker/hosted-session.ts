@@ -9,6 +9,11 @@
 // mark, so mana credit stops, the gateway stops reading from sshd and TCP backpressure holds sshd.
 // A view that reattaches gets the serialized screen instead of the withheld bytes, which are then
 // credited at once.
+//
+// A stream session (`screen` null: an exec's output, a download) has no screen model: every
+// output byte the controlling view has not consumed is kept (`#pending`, bounded by the session's
+// credit: the engine stops reading at its high-water mark) and a reattaching view gets them again
+// after `attached` (whose `offset` says where they start), so nothing is lost across a reload.
 import type { EventRegistration } from '../emitter.js';
 import type { SshCloseEvent, SshExitEvent } from '../ssh/types.js';
 import type { SessionEndReason, WorkerMessage } from './protocol.js';
@@ -48,7 +53,8 @@ export interface HostedSessionOptions {
   id: string;
   secret: string;
   session: HostSession;
-  screen: ScreenModel;
+  /** The terminal's screen model; null for a stream session. */
+  screen: ScreenModel | null;
   /** Releases what the session ran on (its connection). */
   release: () => void;
   graceMs: number;
@@ -66,7 +72,12 @@ export class HostedSession {
   readonly secret: string;
   readonly #o: HostedSessionOptions;
   readonly #session: HostSession;
-  readonly #screen: ScreenModel;
+  readonly #screen: ScreenModel | null;
+  /** Stream session: output not consumed by the controlling view, oldest first. */
+  #pending: { data: Uint8Array; stream: 'stdout' | 'stderr' }[] = [];
+  #pendingBytes = 0;
+  /** Output bytes the controlling views consumed (or the screen stood for) so far. */
+  #consumedTotal = 0;
   #control: View | undefined;
   #readOnly: View | undefined;
   /** Output that arrived while a view was being attached (the screen is being serialized). */
@@ -148,6 +159,10 @@ export class HostedSession {
   async attach(link: PageLink, req: number, readOnly: boolean): Promise<void> {
     this.#cancelGrace();
     const view: View = { link, outstanding: 0 };
+    if (this.#screen === null) {
+      this.#attachStream(link, req, readOnly, view);
+      return;
+    }
     if (readOnly) {
       this.#readOnly = view;
     } else {
@@ -162,7 +177,6 @@ export class HostedSession {
     const screen = await this.#screen.serialize();
     if (this.#ended) return;
     if (!this.isViewer(link)) return; // detached again while the screen was serialized
-    link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen });
     const held = this.#held ?? [];
     const heldBytes = this.#heldBytes;
     this.#held = undefined;
@@ -170,9 +184,31 @@ export class HostedSession {
     if (!readOnly) {
       // The screen stands for every byte withheld so far: credit them now.
       const covered = this.#session.unconsumed - heldBytes;
-      if (covered > 0) this.#session.consume(covered);
+      if (covered > 0) {
+        this.#session.consume(covered);
+        this.#consumedTotal += covered;
+      }
     }
+    const offset = this.#consumedTotal;
+    link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen, offset });
     for (const h of held) this.#output(h.data, h.stream);
+  }
+
+  /** Stream session: `attached` at the consumed offset, then every byte not consumed yet. */
+  #attachStream(link: PageLink, req: number, readOnly: boolean, view: View): void {
+    if (readOnly) {
+      this.#readOnly = view;
+    } else {
+      const old = this.#control;
+      if (old !== undefined && old.link !== link) {
+        old.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'taken-over' });
+      }
+      if (this.#readOnly?.link === link) this.#readOnly = undefined;
+      this.#control = view;
+    }
+    const offset = this.#consumedTotal;
+    link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen: '', offset });
+    for (const p of this.#pending) this.#post(view, p.data.slice().buffer, p.stream);
   }
 
   /** Removes `link`'s view; the grace timer starts when no view is left. */
@@ -187,7 +223,11 @@ export class HostedSession {
     const view = this.#control?.link === link ? this.#control : this.#readOnly;
     if (view?.link !== link || n > view.outstanding) return false;
     view.outstanding -= n;
-    if (view === this.#control && n > 0) this.#session.consume(n);
+    if (view === this.#control && n > 0) {
+      this.#session.consume(n);
+      this.#consumedTotal += n;
+      if (this.#screen === null) this.#dropPending(n);
+    }
     return true;
   }
 
@@ -202,7 +242,7 @@ export class HostedSession {
 
   resize(cols: number, rows: number): void {
     this.#session.resize(cols, rows);
-    this.#screen.resize(cols, rows);
+    this.#screen?.resize(cols, rows);
   }
 
   close(): void {
@@ -225,19 +265,49 @@ export class HostedSession {
       this.#heldBytes += data.length;
       return;
     }
-    this.#screen.write(data);
+    if (this.#screen !== null) {
+      this.#screen.write(data);
+    } else {
+      this.#pending.push({ data, stream });
+      this.#pendingBytes += data.length;
+    }
     for (const view of [this.#control, this.#readOnly]) {
       if (view === undefined) continue;
-      // The screen model keeps `data`; each view gets its own buffer, moved.
-      const buf = data.slice().buffer;
-      view.outstanding += data.length;
-      view.link.send({ v: 1, type: 'data', sessionId: this.id, data: buf, stream }, [buf]);
-      if (view === this.#readOnly && view.outstanding > this.#o.maxReadOnlyLag) {
-        this.#readOnly = undefined;
-        view.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'overrun' });
-        if (this.#control === undefined) this.#startGrace();
+      // The screen model (or the replay queue) keeps `data`; each view gets its own buffer, moved.
+      this.#post(view, data.slice().buffer, stream);
+    }
+  }
+
+  #post(view: View, buf: ArrayBuffer, stream: 'stdout' | 'stderr'): void {
+    view.outstanding += buf.byteLength;
+    view.link.send({ v: 1, type: 'data', sessionId: this.id, data: buf, stream }, [buf]);
+    if (view === this.#readOnly && view.outstanding > this.#o.maxReadOnlyLag) {
+      this.#readOnly = undefined;
+      view.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'overrun' });
+      if (this.#control === undefined) this.#startGrace();
+    }
+  }
+
+  /** Stream session: the controlling view consumed the oldest `n` pending bytes. */
+  #dropPending(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const head = this.#pending[0];
+      if (head === undefined) break;
+      if (head.data.length <= left) {
+        left -= head.data.length;
+        this.#pending.shift();
+      } else {
+        this.#pending[0] = { data: head.data.subarray(left), stream: head.stream };
+        left = 0;
       }
     }
+    this.#pendingBytes -= n - left;
+  }
+
+  /** Stream session: output bytes kept for a replay (tests, diagnostics). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   #pumpInput(): void {
@@ -287,7 +357,9 @@ export class HostedSession {
     this.#readOnly = undefined;
     this.#held = undefined;
     this.#input = [];
-    this.#screen.dispose();
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#screen?.dispose();
     this.#o.release();
     this.#o.ended(reason, code, message);
   }

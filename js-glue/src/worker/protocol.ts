@@ -61,6 +61,12 @@ export type PageMessage =
       session: WireSessionOptions;
       graceMs?: number;
       scrollback?: number;
+      /**
+       * A byte stream (an exec's output, a download), not a terminal: no screen model; the bytes
+       * not consumed by the controlling view are kept (bounded by the session's credit) and
+       * replayed on attach, so a reattaching page continues byte-exact from `attached.offset`.
+       */
+      stream?: boolean;
     }
   | {
       v: 1;
@@ -98,7 +104,19 @@ export type WorkerErrorCode =
 export type WorkerMessage =
   | { v: 1; type: 'ready'; mode: 'shared' | 'dedicated' | 'page' }
   | { v: 1; type: 'opened'; req: number; sessionId: string; secret: string }
-  | { v: 1; type: 'attached'; req: number; sessionId: string; readOnly: boolean; screen: string }
+  | {
+      v: 1;
+      type: 'attached';
+      req: number;
+      sessionId: string;
+      readOnly: boolean;
+      screen: string;
+      /**
+       * Output bytes the attach starts after: a stream session replays from here (the bytes the
+       * controlling view consumed so far); a terminal session's screen stands for this many.
+       */
+      offset: number;
+    }
   | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo }
   | { v: 1; type: 'data'; sessionId: string; data: ArrayBuffer; stream: 'stdout' | 'stderr' }
   | { v: 1; type: 'writable'; sessionId: string; room: number }
@@ -271,6 +289,8 @@ export function parsePageMessage(raw: unknown): PageMessage {
       if (grace !== undefined) msg.graceMs = grace;
       const scrollback = optional(m, 'scrollback', (r, k) => int(r, k, 0, 100_000));
       if (scrollback !== undefined) msg.scrollback = scrollback;
+      const stream = optional(m, 'stream', bool);
+      if (stream !== undefined) msg.stream = stream;
       return msg;
     }
     case 'attach':
@@ -346,6 +366,7 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
         sessionId: sid(),
         readOnly: bool(m, 'readOnly'),
         screen: str(m, 'screen', limits.maxScreenChars),
+        offset: int(m, 'offset', 0, Number.MAX_SAFE_INTEGER),
       };
     case 'hostkey': {
       const i = rec(m.info, 'info');

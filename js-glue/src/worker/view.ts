@@ -33,8 +33,14 @@ export class RemoteSshSession implements DisposableLike {
   readonly sessionId: string;
   /** This view only watches (no input, resize or close); credit follows the controlling view. */
   readonly readOnly: boolean;
-  /** The serialized screen the worker sent on attach ('' for a new session). */
+  /** The serialized screen the worker sent on attach ('' for a new session or a stream). */
   readonly restoredScreen: string;
+  /**
+   * Output bytes of the session before the first byte this view delivers (0 for a new session):
+   * for a stream session the bytes the previous controlling view consumed, so a page that saved
+   * more than that skips the difference.
+   */
+  readonly offset: number;
   readonly #link: ViewLink;
   readonly #data = new Emitter<Uint8Array>();
   readonly #stderr = new Emitter<Uint8Array>();
@@ -66,8 +72,9 @@ export class RemoteSshSession implements DisposableLike {
   readonly onDetached: EventRegistration<DetachReason> = this.#detached.event;
 
   /** @internal Made by ManaWorkerClient. */
-  constructor(link: ViewLink, sessionId: string, readOnly: boolean, screen: string) {
+  constructor(link: ViewLink, sessionId: string, readOnly: boolean, screen: string, offset = 0) {
     this.#link = link;
+    this.offset = offset;
     this.sessionId = sessionId;
     this.readOnly = readOnly;
     this.restoredScreen = screen;
