@@ -50,6 +50,9 @@ struct Config {
   // SIGTERM/SIGINT: > 0 drains first (healthz 503, hellos refused with 4010, resumes and running
   // sessions go on) for at most this long; 0 closes every session at once with 1001.
   std::uint32_t drain_timeout_ms = 0;
+  // Same-host upgrade (handover.hpp): a Unix socket path (absolute, created mode 0600). A gateway
+  // started while another listens there takes over its listener; the old one drains. Empty: off.
+  std::string handover_socket;
   std::uint32_t http_timeout_ms = 10000;     // TLS handshake + HTTP request + WebSocket upgrade
   std::uint32_t max_http_connections = 256;  // TCP connections not yet upgraded, globally
   std::uint32_t max_http_connections_per_ip = 16;  // ... and per client address
