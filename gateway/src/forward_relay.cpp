@@ -54,9 +54,9 @@ ForwardRelay::ForwardRelay(Context& ctx, WsStream client, Fd upstream, std::stri
   ctx_.registry.count_connection(ip_);  // invariant 2
 }
 
-ForwardRelay::~ForwardRelay() {
-  finish();
-}
+// Every path ends in finish(); a relay destroyed without it (its handlers dropped at io_context
+// teardown, after the registry is gone) must not touch the registry: the sockets close themselves.
+ForwardRelay::~ForwardRelay() = default;
 
 void ForwardRelay::start() {
   set_timeouts(upstream_, upstream_timeout);

@@ -18,8 +18,8 @@ over the Unix socket. Checked:
   - mana_forwarded_resumes_total{outcome="forwarded"} > 0 at the new process, equal to the old
     process's mana_resumes_total{outcome="accepted"} of the overlap; no resume rejected anywhere;
   - a python client's session (r0) is resumed through the new process too, then left detached;
-  - when the 50 sessions have ended and r0's session expired, the old process logs `drained` and
-    exits 0; the new one logs `old_exited`; r0's resume then gets the uniform 4011 from the new one.
+  - when the 50 sessions have ended, a second SIGTERM stops the old process (r0's detached
+    session closed with 1001): it logs `drained` and exits 0; the new one logs `old_exited`; r0's resume then gets the uniform 4011 from the new one.
 Loopback only; bounded (about 20-40 s on a loaded 2-core machine).
 Usage: handover_test.py --gateway PATH --proxy PATH [--sshd PATH] [--sessions 50]
                         [--ssh-sessions 5] [--kib 32] [--cuts 60] [--seed 1] [--keep]
@@ -31,6 +31,7 @@ import hashlib
 import os
 import random
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -50,10 +51,10 @@ from devkit.targets import start_target  # noqa: E402
 
 def gateway_config(sock_path):
     # Every client comes from 127.0.0.1 (through the fault proxy): per-IP limits raised as in
-    # routed_resume_test. resume_ttl_ms bounds how long the old process keeps r0's detached session.
+    # routed_resume_test.
     return {"server": {"route_id": "gw-a", "handover_socket": sock_path,
                        "drain_timeout_ms": 30000, "max_http_connections_per_ip": 1000},
-            "session": {"resume_ttl_ms": 5000},
+            "session": {"resume_ttl_ms": 30000},
             "limits": {"max_connections_per_ip": 1000},
             "rate": {"open_burst": 200, "resume_fail_burst": 200}}
 
@@ -242,14 +243,20 @@ async def run(args, tmp):
         fp.max_cuts = fp.cuts
         fp.script = lambda index, rng: Fault(rst=False)
         rcs = await asyncio.gather(*(s.finish(20) for s in sessions))
-        check(set(rcs) == {0}, "the %d sessions end normally (exit 0)" % len(sessions))
-        r0.abort()  # its session stays detached on the old process until resume_ttl_ms
-        end = time.monotonic() + 15
+        check(set(rcs) == {0}, "the %d sessions end normally (exit 0; got %s)"
+              % (len(sessions), sorted(set(rcs))))
+        r0.abort()  # its session stays detached on the old process (resume_ttl_ms)
+        end = time.monotonic() + 10
+        while len(events(old, "close")) < len(sessions) and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+        # The operator does not wait for r0: a second SIGTERM during the drain stops at once.
+        old._signal(signal.SIGTERM)
+        end = time.monotonic() + 10
         while old.alive() and time.monotonic() < end:
             await asyncio.sleep(0.1)
         check(old.poll() == 0 and events(old, "drained"),
-              "the old process drained and exited 0 (%.1f s after the upgrade)"
-              % (time.monotonic() - t_up))
+              "the old process, left with r0's detached session, stopped on a second SIGTERM, "
+              "drained and exited 0 (%.1f s after the upgrade)" % (time.monotonic() - t_up))
         end = time.monotonic() + 3
         while not events(new, "handover", result="old_exited") and time.monotonic() < end:
             await asyncio.sleep(0.05)
