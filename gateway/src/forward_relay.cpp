@@ -135,14 +135,14 @@ void ForwardRelay::read_upstream() {
   });
 }
 
-void ForwardRelay::close_upstream(websocket::close_reason r) {
+void ForwardRelay::close_upstream(const websocket::close_reason& r) {
   closing_ = true;
   // Invariant 1: upstream writes come from read_client only, which is past its write.
   upstream_.async_close(passed_on(r), [self = shared_from_this()](
                                           const boost::system::error_code&) { self->finish(); });
 }
 
-void ForwardRelay::close_client(websocket::close_reason r) {
+void ForwardRelay::close_client(const websocket::close_reason& r) {
   closing_ = true;
   client_.visit([&](auto& ws) {
     ws.async_close(passed_on(r), [self = shared_from_this()](const boost::system::error_code&) {

@@ -54,8 +54,8 @@ class ForwardRelay : public std::enable_shared_from_this<ForwardRelay> {
   void read_client();
   void read_upstream();
   // Passes a close frame on to the other side, then finishes.
-  void close_upstream(boost::beast::websocket::close_reason r);
-  void close_client(boost::beast::websocket::close_reason r);
+  void close_upstream(const boost::beast::websocket::close_reason& r);
+  void close_client(const boost::beast::websocket::close_reason& r);
   void finish();
 
   Context& ctx_;

@@ -35,7 +35,10 @@ Handover::Handover(Context& ctx, Hooks hooks)
     : ctx_(ctx), hooks_(std::move(hooks)), acceptor_(ctx.io), peer_timer_(ctx.io), old_(ctx.io) {}
 
 Handover::~Handover() {
-  stop();
+  try {
+    stop();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): nothing to do at the end of the process
+  }
 }
 
 Fd Handover::take(HandoverError& err) {
