@@ -220,7 +220,8 @@ Config load_config(const std::string& path) {
                {"listen", "route_id", "path", "max_header_bytes", "max_header_count", "healthz",
                 "metrics", "debug_sessions", "log_level", "shutdown_grace_ms", "drain_timeout_ms",
                 "http_timeout_ms", "max_http_connections", "max_http_connections_per_ip",
-                "proxy_protocol", "trusted_proxies", "forwarded_header", "drain_health_status"});
+                "proxy_protocol", "trusted_proxies", "forwarded_header", "drain_health_status",
+                "handover_socket"});
     std::string listen;
     get_string(*t, w, "listen", listen);
     if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
@@ -240,6 +241,7 @@ Config load_config(const std::string& path) {
     get_uint(*t, w, "drain_health_status", c.drain_health_status, 404, 503);
     if (c.drain_health_status != 404 && c.drain_health_status != 503)
       fail("server.drain_health_status must be 503 or 404");
+    get_string(*t, w, "handover_socket", c.handover_socket);
     get_uint(*t, w, "http_timeout_ms", c.http_timeout_ms, 100, 600000);
     get_uint(*t, w, "max_http_connections", c.max_http_connections, 1, 1000000);
     get_uint(*t, w, "max_http_connections_per_ip", c.max_http_connections_per_ip, 1, 1000000);
@@ -423,6 +425,16 @@ void validate_config(const Config& c) {
         "header is accepted from those peers only)");
   if (c.ipv6_prefix < 32 || c.ipv6_prefix > 128)
     throw std::runtime_error("limits.ipv6_prefix out of range [32, 128]");
+  if (!c.handover_socket.empty()) {
+    // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+    if (c.handover_socket.front() != '/' || c.handover_socket.size() > 107)
+      throw std::runtime_error(
+          "server.handover_socket must be an absolute path of at most 107 bytes");
+    if (c.drain_timeout_ms == 0)
+      throw std::runtime_error(
+          "server.handover_socket needs server.drain_timeout_ms > 0: the old process drains for "
+          "that long after the handover");
+  }
   if (c.outbound_max < c.outbound_high_water + c.max_frame)
     throw std::runtime_error("limits.outbound_max must exceed outbound_high_water + max_frame");
 }

@@ -53,6 +53,9 @@ struct Config {
   // What /healthz answers while draining: 503 (any balancer: out of rotation) or 404 (HAProxy's
   // `http-check disable-on-404`: NOLB, so routed resumes still arrive). Stopping: always 503.
   std::uint32_t drain_health_status = 503;
+  // Same-host upgrade (handover.hpp): a Unix socket path (absolute, created mode 0600). A gateway
+  // started while another listens there takes over its listener; the old one drains. Empty: off.
+  std::string handover_socket;
   std::uint32_t http_timeout_ms = 10000;     // TLS handshake + HTTP request + WebSocket upgrade
   std::uint32_t max_http_connections = 256;  // TCP connections not yet upgraded, globally
   std::uint32_t max_http_connections_per_ip = 16;  // ... and per client address

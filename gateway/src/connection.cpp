@@ -237,6 +237,19 @@ void Connection::on_written(const boost::system::error_code& ec) {
   do_write();
 }
 
+std::optional<WsStream> Connection::release_stream() {
+  if (finished_ || writing_ || close_queued_ || read_done_ || !queue_.empty()) return std::nullopt;
+  finished_ = true;  // no read is armed again (on_read checks), finish() does nothing
+  read_done_ = true;
+  session_.reset();
+  linger_.cancel();
+  // The control callback refers to this Connection.
+  ws_.visit([](auto& ws) { ws.control_callback(); });
+  std::optional<WsStream> out(std::move(ws_));
+  ctx_.registry.connection_closed(ip_);
+  return out;
+}
+
 void Connection::release_session() {
   session_.reset();
   if (!close_queued_ && !read_done_) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Close without a session (caps at upgrade time): 4010 etc.
   void close_now(std::uint16_t code, const std::string& reason);
   void send(core::OutMessage&& m);
+  // A handover forwards this client to the old process (forward_relay.hpp): the WebSocket
+  // leaves this Connection, which ends without closing it (and is no longer counted). Empty
+  // while a write is in flight or after the end.
+  std::optional<WsStream> release_stream();
   // Wire size of every queued message (the one being written included): what the socket has
   // not taken yet. It drives the transport pause and the outbound_max bound.
   [[nodiscard]] std::size_t queued_bytes() const noexcept { return queued_bytes_; }

@@ -20,6 +20,7 @@
 namespace mana::gateway {
 
 class SessionRegistry;
+class Handover;
 
 struct Context {
   boost::asio::io_context& io;
@@ -33,6 +34,8 @@ struct Context {
   std::uint64_t next_id = 1;
   // hello_ok.route of every session: [server] route_id, or its default once the port is bound.
   std::string route_id{};
+  // [server] handover_socket (handover.hpp); null without one.
+  Handover* handover = nullptr;
   // One read buffer for every target socket (one thread): a relay waits for readability and
   // reads into this only then, so an idle channel holds no read buffer of its own.
   std::vector<std::uint8_t> read_scratch{};

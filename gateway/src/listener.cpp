@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "client_address.hpp"
+#include "forward_relay.hpp"
 #include "log.hpp"
 #include "proxy_accept.hpp"
 #include "session_registry.hpp"
@@ -24,6 +25,60 @@ Listener::Listener(Context& ctx, SessionRegistry& registry)
       drain_timer_(ctx.io),
       accept_timer_(ctx.io) {
   if (!ctx_.cfg.tls_cert_file.empty()) tls_ = make_tls(ctx_.cfg);
+  if (!ctx_.cfg.handover_socket.empty()) make_handover();
+}
+
+Listener::~Listener() = default;
+
+void Listener::make_handover() {
+  Handover::Hooks hooks;
+  hooks.give = [this] {
+    // Invariant 1 of handover.hpp: stop accepting first; connections wait in the backlog.
+    handing_over_ = true;
+    boost::system::error_code ignored;
+    acceptor_.cancel(ignored);
+    accept_timer_.cancel();
+    return acceptor_.native_handle();
+  };
+  hooks.failed = [this] {
+    handing_over_ = false;
+    log_warn("handover_failed", {{"accepting", !shutting_down_}});
+    if (!shutting_down_ && acceptor_.is_open()) do_accept();
+  };
+  hooks.taken = [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);  // the new process holds the same socket
+    if (ctx_.cfg.drain_timeout_ms > 0)
+      begin_drain();
+    else
+      begin_shutdown("server shutdown");
+  };
+  hooks.forwarded = [this](Fd fd, std::string ip, std::string origin) {
+    if (registry_.stopping()) return;
+    serve_forwarded(ctx_, std::move(fd), std::move(ip), std::move(origin));
+  };
+  handover_ = std::make_unique<Handover>(ctx_, std::move(hooks));
+  ctx_.handover = handover_.get();
+}
+
+bool Listener::open_acceptor() {
+  const tcp::endpoint ep(asio::ip::make_address(ctx_.cfg.listen_host), ctx_.cfg.listen_port);
+  if (handover_) {
+    HandoverError err = HandoverError::none;
+    Fd fd = handover_->take(err);
+    if (fd.valid()) {
+      acceptor_.assign(ep.protocol(), fd.release());
+      return true;
+    }
+    if (err != HandoverError::no_peer)
+      throw std::runtime_error(std::string("handover from the running gateway refused: ") +
+                               handover_error_name(err));
+  }
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  return false;
 }
 
 std::unique_ptr<asio::ssl::context> Listener::make_tls(const Config& cfg) {
@@ -41,11 +96,7 @@ std::unique_ptr<asio::ssl::context> Listener::make_tls(const Config& cfg) {
 }
 
 void Listener::start() {
-  const tcp::endpoint ep(asio::ip::make_address(ctx_.cfg.listen_host), ctx_.cfg.listen_port);
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  const bool taken = open_acceptor();
   bound_port_ = acceptor_.local_endpoint().port();
   ctx_.route_id = ctx_.cfg.route_id.empty() ? default_route_id(ctx_.cfg.listen_host, bound_port_)
                                             : ctx_.cfg.route_id;
@@ -59,14 +110,21 @@ void Listener::start() {
                            {"jwks_keys", ctx_.auth.key_count()},
                            {"allow_none", ctx_.cfg.allow_none},
                            {"allow_missing_origin", ctx_.cfg.allow_missing_origin},
-                           {"tls", tls_ != nullptr}});
+                           {"tls", tls_ != nullptr},
+                           {"handover", taken       ? "taken"
+                                        : handover_ ? "ready"
+                                                    : "off"}});
   do_accept();
+  if (handover_) {
+    handover_->listen();
+    if (taken) handover_->confirm_taken();
+  }
 }
 
 void Listener::do_accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec) {
-      if (ec == asio::error::operation_aborted || shutting_down_) return;
+      if (ec == asio::error::operation_aborted || shutting_down_ || handing_over_) return;
       // Out of descriptors or memory: the pending connection stays in the backlog, so accepting
       // again at once fails at once (a busy loop). Back off 10 ms doubling to 1 s; log the first
       // failure of each episode and its end.
@@ -77,7 +135,7 @@ void Listener::do_accept() {
       accept_failing_ = true;
       accept_timer_.expires_after(std::chrono::milliseconds(accept_backoff_ms_));
       accept_timer_.async_wait([this](const boost::system::error_code& e) {
-        if (!e && !shutting_down_) do_accept();
+        if (!e && !shutting_down_ && !handing_over_) do_accept();
       });
       return;
     }
@@ -85,7 +143,7 @@ void Listener::do_accept() {
     accept_failing_ = false;
     accept_backoff_ms_ = 0;
     on_accept(std::move(sock));
-    do_accept();
+    if (!handing_over_) do_accept();
   });
 }
 
@@ -259,6 +317,7 @@ void Listener::finish() {
   accept_timer_.cancel();
   drain_timer_.cancel();
   signals_.cancel();
+  if (handover_) handover_->stop();
 }
 
 }  // namespace mana::gateway

@@ -34,6 +34,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "context.hpp"
+#include "handover.hpp"
 #include "http_handler.hpp"
 #include "proxy_accept.hpp"
 
@@ -45,6 +46,7 @@ class Listener {
  public:
   // Loads the TLS certificate and key when configured (throws on errors: startup fails).
   Listener(Context& ctx, SessionRegistry& registry);
+  ~Listener();
   // A TLS server context for cfg's certificate chain and key (TLS 1.2+); throws on errors.
   static std::unique_ptr<boost::asio::ssl::context> make_tls(const Config& cfg);
   // Connections accepted from now on use `tls` (connections in progress keep theirs: each SSL
@@ -76,6 +78,10 @@ class Listener {
   // Closes a connection refused in the PROXY protocol step, without an answer.
   void refuse_proxy(boost::asio::ip::tcp::socket& sock, const boost::asio::ip::address& peer,
                     const char* reason, ProxyError error);
+  // Binds the configured address, or takes the listener of the running process (handover).
+  // True when it was taken over.
+  bool open_acceptor();
+  void make_handover();
   void wait_signal();
   void on_signal(int sig);
   void begin_drain();
@@ -98,6 +104,9 @@ class Listener {
   bool shutting_down_ = false;
   bool finished_ = false;
   std::function<void()> on_reload_;
+  // [server] handover_socket; null without one.
+  std::unique_ptr<Handover> handover_;
+  bool handing_over_ = false;  // the listener was sent to a new process: not accepting
   std::uint16_t bound_port_ = 0;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::chrono::steady_clock::time_point shutdown_deadline_;

@@ -80,6 +80,12 @@ std::string Metrics::render() const {
            policy_rejections);
   labelled(o, "mana_closes_total", "sessions closed, by close code", "code", closes);
   labelled(o, "mana_config_reloads_total", "SIGHUP reloads by outcome", "outcome", config_reloads);
+  labelled(o, "mana_handover_total", "same-host handovers by outcome", "outcome", handovers);
+  labelled(o, "mana_forwarded_resumes_total",
+           "unknown resumes forwarded to the old process of a handover, by outcome", "outcome",
+           forwarded_resumes);
+  counter(o, "mana_forwarded_connections_total",
+          "clients received forwarded from the new process of a handover", forwarded_in);
   gauge(o, "mana_draining", "1 while draining or stopping (/healthz answers 503)", draining);
   if (buffer_gauge) {
     const BufferGauge g = buffer_gauge();

@@ -50,7 +50,13 @@ class Metrics {
   std::map<std::string, std::uint64_t> policy_rejections;  // by reason
   std::map<std::string, std::uint64_t> closes;             // by close code
   std::map<std::string, std::uint64_t> config_reloads;     // SIGHUP, by outcome (ok, error)
-  std::uint64_t draining = 0;                              // 1 from SIGTERM (drain or stop) to exit
+  // Same-host upgrade (handover.hpp): handovers by outcome (taken / handed_over / refused_* /
+  // failed), resumes forwarded to the old process by outcome (forwarded / old_gone / failed),
+  // and clients this (old) process received forwarded.
+  std::map<std::string, std::uint64_t> handovers;
+  std::map<std::string, std::uint64_t> forwarded_resumes;
+  std::uint64_t forwarded_in = 0;
+  std::uint64_t draining = 0;  // 1 from SIGTERM (drain or stop) to exit
 
   // Filled at scrape time by the server.
   std::function<BufferGauge()> buffer_gauge;

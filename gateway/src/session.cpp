@@ -56,8 +56,16 @@ void Session::on_message(core::MessageType type, core::ByteView data) {
   if (!live()) return;
   const core::Timestamp now = mono_now();
   delivered_ = 0;
+  const bool first = !first_seen_;
+  if (first && ctx_.handover != nullptr) {
+    // Bounded by session.max_frame (the WebSocket's read_message_max).
+    first_.assign(reinterpret_cast<const char*>(data.data()), data.size());  // NOLINT
+    first_text_ = type == core::MessageType::text;
+  }
+  first_seen_ = true;
   core_.receive(type, data, now);
   pump();
+  if (first) first_ = std::string();  // answered (or forwarded) by now
   // Free: every message that delivered less than free_message_min_payload bytes to a target
   // (control messages, empty or nearly empty data messages), whatever its type.
   if (delivered_ < ctx_.cfg.free_message_min_payload) spend_free_message(now);

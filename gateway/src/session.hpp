@@ -47,6 +47,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void shutdown(const std::string& reason);
   // A resume moved this (handshake) session's transport elsewhere: stop without output.
   void discard();
+  // The first message of the transport as received (the hello), kept only until the hello is
+  // answered: a handover forwards it (forward_relay.hpp). Moves it out.
+  std::string take_first_message() { return std::move(first_); }
+  [[nodiscard]] bool first_message_text() const noexcept { return first_text_; }
 
   // ---- relay side -------------------------------------------------------------
   core::ServerSession& core() noexcept { return core_; }
@@ -104,6 +108,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool pumping_ = false;
   bool again_ = false;
   bool discarded_ = false;
+  bool first_seen_ = false;
+  bool first_text_ = false;
+  std::string first_;
   bool finished_ = false;
 };
 

@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 
 #include "connection.hpp"
+#include "forward_relay.hpp"
+#include "handover.hpp"
 #include "log.hpp"
 #include "session.hpp"
 
@@ -148,6 +150,10 @@ void SessionRegistry::on_resume(const std::shared_ptr<Session>& fresh, const cor
     fresh->core().reject(core::Errc::auth_failed, "authentication failed", now);
     return;
   }
+  // Same-host upgrade: a token this process never issued may belong to the old process.
+  if (ctx_.handover != nullptr && ctx_.handover->forwarding() &&
+      !ctx_.resume.find(hello.resume->token) && forward(fresh, a.principal))
+    return;
   auto refuse = [&](core::Errc code, const char* text, const char* outcome) {
     (void)ctx_.rates.resume_failures.take(fresh->client_ip(), steady);
     ctx_.metrics.resumes[outcome]++;
@@ -185,6 +191,33 @@ void SessionRegistry::on_resume(const std::shared_ptr<Session>& fresh, const cor
                       {"superseded", old_conn != nullptr},
                       {"resumes", existing->core().resume_count()}});
   asio::post(ctx_.io, [existing] { existing->pump(); });
+}
+
+bool SessionRegistry::forward(const std::shared_ptr<Session>& fresh, const std::string& principal) {
+  auto conn = fresh->connection();
+  std::string first = fresh->take_first_message();
+  if (!conn || first.empty()) return false;
+  Fd up = ctx_.handover->open_forward(fresh->client_ip(), fresh->origin());
+  if (!up.valid()) {
+    ctx_.metrics.forwarded_resumes["old_gone"]++;
+    return false;
+  }
+  auto ws = conn->release_stream();
+  if (!ws) {
+    ctx_.metrics.forwarded_resumes["failed"]++;
+    return false;  // `up` closes: the old process sees a peer that went away
+  }
+  const bool text = fresh->first_message_text();
+  fresh->discard();
+  ctx_.metrics.forwarded_resumes["forwarded"]++;
+  log_info("resume", {{"session", fresh->id()},
+                      {"ip", fresh->client_ip()},
+                      {"principal", principal},
+                      {"result", "forwarded"}});
+  std::make_shared<ForwardRelay>(ctx_, std::move(*ws), std::move(up), std::move(first), text,
+                                 fresh->client_ip())
+      ->start();
+  return true;
 }
 
 void SessionRegistry::remove_session(std::uint64_t id) {

@@ -8,6 +8,9 @@
 //   - on_resume: the per-IP budget of failed resume attempts ([rate] resume_fail_*; spent: 4004
 //     before any token lookup), the JWT check, then the token lookup; unknown, expired, spent and
 //     foreign tokens all get the same 4011 "resume rejected";
+//     During a same-host upgrade (handover.hpp) a resume whose token this process does not hold
+//     is forwarded to the old process (forward_relay.hpp), which decides it; once the old one
+//     has exited such a resume gets the uniform 4011 like any unknown token;
 //   - remove_session / connection_closed: bookkeeping when a session ends or a socket closes.
 // The registry also holds the process's phase, which the HTTP phase and the handshake consult:
 //   running   everything as above;
@@ -82,6 +85,10 @@ class SessionRegistry {
   std::map<std::string, std::uint32_t> per_ip_;
   std::uint32_t connections_ = 0;
   std::function<void()> on_removed_;
+
+  // Handover (handover.hpp): relays `fresh`'s transport to the old process; false (nothing
+  // changed but the stashed hello) when the old process is gone or the transport busy.
+  bool forward(const std::shared_ptr<Session>& fresh, const std::string& principal);
 };
 
 }  // namespace mana::gateway
