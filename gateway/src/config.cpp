@@ -216,12 +216,12 @@ Config load_config(const std::string& path) {
 
   if (const toml::table* t = table_of(root, "server")) {
     const std::string w = "server.";
-    check_keys(*t, w,
-               {"listen", "route_id", "path", "max_header_bytes", "max_header_count", "healthz",
-                "metrics", "debug_sessions", "log_level", "shutdown_grace_ms", "drain_timeout_ms",
-                "http_timeout_ms", "max_http_connections", "max_http_connections_per_ip",
-                "proxy_protocol", "trusted_proxies", "forwarded_header", "drain_health_status",
-                "handover_socket"});
+    check_keys(
+        *t, w,
+        {"listen", "route_id", "path", "max_header_bytes", "max_header_count", "healthz", "metrics",
+         "debug_sessions", "log_level", "shutdown_grace_ms", "drain_timeout_ms", "http_timeout_ms",
+         "max_http_connections", "max_http_connections_per_ip", "proxy_protocol", "trusted_proxies",
+         "forwarded_header", "drain_health_status", "handover_socket"});
     std::string listen;
     get_string(*t, w, "listen", listen);
     if (!listen.empty() && !parse_host_port(listen, c.listen_host, c.listen_port))
