@@ -27,6 +27,10 @@ Debian's HAProxy 2.6 with gateway/examples/haproxy.cfg as written, a real sshd a
 4. The old sessions end (stdin closed: exit 0). The drained gateway logs `drained` and exits 0 within
    5 s of the last one, long before its drain timeout; HAProxy then marks it DOWN and keeps the
    other two UP.
+5. The new version in place (the recipe's step 3, variant "same address"): a gateway started on
+   the drained one's address with its route id, HAProxy's `server` line unchanged, is marked UP
+   by the next check; 20 more sessions through HAProxy are balanced over all three gateways, so
+   some are authenticated by the new process, and each echoes a line byte-exact.
 
 Loopback only; about 20-30 s on a loaded 2-core machine.
 Usage: drain_haproxy_test.py --gateway PATH --proxy PATH [--sshd PATH] [--haproxy PATH]
@@ -44,14 +48,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixture  # noqa: E402
-from fixture import check  # noqa: E402
-from lb_support import (Cluster, auths, echo_all, gateway_get, gateway_metrics,  # noqa: E402
-                        haproxy_routes, kill_sessions, log_events, policy_rejections,
-                        resume_metrics)
+from fixture import SECRET, check, loopback  # noqa: E402
+from lb_support import (Cluster, auths, echo_all, gateway_config, gateway_get,  # noqa: E402
+                        gateway_metrics, haproxy_routes, kill_sessions, log_events,
+                        policy_rejections, resume_metrics)
+from devkit.gateway import start_gateway  # noqa: E402
 
 DRAIN_TIMEOUT_MS = 60000
 PER_ENTRY = 10  # sessions per client address
 CUT_ROUNDS = 2
+SERVER = {"drain_timeout_ms": DRAIN_TIMEOUT_MS, "drain_health_status": 404}
 
 
 async def cut_rounds(entries, sessions, rounds):
@@ -69,8 +75,7 @@ async def cut_rounds(entries, sessions, rounds):
 
 async def run(args, tmp, procs):
     cluster = Cluster(args, tmp, procs)
-    await cluster.start(3, server={"drain_timeout_ms": DRAIN_TIMEOUT_MS,
-                                   "drain_health_status": 404})
+    await cluster.start(3, server=SERVER)
     gws, hap = cluster.gws, cluster.hap
     old, new = [], []
     try:
@@ -188,6 +193,28 @@ async def run(args, tmp, procs):
         check(states[victim] == "DOWN" and all(states[r] == "UP" for r in others)
               and all(gws[r].alive() for r in others),
               "HAProxy: %s DOWN once gone, the others UP and running (%s)" % (victim, states))
+
+        # ---- 5. the new version in place: same address, same route id ----------------------
+        t_up = time.monotonic()
+        v2 = start_gateway(args.gateway, tmp, victim + "-v2", listen="127.0.0.1:%d" % gw.port,
+                           allow_missing_origin=True,
+                           targets=loopback(cluster.sshd.port, cluster.echo.port),
+                           config=gateway_config(victim, SERVER), secret=SECRET)
+        procs.append(v2)
+        states = await cluster.wait_states({r: "UP" for r in gws}, 10)
+        check(v2.port == gw.port and all(v == "UP" for v in states.values()),
+              "a new gateway on %s's address (port %d, route id %s) is UP in HAProxy %.2f s "
+              "after its start (%s)" % (victim, v2.port, victim, time.monotonic() - t_up, states))
+        later, _ = await cluster.start_sessions(["v%02d" % i for i in range(args.later)],
+                                                PER_ENTRY, 0, seed=args.seed + 2)
+        await echo_all(later, [("later %s\n" % s.principal).encode() for s in later], 30,
+                       "%d more sessions through HAProxy echoed a line" % len(later))
+        mine_v2 = {e.get("principal") for e in log_events(v2.log_path, "auth")
+                   if e.get("result") == "ok"}
+        check(mine_v2 and mine_v2 <= {s.principal for s in later},
+              "the new %s authenticated %d of the %d later sessions (leastconn over 3 gateways)"
+              % (victim, len(mine_v2), len(later)))
+        new += later
     finally:
         await kill_sessions(old + new)
         await cluster.stop_entries()
@@ -199,6 +226,7 @@ def add_args(ap):
     ap.add_argument("--sessions", type=int, default=30)
     ap.add_argument("--ssh-sessions", type=int, default=6)
     ap.add_argument("--new", type=int, default=100)
+    ap.add_argument("--later", type=int, default=20)
     ap.add_argument("--kib", type=int, default=256)
     ap.add_argument("--seed", type=int, default=1)
 
