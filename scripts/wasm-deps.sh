@@ -334,20 +334,83 @@ run_step() {
   log "$step done in ${step_seconds[$step]}s"
 }
 
+# emcc is a Python program: each call costs about 1 s of start-up on these machines, and libcrypto is
+# some 700 small C files (that start-up was most of its build time). write_fast_cc puts a wrapper
+# named emcc first in PATH for the libcrypto build: a compile-only call (-c) goes straight to emcc's
+# clang with the flags emcc would add (asked once per distinct set of emcc-relevant arguments with
+# `emcc ... --cflags`, then cached in the build folder); anything else (linking, preprocessing,
+# probing) goes to the real emcc. It keeps the name emcc because OpenSSL records the compiler's
+# name in the library (OpenSSL_version(OPENSSL_CFLAGS)): the archive is byte-identical to one built
+# through emcc. check_fast_cc compiles one real libcrypto compile line both ways and keeps the
+# wrapper only when the objects are byte-identical.
+write_fast_cc() {
+  mkdir -p "$work/fastcc/bin" "$work/fastcc/flags"
+  cat >"$work/fastcc/bin/emcc" <<'WRAPPER'
+#!/usr/bin/env bash
+set -euo pipefail
+real_emcc=@REAL_EMCC@
+compile=0 relevant=()
+for a in "$@"; do
+  case "$a" in
+    -c) compile=1 ;;
+    -std=*) ;;
+    -E | -M | -MM | -v | --version | -dumpversion | -s* | -flto* | -emit-llvm | --*)
+      exec "$real_emcc" "$@" ;;
+    -O* | -f* | -m* | -g* | -pthread) relevant+=("$a") ;;
+  esac
+done
+[[ $compile == 1 ]] || exec "$real_emcc" "$@"
+cache="@FLAGS_DIR@/$(printf '%s\n' "${relevant[@]}" | sha256sum | cut -c1-16)"
+if [[ ! -s "$cache" ]]; then
+  # emcc prints its own flags followed by the ones it was given: keep its own.
+  read -r -a words <<<"$("$real_emcc" "${relevant[@]}" --cflags)"
+  n=$((${#words[@]} - ${#relevant[@]}))
+  printf '%s\n' "${words[@]:0:n}" >"$cache.$$" && mv "$cache.$$" "$cache"
+fi
+mapfile -t own <"$cache"
+exec @CLANG@ "${own[@]}" "$@"
+WRAPPER
+  sed -i -e "s|@REAL_EMCC@|$(command -v emcc)|" -e "s|@FLAGS_DIR@|$work/fastcc/flags|" \
+    -e "s|@CLANG@|$(em-config LLVM_ROOT)/clang|" "$work/fastcc/bin/emcc"
+  chmod +x "$work/fastcc/bin/emcc"
+}
+
+# Succeeds when the wrapper builds the same object as emcc for a real libcrypto compile line (the
+# Makefile's, from `make -n`).
+check_fast_cc() {
+  local bld="$1" probe="$work/fastcc/probe" obj=crypto/evp/libcrypto-lib-digest.o line cmd
+  mkdir -p "$probe"
+  # (grep -m1 may end make -n early: its status does not count.)
+  line="$( (make -C "$bld" -n "$obj" 2>/dev/null || true) | grep -m1 -- '^emcc .* -c ')" || line=""
+  [[ "$line" == *"-o $obj "* ]] || return 1
+  cmd="${line/-o $obj /-o $probe/probe.o }"
+  (cd "$bld" && eval "$cmd") >"$probe/log" 2>&1 && mv "$probe/probe.o" "$probe/emcc.o" &&
+    (cd "$bld" && PATH="$work/fastcc/bin:$PATH" && eval "$cmd") >>"$probe/log" 2>&1 &&
+    cmp -s "$probe/emcc.o" "$probe/probe.o"
+}
+
 build_openssl() {
   local src="$work/src/openssl" bld="$work/build/openssl"
   mkdir -p "$bld"
+  write_fast_cc
   # Configure directly (not via emconfigure, which sets CROSS_COMPILE=em and makes the build look
   # for "ememcc"). SOURCE_DATE_EPOCH fixes the "built on" date that util/mkbuildinf.pl writes into
   # crypto/cversion.c (the only build-dependent bytes of libcrypto.a).
   export SOURCE_DATE_EPOCH
   SOURCE_DATE_EPOCH="$(dpkg-parsechangelog -l "$src/debian/changelog" -S Timestamp)"
   # shellcheck disable=SC2016  # $1/$@ belong to the inner bash
+  # Configure probes the compiler through emcc; the build's compile calls go through the wrapper.
   run_step openssl-configure env -u CROSS_COMPILE CC=emcc AR=emar RANLIB=emranlib \
     CFLAGS="$openssl_cflags" bash -c 'cd "$1" && shift && exec perl "$@"' _ "$bld" \
     "$src/Configure" "${openssl_configure_opts[@]}" --prefix=/mana-wasm --openssldir=/mana-wasm/ssl
   run_step openssl-generated make -C "$bld" -j"$jobs" build_generated
-  run_step openssl-libcrypto make -C "$bld" -j"$jobs" libcrypto.a
+  local path="$PATH"
+  if check_fast_cc "$bld"; then
+    path="$work/fastcc/bin:$PATH"
+  else
+    log "openssl: the direct compile differs from emcc's (see $work/fastcc/probe/log); using emcc"
+  fi
+  run_step openssl-libcrypto env PATH="$path" make -C "$bld" -j"$jobs" libcrypto.a
   mkdir -p "$work/prefix/include/openssl" "$work/prefix/lib"
   cp "$bld/libcrypto.a" "$work/prefix/lib/"
   # Static headers from the source tree, generated ones (configuration.h, opensslv.h, ...) from
