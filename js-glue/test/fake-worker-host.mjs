@@ -23,6 +23,22 @@ async function open(_connect, session, ask) {
   const methods = sessionAuth(session.auth, ask.keyboardInteractive);
   script.opens.push(methods.map((m) => Object.keys(m)[0]));
   if (script.failWith) throw script.failWith;
+  if (ask.verifyHostKey !== undefined) {
+    const hostKey = {
+      host: session.target.host,
+      port: session.target.port,
+      algorithm: 'ssh-ed25519',
+      fingerprint: `SHA256:key-of-${session.target.port}`,
+      known: 'new',
+    };
+    if (!(await ask.verifyHostKey(hostKey))) {
+      throw new lib.HostKeyError('host key was not accepted', {
+        code: 'hostkey_rejected',
+        origin: 'local',
+        hostKey,
+      });
+    }
+  }
   const allowed = ['password', 'keyboard-interactive'];
   for (const m of methods) {
     if ('password' in m && m.password === PASSWORD) break;

@@ -303,3 +303,48 @@ test('client: bad auth is invalid_argument before anything is sent; other typed 
     script.failWith = undefined;
   }
 });
+
+test(
+  'client: the host key of each open goes to its own hostKey.verify',
+  { timeout: 10_000 },
+  async () => {
+    const asked = [];
+    let release;
+    const gate = new Promise((r) => {
+      release = r;
+    });
+    const verify = (accept, wait) => async (info) => {
+      asked.push({ port: info.port, accept });
+      if (wait) await gate; // the first dialog is still open when the second key arrives
+      return accept;
+    };
+    const open = (port, v) =>
+      client
+        .openSession(connect, {
+          ...base,
+          target: { host: 'h', port },
+          auth: { password: PASSWORD },
+          hostKey: { verify: v },
+        })
+        .then(
+          (view) => view,
+          (e) => e,
+        );
+    const first = open(2201, verify(true, true));
+    const second = open(2202, verify(false, false));
+    const refused = await second;
+    release();
+    const view = await first;
+    assert.ok(refused instanceof lib.HostKeyError, String(refused));
+    assert.equal(refused.hostKey.port, 2202);
+    assert.ok(view instanceof lib.RemoteSshSession, String(view));
+    assert.deepEqual(
+      asked.sort((a, b) => a.port - b.port),
+      [
+        { port: 2201, accept: true },
+        { port: 2202, accept: false },
+      ],
+    );
+    view.close();
+  },
+);

@@ -215,6 +215,13 @@ test('worker messages are validated on the page too', () => {
         known: 'new',
       },
     },
+    {
+      v: 1,
+      type: 'hostkey',
+      req: 2,
+      open: 7,
+      info: { host: 'h', port: 22, algorithm: 'a', fingerprint: 'f', known: 'match' },
+    },
     { v: 1, type: 'data', sessionId: 's', data: new ArrayBuffer(3), stream: 'stdout' },
     { v: 1, type: 'exit', sessionId: 's', code: 3 },
     { v: 1, type: 'detached', sessionId: 's', reason: 'taken-over' },

@@ -400,7 +400,7 @@ export class ManaWorkerClient {
       return;
     }
     if (msg.type === 'hostkey') {
-      void this.#answerHostKey(msg.req, msg.info);
+      void this.#answerHostKey(msg.req, msg.info, msg.open);
       return;
     }
     if (msg.type === 'kbd') {
@@ -449,11 +449,12 @@ export class ManaWorkerClient {
     }
   }
 
-  async #answerHostKey(req: number, info: HostKeyInfo): Promise<void> {
+  async #answerHostKey(req: number, info: HostKeyInfo, open: number | undefined): Promise<void> {
     let accept = false;
-    // The question belongs to the open request whose verifier is registered (one at a time is
-    // typical; any registered verifier of this page answers).
-    const verify = [...this.#verifiers.values()][0];
+    // The question belongs to open request `open` (its own hostKey.verify answers; none: refused).
+    // A worker of before that does not say asks any registered verifier of this page.
+    const verify =
+      open !== undefined ? this.#verifiers.get(open) : [...this.#verifiers.values()][0];
     try {
       accept = verify !== undefined && (await verify(info));
     } catch {

@@ -280,7 +280,7 @@ export class WorkerHost {
       opened = await this.#deps.open(msg.connect, msg.session, {
         verifyHostKey:
           msg.session.verifyHostKey === true
-            ? (info: HostKeyInfo) => this.#askHostKey(page, info)
+            ? (info: HostKeyInfo) => this.#askHostKey(page, msg.req, info)
             : undefined,
         keyboardInteractive: (prompts, info) => this.#askKbd(page, msg.req, prompts, info),
       });
@@ -373,10 +373,10 @@ export class WorkerHost {
     void s.attach(page, msg.req, msg.readOnly);
   }
 
-  #askHostKey(page: PageState, info: HostKeyInfo): Promise<boolean> {
+  #askHostKey(page: PageState, open: number, info: HostKeyInfo): Promise<boolean> {
     if (page.gone) return Promise.resolve(false);
     return this.#questions.ask(page, 'hostkey', this.#hostKeyTimeoutMs, false, (req) => {
-      page.send({ v: 1, type: 'hostkey', req, info });
+      page.send({ v: 1, type: 'hostkey', req, info, open });
     });
   }
 

@@ -154,7 +154,8 @@ export type WorkerMessage =
        */
       offset: number;
     }
-  | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo }
+  /** A host key of the session being opened by request `open` (absent from older workers). */
+  | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo; open?: number }
   /**
    * One keyboard-interactive round of the session being opened by request `open` (the page runs
    * that request's handler and answers with `kbd-answer` `req`).
@@ -488,8 +489,17 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
         screen: str(m, 'screen', limits.maxScreenChars),
         offset: int(m, 'offset', 0, Number.MAX_SAFE_INTEGER),
       };
-    case 'hostkey':
-      return { v, type, req: req(), info: parseHostKeyInfo(m.info, 'info', ['new', 'match']) };
+    case 'hostkey': {
+      const out: WorkerMessage = {
+        v,
+        type,
+        req: req(),
+        info: parseHostKeyInfo(m.info, 'info', ['new', 'match']),
+      };
+      const open = optional(m, 'open', (r, k) => int(r, k, 0, Number.MAX_SAFE_INTEGER));
+      if (open !== undefined) out.open = open;
+      return out;
+    }
     case 'kbd': {
       const ps = m.prompts;
       if (!Array.isArray(ps) || ps.length > limits.maxKbdPrompts) {
