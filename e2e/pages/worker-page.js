@@ -7,7 +7,7 @@ import { Terminal } from '@xterm/xterm';
 const term = new Terminal({ cols: 80, rows: 24, scrollback: 1000 });
 term.open(document.getElementById('terminal'));
 
-const state = { events: [], hostKeys: [] };
+const state = { events: [], hostKeys: [], kbdRounds: [] };
 let client;
 let view;
 let addon;
@@ -27,7 +27,12 @@ function wire(v) {
 }
 
 function describe(e) {
-  return { name: e?.name ?? 'Error', code: e?.code, message: String(e?.message ?? e) };
+  return {
+    name: e?.name ?? 'Error',
+    code: e?.code,
+    message: String(e?.message ?? e),
+    ...(Array.isArray(e?.methods) ? { methods: e.methods } : {}),
+  };
 }
 
 window.manaWorker = {
@@ -49,6 +54,34 @@ window.manaWorker = {
     });
     wire(v);
     return v.sessionId;
+  },
+  /**
+   * Opens a shell whose auth is `session.auth` (a list) followed by keyboard-interactive: each
+   * round is recorded in state.kbdRounds and answered with `kbd.answer` for every prompt, or the
+   * handler throws (`kbd.throws`) or never answers (`kbd.hang`). Returns the outcome (errors by name, code and methods).
+   */
+  async openKbd(connect, session, kbd) {
+    try {
+      const v = await client.openSession(connect, {
+        ...session,
+        auth: [
+          ...(session.auth ?? []),
+          {
+            keyboardInteractive: async (prompts, info) => {
+              state.kbdRounds.push({ prompts, info });
+              if (kbd.throws) throw new Error('the user closed the dialog');
+              if (kbd.hang) return new Promise(() => {}); // a dialog nobody answers
+              return prompts.map(() => kbd.answer);
+            },
+          },
+        ],
+        term: { cols: term.cols, rows: term.rows },
+      });
+      wire(v);
+      return { ok: true, sessionId: v.sessionId };
+    } catch (e) {
+      return { ok: false, ...describe(e) };
+    }
   },
   async reattach(options = {}) {
     try {

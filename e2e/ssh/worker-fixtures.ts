@@ -20,15 +20,26 @@ export interface Outcome {
   message?: string;
   readOnly?: boolean;
   screenChars?: number;
+  sessionId?: string;
+  methods?: string[];
 }
 
 export interface WorkerApi {
   state: {
     events: { type: string; name?: string; code?: string; reason?: string }[];
     hostKeys: { fingerprint: string; known: string }[];
+    kbdRounds: {
+      prompts: { prompt: string; echo: boolean }[];
+      info: { name: string; instruction: string };
+    }[];
   };
   start(o?: Record<string, unknown>): Promise<string>;
   open(c: { url: string; token: string }, s: Record<string, unknown>): Promise<string>;
+  openKbd(
+    c: { url: string; token: string },
+    s: Record<string, unknown>,
+    kbd: { answer?: string; throws?: boolean; hang?: boolean },
+  ): Promise<Outcome>;
   reattach(o?: Record<string, unknown>): Promise<Outcome>;
   attach(id: string, secret: string, o?: Record<string, unknown>): Promise<Outcome>;
   stored(): Record<string, { sessionId: string; secret: string }>;

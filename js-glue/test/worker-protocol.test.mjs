@@ -27,8 +27,26 @@ const valid = [
     scrollback: 500,
     stream: true,
   },
+  {
+    v: 1,
+    type: 'open',
+    req: 2,
+    connect: { url: 'ws://gw/ws' },
+    session: {
+      target: { host: 'h', port: 22 },
+      username: 'u',
+      auth: [
+        { privateKey: 'k', passphrase: 'p' },
+        { password: 'pw' },
+        { keyboardInteractive: true },
+      ],
+      command: 'true',
+    },
+  },
   { v: 1, type: 'attach', req: 2, sessionId: 's', secret: 'x', readOnly: false, takeOver: true },
   { v: 1, type: 'hostkey-answer', req: 3, accept: true },
+  { v: 1, type: 'kbd-answer', req: 4, answers: ['secret', ''] },
+  { v: 1, type: 'kbd-answer', req: 4, answers: null },
   { v: 1, type: 'input', sessionId: 's', data: new ArrayBuffer(4) },
   { v: 1, type: 'consume', sessionId: 's', n: 10 },
   { v: 1, type: 'resize', sessionId: 's', cols: 100, rows: 40 },
@@ -83,6 +101,35 @@ test('malformed page messages are WorkerProtocolErrors, never other exceptions',
       type: 'open',
       req: 1,
       connect: { url: 'ws://x' },
+      session: { ...valid[2].session, auth: [] },
+    },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: {
+        ...valid[2].session,
+        auth: Array.from({ length: limits.maxAuthMethods + 1 }, () => ({ password: 'p' })),
+      },
+    },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: { ...valid[2].session, auth: [{ password: 'p' }, { keyboardInteractive: 'yes' }] },
+    },
+    { v: 1, type: 'kbd-answer', req: 1, answers: 'secret' },
+    { v: 1, type: 'kbd-answer', req: 1, answers: [5] },
+    { v: 1, type: 'kbd-answer', req: 1 },
+    { v: 1, type: 'kbd-answer', req: 1, answers: Array(limits.maxKbdPrompts + 1).fill('a') },
+    { v: 1, type: 'kbd-answer', req: 1, answers: ['a'.repeat(limits.maxSecretText + 1)] },
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
       session: { ...valid[2].session, target: { host: 'h', port: 70000 } },
     },
     {
@@ -126,6 +173,23 @@ test('malformed page messages are WorkerProtocolErrors, never other exceptions',
   assert.equal(lib.WorkerProtocolError, WorkerProtocolError, 'exported from the package');
 });
 
+test('keyboard-interactive answers are secrets: not in the error of a malformed answer', () => {
+  for (const answers of [
+    ['hunter2-secret', 7],
+    ['hunter2-secret', 'x'.repeat(70_000)],
+  ]) {
+    const e = (() => {
+      try {
+        parsePageMessage({ v: 1, type: 'kbd-answer', req: 1, answers });
+      } catch (err) {
+        return err;
+      }
+    })();
+    assert.ok(e instanceof WorkerProtocolError);
+    assert.ok(!e.message.includes('hunter2'), e.message);
+  }
+});
+
 test('worker messages are validated on the page too', () => {
   const ok = [
     { v: 1, type: 'ready', mode: 'shared' },
@@ -151,11 +215,66 @@ test('worker messages are validated on the page too', () => {
         known: 'new',
       },
     },
+    {
+      v: 1,
+      type: 'hostkey',
+      req: 2,
+      open: 7,
+      info: { host: 'h', port: 22, algorithm: 'a', fingerprint: 'f', known: 'match' },
+    },
     { v: 1, type: 'data', sessionId: 's', data: new ArrayBuffer(3), stream: 'stdout' },
     { v: 1, type: 'exit', sessionId: 's', code: 3 },
     { v: 1, type: 'detached', sessionId: 's', reason: 'taken-over' },
     { v: 1, type: 'session-ended', sessionId: 's', reason: 'detached-too-long' },
     { v: 1, type: 'error', req: 4, code: 'bad-secret', message: 'no' },
+    {
+      v: 1,
+      type: 'kbd',
+      req: 2,
+      open: 1,
+      name: 'n',
+      instruction: 'i',
+      prompts: [
+        { prompt: 'Password: ', echo: false },
+        { prompt: 'Code: ', echo: true },
+      ],
+    },
+    {
+      v: 1,
+      type: 'error',
+      req: 1,
+      code: 'open-failed',
+      message: 'auth_failed: no',
+      failure: {
+        name: 'SshAuthError',
+        code: 'auth_failed',
+        origin: 'remote',
+        message: 'no',
+        sshCode: -18,
+        methods: ['publickey', 'keyboard-interactive'],
+      },
+    },
+    {
+      v: 1,
+      type: 'error',
+      req: 1,
+      code: 'open-failed',
+      message: 'hostkey_changed: x',
+      failure: {
+        name: 'HostKeyError',
+        code: 'hostkey_changed',
+        origin: 'local',
+        message: 'x',
+        sshCode: 0,
+        hostKey: {
+          host: 'h',
+          port: 22,
+          algorithm: 'ssh-ed25519',
+          fingerprint: 'SHA256:x',
+          known: 'changed',
+        },
+      },
+    },
   ];
   for (const m of ok) assert.deepEqual(parseWorkerMessage(m), m, m.type);
   for (const m of [
@@ -165,6 +284,31 @@ test('worker messages are validated on the page too', () => {
     { v: 1, type: 'attached', req: 1, sessionId: 's', readOnly: false, screen: '', offset: -1 },
     { v: 1, type: 'hostkey', req: 1, info: { host: 'h', port: 22, known: 'changed' } },
     { v: 0, type: 'ready', mode: 'shared' },
+    { v: 1, type: 'kbd', req: 1, open: 1, name: '', instruction: '', prompts: [{ prompt: 'p' }] },
+    {
+      v: 1,
+      type: 'kbd',
+      req: 1,
+      open: 1,
+      name: '',
+      instruction: '',
+      prompts: Array(limits.maxKbdPrompts + 1).fill({ prompt: 'p', echo: false }),
+    },
+    { v: 1, type: 'kbd', req: 1, name: '', instruction: '', prompts: [] }, // no `open`
+    {
+      v: 1,
+      type: 'error',
+      code: 'open-failed',
+      message: 'm',
+      failure: { name: 'SshAuthError', code: 'auth_failed', origin: 'elsewhere', message: 'm' },
+    },
+    {
+      v: 1,
+      type: 'error',
+      code: 'open-failed',
+      message: 'm',
+      failure: { name: 'SshAuthError', code: 'c', origin: 'local', message: 'm', methods: [1] },
+    },
   ]) {
     assert.throws(() => parseWorkerMessage(m), WorkerProtocolError, JSON.stringify(m));
   }

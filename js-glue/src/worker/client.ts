@@ -15,12 +15,15 @@
 // survives a reload) with its id; reattach() reads it back.
 import { SessionLostError } from '../ssh/errors.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
-import type { SshSessionOptions } from '../ssh/types.js';
-import { InvalidStateError, ManaError, nameErrorClasses } from '../errors.js';
+import type { KeyboardInteractiveHandler, SshSessionOptions } from '../ssh/types.js';
+import { ManaError, invalidArgument, nameErrorClasses } from '../errors.js';
+import { fromFailure } from './failure.js';
 import {
   PROTOCOL_VERSION,
+  limits,
   parseWorkerMessage,
   type PageMessage,
+  type WireAuthMethod,
   type WireSessionOptions,
   type WorkerMessage,
 } from './protocol.js';
@@ -94,6 +97,63 @@ function defaultStorage(): WorkerClientOptions['storage'] {
   }
 }
 
+/**
+ * The auth of openSession as it crosses to the worker, and the handler of its first
+ * keyboard-interactive method (which answers every round, as in-page). Throws invalid_argument as
+ * in-page for a method that is none of the three, and for more than 8 methods.
+ */
+function wireAuth(auth: SshSessionOptions['auth']): {
+  auth: WireSessionOptions['auth'];
+  kbd: KeyboardInteractiveHandler | undefined;
+} {
+  const methods: unknown[] = Array.isArray(auth) ? auth : [auth];
+  const bad = () =>
+    invalidArgument('openSession: auth needs {password}, {privateKey} or {keyboardInteractive}');
+  if (methods.length === 0) throw bad();
+  if (methods.length > limits.maxAuthMethods) {
+    throw invalidArgument(`openSession: at most ${limits.maxAuthMethods} auth methods`);
+  }
+  let kbd: KeyboardInteractiveHandler | undefined;
+  const wire = methods.map((x): WireAuthMethod => {
+    if (typeof x !== 'object' || x === null) throw bad();
+    const m = x as Partial<Record<string, unknown>>;
+    if (typeof m.password === 'string') return { password: m.password };
+    if (typeof m.privateKey === 'string') {
+      return typeof m.passphrase === 'string'
+        ? { privateKey: m.privateKey, passphrase: m.passphrase }
+        : { privateKey: m.privateKey };
+    }
+    if (typeof m.keyboardInteractive === 'function') {
+      kbd ??= m.keyboardInteractive as KeyboardInteractiveHandler;
+      return { keyboardInteractive: true };
+    }
+    throw bad();
+  });
+  // One method travels as one method (what workers before keyboard-interactive understand).
+  return { auth: !Array.isArray(auth) && wire[0] !== undefined ? wire[0] : wire, kbd };
+}
+
+/** A handler's answers if they are what the round asked for (as in-page), else null (cancel). */
+async function runKbd(
+  handler: KeyboardInteractiveHandler | undefined,
+  msg: Extract<WorkerMessage, { type: 'kbd' }>,
+): Promise<string[] | null> {
+  if (handler === undefined) return null;
+  try {
+    const a: unknown = await handler(
+      msg.prompts.map((p) => ({ prompt: p.prompt, echo: p.echo })),
+      { name: msg.name, instruction: msg.instruction },
+    );
+    const ok =
+      Array.isArray(a) &&
+      a.length === msg.prompts.length &&
+      a.every((x) => typeof x === 'string' && x.length <= limits.maxSecretText);
+    return ok ? (a as string[]) : null;
+  } catch {
+    return null;
+  }
+}
+
 function randomId(): string {
   const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -107,6 +167,8 @@ export class ManaWorkerClient {
   readonly #pending = new Map<number, Pending>();
   readonly #views = new Map<string, RemoteSshSession>();
   readonly #verifiers = new Map<number, (info: HostKeyInfo) => boolean | Promise<boolean>>();
+  /** The keyboard-interactive handler of each pending open, by its request number. */
+  readonly #kbdHandlers = new Map<number, KeyboardInteractiveHandler>();
   /** Why recently ended sessions ended (bounded). */
   readonly #endedWhy = new Map<string, string>();
   #nextReq = 1;
@@ -212,18 +274,14 @@ export class ManaWorkerClient {
   }
 
   /**
-   * Opens an SSH session in the worker and attaches this page to it. `hostKey.verify` runs in
-   * this page (the worker asks); keyboard-interactive is not supported (it needs a callback per
-   * prompt): use password or privateKey.
+   * Opens an SSH session in the worker and attaches this page to it. `auth` is one method or a
+   * list tried in order, as in-page; `hostKey.verify` and the `keyboardInteractive` handler run in
+   * this page (the worker asks; the answers go to the worker's session only). A failed open
+   * rejects with the session's typed error, as in-page (SshAuthError, HostKeyError, SshError, the
+   * connection's errors), else WorkerRequestError `open-failed`.
    */
   async openSession(connect: { url: string; token?: string }, options: WorkerSessionOptions) {
-    const auth = Array.isArray(options.auth) ? options.auth[0] : options.auth;
-    if (auth === undefined || 'keyboardInteractive' in auth) {
-      throw new InvalidStateError('worker sessions take one password or privateKey auth method', {
-        code: 'invalid_argument',
-        origin: 'local',
-      });
-    }
+    const { auth, kbd } = wireAuth(options.auth);
     const session: WireSessionOptions = {
       target: options.target,
       username: options.username,
@@ -238,6 +296,7 @@ export class ManaWorkerClient {
     if (verify) session.verifyHostKey = true;
     const req = this.#nextReq++;
     if (verify) this.#verifiers.set(req, verify);
+    if (kbd) this.#kbdHandlers.set(req, kbd);
     const msg: PageMessage = { v: 1, type: 'open', req, connect, session };
     if (options.graceMs !== undefined) msg.graceMs = options.graceMs;
     if (options.scrollback !== undefined) msg.scrollback = options.scrollback;
@@ -249,6 +308,7 @@ export class ManaWorkerClient {
       return this.#view(r.sessionId, false, '', 0);
     } finally {
       this.#verifiers.delete(req);
+      this.#kbdHandlers.delete(req);
     }
   }
 
@@ -340,7 +400,14 @@ export class ManaWorkerClient {
       return;
     }
     if (msg.type === 'hostkey') {
-      void this.#answerHostKey(msg.req, msg.info);
+      void this.#answerHostKey(msg.req, msg.info, msg.open);
+      return;
+    }
+    if (msg.type === 'kbd') {
+      const req = msg.req;
+      void runKbd(this.#kbdHandlers.get(msg.open), msg).then((answers) => {
+        this.#send({ v: 1, type: 'kbd-answer', req, answers });
+      });
       return;
     }
     if ('req' in msg && msg.req !== undefined) {
@@ -355,13 +422,15 @@ export class ManaWorkerClient {
           if (msg.code === 'unknown-session' && msg.sessionId !== undefined) {
             this.#forget(msg.sessionId);
           }
+          const typed = msg.failure !== undefined ? fromFailure(msg.failure) : undefined;
           p.reject(
-            msg.code === 'unknown-session'
-              ? new SessionLostError(`reattach: ${msg.message}${ended ? ` (${ended})` : ''}`, {
-                  code: ended === 'detached-too-long' ? 'detached_too_long' : 'session_lost',
-                  origin: 'remote',
-                })
-              : new WorkerRequestError(msg.message, { code: msg.code, origin: 'remote' }),
+            typed ??
+              (msg.code === 'unknown-session'
+                ? new SessionLostError(`reattach: ${msg.message}${ended ? ` (${ended})` : ''}`, {
+                    code: ended === 'detached-too-long' ? 'detached_too_long' : 'session_lost',
+                    origin: 'remote',
+                  })
+                : new WorkerRequestError(msg.message, { code: msg.code, origin: 'remote' })),
           );
         } else {
           p.resolve(msg);
@@ -380,11 +449,12 @@ export class ManaWorkerClient {
     }
   }
 
-  async #answerHostKey(req: number, info: HostKeyInfo): Promise<void> {
+  async #answerHostKey(req: number, info: HostKeyInfo, open: number | undefined): Promise<void> {
     let accept = false;
-    // The question belongs to the open request whose verifier is registered (one at a time is
-    // typical; any registered verifier of this page answers).
-    const verify = [...this.#verifiers.values()][0];
+    // The question belongs to open request `open` (its own hostKey.verify answers; none: refused).
+    // A worker of before that does not say asks any registered verifier of this page.
+    const verify =
+      open !== undefined ? this.#verifiers.get(open) : [...this.#verifiers.values()][0];
     try {
       accept = verify !== undefined && (await verify(info));
     } catch {

@@ -4,8 +4,15 @@
 // into a page (the last-resort in-page mode of worker/client.ts) it only exports startPageHost().
 import { Connection, connect } from '../connect.js';
 import type { SshSessionOptions } from '../ssh/types.js';
-import { WorkerHost, type HostDeps, type HostPort, type OpenedSession } from './host.js';
+import {
+  WorkerHost,
+  type HostDeps,
+  type HostPort,
+  type OpenedSession,
+  type PageAsk,
+} from './host.js';
 import type { WireConnectOptions, WireSessionOptions } from './protocol.js';
+import { sessionAuth } from './questions.js';
 import { headlessScreen } from './screen.js';
 
 /** SSH channel window and high-water mark of a terminal session in the worker. */
@@ -15,7 +22,7 @@ const TERMINAL_HIGH_WATER = 128 * 1024;
 async function openSession(
   c: WireConnectOptions,
   s: WireSessionOptions,
-  verify: ((info: import('../ssh/errors.js').HostKeyInfo) => Promise<boolean>) | undefined,
+  ask: PageAsk,
 ): Promise<OpenedSession> {
   // The worker has no sessionStorage: the resume token stays in memory (the worker is what
   // survives a reload now), and no document: no hidden pause.
@@ -29,7 +36,8 @@ async function openSession(
     const options: SshSessionOptions = {
       target: s.target,
       username: s.username,
-      auth: s.auth,
+      // Keyboard-interactive prompts go to the opening page (host.ts), as hostKey.verify does.
+      auth: sessionAuth(s.auth, ask.keyboardInteractive),
       flow: 'manual',
       knownHosts: 'memory',
       ...(s.term !== undefined
@@ -46,7 +54,7 @@ async function openSession(
       ...(s.keepaliveMs !== undefined ? { keepaliveMs: s.keepaliveMs } : {}),
       ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
       ...(s.ciphers !== undefined ? { ciphers: s.ciphers } : {}),
-      ...(verify !== undefined ? { hostKey: { verify } } : {}),
+      ...(ask.verifyHostKey !== undefined ? { hostKey: { verify: ask.verifyHostKey } } : {}),
     };
     const session = await conn.openSession(options);
     return {

@@ -10,9 +10,15 @@
 //     one controlling view per session, `takeOver` replaces it, one read-only view besides.
 //   - A page that goes away (its Web Lock is released, or it said `bye`) loses its views; a
 //     session without a view is ended after its grace (default 30 s) with `session-ended`.
+//   - The opening page answers the session's questions (worker/questions.ts): its host keys when
+//     it verifies them, each keyboard-interactive round when its auth has that method. Answers go
+//     into the session and nowhere else (never logged, never in a reply).
+//   - A failed open is an `error` whose `failure` names the session's typed error (failure.ts).
 //   - Bounded: queued input per session, a read-only view's lag, the ended-session memory, the
-//     pending host-key questions, the sessions per host.
+//     pending questions, the sessions per host.
 import type { HostKeyInfo } from '../ssh/errors.js';
+import type { KeyboardInteractiveHandler } from '../ssh/types.js';
+import { toFailure } from './failure.js';
 import { HostedSession, type HostSession, type PageLink } from './hosted-session.js';
 import {
   PROTOCOL_VERSION,
@@ -25,6 +31,7 @@ import {
   type WorkerErrorCode,
   type WorkerMessage,
 } from './protocol.js';
+import { PageQuestions, kbdRoundFits } from './questions.js';
 import { DEFAULT_SCROLLBACK, type ScreenModel } from './screen.js';
 import { newSecret, newSessionId, secretsEqual } from './secret.js';
 
@@ -41,13 +48,25 @@ export interface OpenedSession {
   release(): void;
 }
 
+/** The opening page's answers, as the SshSession's options take them. */
+export interface PageAsk {
+  /** hostKey.verify of the page; undefined when it does not verify (`verifyHostKey` unset). */
+  verifyHostKey: ((info: HostKeyInfo) => Promise<boolean>) | undefined;
+  /**
+   * The handler of the `keyboardInteractive` methods (protocol.ts WireAuthMethod): asks the page;
+   * throws (so the attempt is cancelled: SshAuthError `auth_cancelled`) when the page's handler
+   * threw, the page went away, did not answer in time, or the round exceeds the message bounds.
+   */
+  keyboardInteractive: KeyboardInteractiveHandler;
+}
+
 export interface HostDeps {
   mode: 'shared' | 'dedicated' | 'page';
   /** Opens a connection and an SSH session on it (flow 'manual'). */
   open(
     connect: WireConnectOptions,
     session: WireSessionOptions,
-    verify: ((info: HostKeyInfo) => Promise<boolean>) | undefined,
+    ask: PageAsk,
   ): Promise<OpenedSession>;
   screen(cols: number, rows: number, scrollback: number): ScreenModel;
   /** Resolves when the Web Lock `name` is free: the page that held it is gone. */
@@ -66,6 +85,11 @@ export interface HostOptions {
   maxReadOnlyLag?: number;
   /** Time a page has to answer a host-key question, ms. Default 120 000. */
   hostKeyTimeoutMs?: number;
+  /**
+   * Time a page has to answer a keyboard-interactive round, ms. Default 120 000 (the session's
+   * own `timeoutMs`, default 30 s, covers the whole open and usually ends it first).
+   */
+  kbdTimeoutMs?: number;
 }
 
 /** Ended sessions remembered (so a page that comes back learns why). */
@@ -85,13 +109,10 @@ export class WorkerHost {
   readonly #maxInput: number;
   readonly #maxLag: number;
   readonly #hostKeyTimeoutMs: number;
+  readonly #kbdTimeoutMs: number;
   readonly #sessions = new Map<string, HostedSession>();
   readonly #ended = new Map<string, { reason: SessionEndReason; code?: string }>();
-  readonly #questions = new Map<
-    number,
-    { page: PageState; answer: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }
-  >();
-  #nextQuestion = 1;
+  readonly #questions: PageQuestions<PageState>;
   #opening = 0;
   /** Messages refused as malformed (for tests and diagnostics). */
   protocolErrors = 0;
@@ -103,6 +124,8 @@ export class WorkerHost {
     this.#maxInput = options.maxInputBytes ?? 1024 * 1024;
     this.#maxLag = options.maxReadOnlyLag ?? 4 * 1024 * 1024;
     this.#hostKeyTimeoutMs = options.hostKeyTimeoutMs ?? 120_000;
+    this.#kbdTimeoutMs = options.kbdTimeoutMs ?? 120_000;
+    this.#questions = new PageQuestions(MAX_QUESTIONS, deps.timers);
   }
 
   /** The hosted sessions, by id (tests, diagnostics). */
@@ -190,17 +213,19 @@ export class WorkerHost {
       case 'attach':
         this.#attach(page, msg);
         return;
-      case 'hostkey-answer': {
-        const q = this.#questions.get(msg.req);
-        if (q?.page !== page) {
+      case 'hostkey-answer':
+        if (!this.#questions.answer(page, 'hostkey', msg.req, msg.accept)) {
           this.#error(page, 'protocol', `no host-key question ${msg.req}`, msg);
-          return;
         }
-        this.#questions.delete(msg.req);
-        (this.#deps.timers?.clear ?? clearTimeout)(q.timer);
-        q.answer(msg.accept);
         return;
-      }
+      case 'kbd-answer':
+        // Only the request number goes into a reply: the answers are secrets.
+        if (!this.#questions.answer(page, 'kbd', msg.req, msg.answers)) {
+          this.#error(page, 'protocol', `no keyboard-interactive question ${msg.req}`, {
+            req: msg.req,
+          });
+        }
+        return;
       default:
         this.#sessionMessage(page, msg);
     }
@@ -252,19 +277,24 @@ export class WorkerHost {
     this.#opening++;
     let opened: OpenedSession;
     try {
-      const verify =
-        msg.session.verifyHostKey === true
-          ? (info: HostKeyInfo) => this.#ask(page, info)
-          : undefined;
-      opened = await this.#deps.open(msg.connect, msg.session, verify);
+      opened = await this.#deps.open(msg.connect, msg.session, {
+        verifyHostKey:
+          msg.session.verifyHostKey === true
+            ? (info: HostKeyInfo) => this.#askHostKey(page, msg.req, info)
+            : undefined,
+        keyboardInteractive: (prompts, info) => this.#askKbd(page, msg.req, prompts, info),
+      });
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      this.#error(
-        page,
-        'open-failed',
-        `${typeof code === 'string' ? `${code}: ` : ''}${e instanceof Error ? e.message : String(e)}`,
-        msg,
-      );
+      const failure = toFailure(e);
+      page.send({
+        v: 1,
+        type: 'error',
+        req: msg.req,
+        code: 'open-failed',
+        message: `${typeof code === 'string' ? `${code}: ` : ''}${e instanceof Error ? e.message : String(e)}`,
+        ...(failure !== undefined ? { failure } : {}),
+      });
       return;
     } finally {
       this.#opening--;
@@ -343,29 +373,50 @@ export class WorkerHost {
     void s.attach(page, msg.req, msg.readOnly);
   }
 
-  #ask(page: PageState, info: HostKeyInfo): Promise<boolean> {
-    if (this.#questions.size >= MAX_QUESTIONS || page.gone) return Promise.resolve(false);
-    const req = this.#nextQuestion++;
-    return new Promise<boolean>((resolve) => {
-      const timer = (this.#deps.timers?.set ?? setTimeout)(() => {
-        this.#questions.delete(req);
-        resolve(false);
-      }, this.#hostKeyTimeoutMs);
-      this.#questions.set(req, { page, answer: resolve, timer });
-      page.send({ v: 1, type: 'hostkey', req, info });
+  #askHostKey(page: PageState, open: number, info: HostKeyInfo): Promise<boolean> {
+    if (page.gone) return Promise.resolve(false);
+    return this.#questions.ask(page, 'hostkey', this.#hostKeyTimeoutMs, false, (req) => {
+      page.send({ v: 1, type: 'hostkey', req, info, open });
     });
+  }
+
+  /** One keyboard-interactive round of the session opened by request `open`, asked of `page`. */
+  async #askKbd(
+    page: PageState,
+    open: number,
+    prompts: { prompt: string; echo: boolean }[],
+    info: { name: string; instruction: string },
+  ): Promise<string[]> {
+    if (page.gone) throw new Error('keyboard-interactive: the page went away');
+    if (!kbdRoundFits(prompts, info)) {
+      throw new Error('keyboard-interactive: the round exceeds the worker protocol bounds');
+    }
+    const answers = await this.#questions.ask<string[] | null>(
+      page,
+      'kbd',
+      this.#kbdTimeoutMs,
+      null,
+      (req) => {
+        page.send({
+          v: 1,
+          type: 'kbd',
+          req,
+          open,
+          name: info.name,
+          instruction: info.instruction,
+          prompts: prompts.map((p) => ({ prompt: p.prompt, echo: p.echo })),
+        });
+      },
+    );
+    if (answers === null) throw new Error('keyboard-interactive: no answer from the page');
+    return answers;
   }
 
   #pageGone(page: PageState): void {
     if (page.gone) return;
     page.gone = true;
     for (const s of this.#sessions.values()) if (s.isViewer(page)) s.detach(page);
-    for (const [req, q] of this.#questions) {
-      if (q.page !== page) continue;
-      this.#questions.delete(req);
-      (this.#deps.timers?.clear ?? clearTimeout)(q.timer);
-      q.answer(false);
-    }
+    this.#questions.pageGone(page);
   }
 }
 

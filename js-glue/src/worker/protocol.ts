@@ -4,7 +4,7 @@
 // copied by structured clone). Whatever arrives is checked by parsePageMessage / parseWorkerMessage
 // before use: an unknown type, a wrong version, a missing or mistyped field, an oversized payload
 // give a WorkerProtocolError (never an exception from deep inside the host or the view).
-import type { SshAuthMethod, SshTermOptions } from '../ssh/types.js';
+import type { KeyboardInteractivePrompt, SshTermOptions } from '../ssh/types.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
 import { ProtocolError, nameErrorClasses, type ManaErrorInit } from '../errors.js';
 
@@ -24,6 +24,10 @@ export const limits = {
   /** Terminal columns / rows. */
   maxCols: 4096,
   maxRows: 4096,
+  /** Auth methods of one `open` (tried in order, as in-page). */
+  maxAuthMethods: 8,
+  /** Prompts of one keyboard-interactive round (`kbd`) and answers of one `kbd-answer`. */
+  maxKbdPrompts: 16,
   /** Grace a page may ask for, ms (the browser keeps a worker ~30 s after its last page). */
   minGraceMs: 100,
   maxGraceMs: 5 * 60 * 1000,
@@ -35,12 +39,21 @@ export interface WireConnectOptions {
   token?: string;
 }
 
+/**
+ * An SshAuthMethod as it crosses to the worker: keyboard-interactive is a marker, its handler stays
+ * in the page, which the worker asks each round (`kbd` / `kbd-answer`).
+ */
+export type WireAuthMethod =
+  | { password: string }
+  | { privateKey: string; passphrase?: string }
+  | { keyboardInteractive: true };
+
 /** The part of SshSessionOptions that crosses to the worker. */
 export interface WireSessionOptions {
   target: { host: string; port: number };
   username: string;
-  /** Password or private key (keyboard-interactive needs a callback and is not supported). */
-  auth: Exclude<SshAuthMethod, { keyboardInteractive: unknown }>;
+  /** One method or several (at most 8), tried in order as the server offers them. */
+  auth: WireAuthMethod | WireAuthMethod[];
   term?: SshTermOptions;
   command?: string;
   keepaliveMs?: number;
@@ -78,6 +91,11 @@ export type PageMessage =
       takeOver: boolean;
     }
   | { v: 1; type: 'hostkey-answer'; req: number; accept: boolean }
+  /**
+   * The answers to keyboard-interactive round `req` (one per prompt; secrets: never logged, never
+   * echoed back), or null: the page's handler threw or there is none (the attempt is cancelled).
+   */
+  | { v: 1; type: 'kbd-answer'; req: number; answers: string[] | null }
   | { v: 1; type: 'input'; sessionId: string; data: ArrayBuffer }
   | { v: 1; type: 'consume'; sessionId: string; n: number }
   | { v: 1; type: 'resize'; sessionId: string; cols: number; rows: number }
@@ -101,6 +119,25 @@ export type WorkerErrorCode =
   | 'open-failed'
   | 'limit';
 
+/**
+ * The typed error of a failed `open` (an SshAuthError, HostKeyError, ... of the worker's session),
+ * rebuilt as the same class in the page (worker/failure.ts).
+ */
+export interface WireFailure {
+  /** The error class: SshAuthError, HostKeyError, SshError, SessionLostError, AuthError, ... */
+  name: string;
+  code: string;
+  origin: 'local' | 'remote';
+  message: string;
+  sshCode?: number;
+  /** SshAuthError: the methods the server allows. */
+  methods?: string[];
+  /** HostKeyError: the key that was refused. */
+  hostKey?: HostKeyInfo;
+  wsCode?: number;
+  appCode?: number;
+}
+
 export type WorkerMessage =
   | { v: 1; type: 'ready'; mode: 'shared' | 'dedicated' | 'page' }
   | { v: 1; type: 'opened'; req: number; sessionId: string; secret: string }
@@ -117,7 +154,21 @@ export type WorkerMessage =
        */
       offset: number;
     }
-  | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo }
+  /** A host key of the session being opened by request `open` (absent from older workers). */
+  | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo; open?: number }
+  /**
+   * One keyboard-interactive round of the session being opened by request `open` (the page runs
+   * that request's handler and answers with `kbd-answer` `req`).
+   */
+  | {
+      v: 1;
+      type: 'kbd';
+      req: number;
+      open: number;
+      name: string;
+      instruction: string;
+      prompts: KeyboardInteractivePrompt[];
+    }
   | { v: 1; type: 'data'; sessionId: string; data: ArrayBuffer; stream: 'stdout' | 'stderr' }
   | { v: 1; type: 'writable'; sessionId: string; room: number }
   | { v: 1; type: 'exit'; sessionId: string; code?: number; signal?: string }
@@ -138,6 +189,8 @@ export type WorkerMessage =
       sessionId?: string;
       code: WorkerErrorCode;
       message: string;
+      /** `open-failed`: the session's typed error. */
+      failure?: WireFailure;
     };
 
 /**
@@ -225,7 +278,7 @@ function parseTerm(v: unknown): SshTermOptions {
   return out;
 }
 
-function parseAuth(v: unknown): WireSessionOptions['auth'] {
+function parseAuthMethod(v: unknown): WireAuthMethod {
   const a = rec(v, 'auth');
   if (typeof a.password === 'string') return { password: str(a, 'password', limits.maxSecretText) };
   if (typeof a.privateKey === 'string') {
@@ -236,7 +289,65 @@ function parseAuth(v: unknown): WireSessionOptions['auth'] {
     if (p !== undefined) out.passphrase = p;
     return out;
   }
-  return fail('auth: password or privateKey expected');
+  if (a.keyboardInteractive === true) return { keyboardInteractive: true };
+  return fail('auth: password, privateKey or keyboardInteractive: true expected');
+}
+
+/** One method stays one method, a list stays a list (1..maxAuthMethods), as in SshSessionOptions. */
+function parseAuth(v: unknown): WireSessionOptions['auth'] {
+  if (!Array.isArray(v)) return parseAuthMethod(v);
+  if (v.length === 0 || v.length > limits.maxAuthMethods) {
+    fail(`auth: a list of 1..${limits.maxAuthMethods} methods expected`);
+  }
+  return v.map((m: unknown) => parseAuthMethod(m));
+}
+
+/** A list of at most `max` strings of at most `maxChars` each. */
+function strings(v: unknown, what: string, max: number, maxChars: number): string[] {
+  if (!Array.isArray(v) || v.length > max) fail(`${what}: not a list of <= ${max} strings`);
+  return v.map((x: unknown) => {
+    // The values are not in the message: they may be secrets (keyboard-interactive answers).
+    if (typeof x !== 'string' || x.length > maxChars) {
+      fail(`${what}: not a list of strings of <= ${maxChars} chars`);
+    }
+    return x;
+  });
+}
+
+function parseHostKeyInfo(v: unknown, what: string, known: readonly string[]): HostKeyInfo {
+  const i = rec(v, what);
+  const k = str(i, 'known', 16);
+  if (!known.includes(k)) fail(`${what}.known: unknown`);
+  return {
+    host: str(i, 'host', 255),
+    port: int(i, 'port', 1, 65535),
+    algorithm: str(i, 'algorithm', 64),
+    fingerprint: str(i, 'fingerprint', 256),
+    known: k as HostKeyInfo['known'],
+  };
+}
+
+function parseFailure(v: unknown): WireFailure {
+  const f = rec(v, 'failure');
+  const origin = str(f, 'origin', 8);
+  if (origin !== 'local' && origin !== 'remote') fail('failure.origin: unknown');
+  const out: WireFailure = {
+    name: str(f, 'name', 64),
+    code: str(f, 'code', 64),
+    origin,
+    message: str(f, 'message'),
+  };
+  const sshCode = optional(f, 'sshCode', (r, k) => int(r, k, -(2 ** 31), 2 ** 31));
+  if (sshCode !== undefined) out.sshCode = sshCode;
+  if (f.methods !== undefined) out.methods = strings(f.methods, 'failure.methods', 16, 64);
+  if (f.hostKey !== undefined) {
+    out.hostKey = parseHostKeyInfo(f.hostKey, 'failure.hostKey', ['new', 'match', 'changed']);
+  }
+  const wsCode = optional(f, 'wsCode', (r, k) => int(r, k, 0, 65535));
+  if (wsCode !== undefined) out.wsCode = wsCode;
+  const appCode = optional(f, 'appCode', (r, k) => int(r, k, 0, 65535));
+  if (appCode !== undefined) out.appCode = appCode;
+  return out;
 }
 
 function parseSession(v: unknown): WireSessionOptions {
@@ -310,6 +421,16 @@ export function parsePageMessage(raw: unknown): PageMessage {
         req: int(m, 'req', 0, Number.MAX_SAFE_INTEGER),
         accept: bool(m, 'accept'),
       };
+    case 'kbd-answer':
+      return {
+        v,
+        type,
+        req: int(m, 'req', 0, Number.MAX_SAFE_INTEGER),
+        answers:
+          m.answers === null
+            ? null
+            : strings(m.answers, 'answers', limits.maxKbdPrompts, limits.maxSecretText),
+      };
     case 'input':
       return {
         v,
@@ -369,20 +490,32 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
         offset: int(m, 'offset', 0, Number.MAX_SAFE_INTEGER),
       };
     case 'hostkey': {
-      const i = rec(m.info, 'info');
-      const known = str(i, 'known', 16);
-      if (known !== 'new' && known !== 'match') fail('info.known: unknown');
+      const out: WorkerMessage = {
+        v,
+        type,
+        req: req(),
+        info: parseHostKeyInfo(m.info, 'info', ['new', 'match']),
+      };
+      const open = optional(m, 'open', (r, k) => int(r, k, 0, Number.MAX_SAFE_INTEGER));
+      if (open !== undefined) out.open = open;
+      return out;
+    }
+    case 'kbd': {
+      const ps = m.prompts;
+      if (!Array.isArray(ps) || ps.length > limits.maxKbdPrompts) {
+        fail(`prompts: not a list of <= ${limits.maxKbdPrompts} prompts`);
+      }
       return {
         v,
         type,
         req: req(),
-        info: {
-          host: str(i, 'host', 255),
-          port: int(i, 'port', 1, 65535),
-          algorithm: str(i, 'algorithm', 64),
-          fingerprint: str(i, 'fingerprint', 256),
-          known,
-        },
+        open: int(m, 'open', 0, Number.MAX_SAFE_INTEGER),
+        name: str(m, 'name'),
+        instruction: str(m, 'instruction'),
+        prompts: ps.map((p: unknown) => {
+          const r = rec(p, 'prompt');
+          return { prompt: str(r, 'prompt'), echo: bool(r, 'echo') };
+        }),
       };
     }
     case 'data': {
@@ -430,6 +563,7 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
       if (r !== undefined) out.req = r;
       const s = optional(m, 'sessionId', (x, k) => str(x, k, sessionIdMax));
       if (s !== undefined) out.sessionId = s;
+      if (m.failure !== undefined) out.failure = parseFailure(m.failure);
       return out;
     }
     default:
