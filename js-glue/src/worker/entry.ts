@@ -46,6 +46,7 @@ async function openSession(
       ...(s.keepaliveMs !== undefined ? { keepaliveMs: s.keepaliveMs } : {}),
       ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
       ...(s.ciphers !== undefined ? { ciphers: s.ciphers } : {}),
+      ...(s.algorithms !== undefined ? { algorithms: s.algorithms } : {}),
       ...(verify !== undefined ? { hostKey: { verify } } : {}),
     };
     const session = await conn.openSession(options);
