@@ -48,10 +48,18 @@ export type * from './ssh/types.js';
 export {
   HostKeyError,
   SessionLostError,
+  SshAlgorithmError,
   SshAuthError,
   SshError,
   type HostKeyInfo,
+  type SshAlgorithmKind,
 } from './ssh/errors.js';
+export {
+  defaultSshAlgorithms,
+  legacySshAlgorithms,
+  type SshAlgorithmLists,
+  type SshAlgorithms,
+} from './ssh/algorithms.js';
 export { forgetHostKey, type KeyValueStorage, type KnownHostsOption } from './ssh/known-hosts.js';
 export { loadSshModule as loadSsh, liveSshEngines, type SshLoadOptions } from './internal/ssh.js';
 export {

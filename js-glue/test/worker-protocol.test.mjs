@@ -8,6 +8,11 @@ import { newSecret, protocol, secretsEqual } from './worker-helpers.mjs';
 
 const { parsePageMessage, parseWorkerMessage, WorkerProtocolError, limits } = protocol;
 
+/** A minimal session of an `open` message. */
+function valid0Session() {
+  return { target: { host: 'h', port: 22 }, username: 'u', auth: { password: 'p' } };
+}
+
 const valid = [
   { v: 1, type: 'hello', pageId: 'p1', lock: 'mana:page:p1' },
   { v: 1, type: 'hello', pageId: 'p1', lock: null },
@@ -42,6 +47,20 @@ const valid = [
       ],
       command: 'true',
     },
+  },
+  {
+    v: 1,
+    type: 'open',
+    req: 4,
+    connect: { url: 'ws://x' },
+    session: { ...valid0Session(), command: 'true', algorithms: 'legacy' },
+  },
+  {
+    v: 1,
+    type: 'open',
+    req: 5,
+    connect: { url: 'ws://x' },
+    session: { ...valid0Session(), algorithms: { kex: ['curve25519-sha256'], mac: [] } },
   },
   { v: 1, type: 'attach', req: 2, sessionId: 's', secret: 'x', readOnly: false, takeOver: true },
   { v: 1, type: 'hostkey-answer', req: 3, accept: true },
@@ -156,6 +175,21 @@ test('malformed page messages are WorkerProtocolErrors, never other exceptions',
       session: valid[2].session,
       graceMs: limits.maxGraceMs + 1,
     },
+    // algorithms: a preset name, or lists of bounded names per known kind
+    ...[
+      'weak',
+      { hostkey: ['ssh-rsa'] },
+      { cipher: 'aes128-ctr' },
+      { mac: [7] },
+      { kex: ['x'.repeat(65)] },
+      { kex: Array(65).fill('a') },
+    ].map((algorithms) => ({
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: { ...valid[2].session, algorithms },
+    })),
   ];
   for (const m of bad) {
     assert.throws(() => parsePageMessage(m), WorkerProtocolError, JSON.stringify(m));

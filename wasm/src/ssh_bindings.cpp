@@ -49,8 +49,8 @@ std::size_t get_size(const val& o, const char* key, std::size_t fallback) {
 }
 
 // Keys: username, auth [{type, password | privateKey, passphrase}], hostkeyPref, kexPref,
-// cipherPref, macPref, pty, termType, cols, rows, env [[name, value]], command, keepaliveS,
-// outBound, inCap, appHighWater, writeCap, channelWindow (64 KiB .. 16 MiB).
+// cipherPref, macPref, signPref, pty, termType, cols, rows, env [[name, value]], command,
+// keepaliveS, outBound, inCap, appHighWater, writeCap, channelWindow (64 KiB .. 16 MiB).
 ssh::EngineConfig config_from_js(const val& o) {
   ssh::EngineConfig c;
   if (o.isUndefined() || o.isNull()) return c;
@@ -80,6 +80,7 @@ ssh::EngineConfig config_from_js(const val& o) {
   c.kex_pref = get_string(o, "kexPref");
   c.cipher_pref = get_string(o, "cipherPref");
   c.mac_pref = get_string(o, "macPref");
+  c.sign_pref = get_string(o, "signPref");
   c.pty = o["pty"].isTrue();
   if (const std::string t = get_string(o, "termType"); !t.empty()) c.term_type = t;
   c.cols = static_cast<std::uint32_t>(get_size(o, "cols", c.cols));
@@ -191,6 +192,9 @@ struct EventToJs {
     o.set("code", e.code);
     o.set("message", e.message);
     o.set("methods", e.methods);
+    o.set("mismatch", e.mismatch);
+    o.set("clientOffer", e.client_offer);
+    o.set("serverOffer", e.server_offer);
     return o;
   }
 };
@@ -291,6 +295,11 @@ int live_engine_count() {
   return ssh::live_engines();
 }
 
+// kex | hostkey | cipher | mac -> the names this build supports, comma separated.
+std::string supported_algorithms(const std::string& kind) {
+  return ssh::supported_algorithms(kind);
+}
+
 }  // namespace
 
 // libssh2 references recv()/send(), which would pull Emscripten's socket emulation (and a
@@ -334,4 +343,5 @@ EMSCRIPTEN_BINDINGS(mana_ssh) {
       .function("sendEof", &WasmSshEngine::send_eof)
       .function("close", &WasmSshEngine::close);
   emscripten::function("liveEngines", &live_engine_count);
+  emscripten::function("supportedAlgorithms", &supported_algorithms);
 }

@@ -37,6 +37,13 @@ constexpr const char* kKexExtensions = "ext-info-c,kex-strict-c-v00@openssh.com"
 constexpr const char* kDefaultCiphers =
     "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,"
     "aes192-ctr,aes128-ctr";
+// libssh2's own default would add hmac-sha1(-96) and hmac-md5(-96): SHA-1 and MD5 only on request
+// (js-glue's `legacy` preset adds hmac-sha1).
+constexpr const char* kDefaultMacs =
+    "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha2-512";
+// RSA user keys: without this preference libssh2 falls back to ssh-rsa (SHA-1) signatures when the
+// server's server-sig-algs lists no rsa-sha2 name.
+constexpr const char* kDefaultSignAlgos = "rsa-sha2-512,rsa-sha2-256";
 
 // The libssh2 callbacks: `abstract` points at the session's abstract pointer (the engine).
 SshEngine* engine_of(void** abstract) {
@@ -151,12 +158,47 @@ const char* to_string(CloseKind k) {
       return "ssh_error";
     case CloseKind::buffer_full:
       return "buffer_full";
+    case CloseKind::algorithm_mismatch:
+      return "algorithm_mismatch";
   }
   return "unknown";
 }
 
 int live_engines() {
   return live_count;
+}
+
+std::string supported_algorithms(const std::string& kind) {
+  int type = 0;
+  if (kind == "kex") {
+    type = LIBSSH2_METHOD_KEX;
+  } else if (kind == "hostkey") {
+    type = LIBSSH2_METHOD_HOSTKEY;
+  } else if (kind == "cipher") {
+    type = LIBSSH2_METHOD_CRYPT_CS;
+  } else if (kind == "mac") {
+    type = LIBSSH2_METHOD_MAC_CS;
+  } else {
+    return {};
+  }
+  if (!libssh2_ready) {
+    if (libssh2_init(0) != 0) return {};
+    libssh2_ready = true;
+  }
+  LIBSSH2_SESSION* session = libssh2_session_init_ex(nullptr, nullptr, nullptr, nullptr);
+  if (session == nullptr) return {};
+  const char** algs = nullptr;
+  const int n = libssh2_session_supported_algs(session, type, &algs);
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    const std::string name = algs[i];
+    if (type == LIBSSH2_METHOD_KEX && list_contains(kKexExtensions, name)) continue;
+    if (!out.empty()) out += ',';
+    out += name;
+  }
+  if (algs != nullptr) libssh2_free(session, static_cast<void*>(algs));
+  libssh2_session_free(session);
+  return out;
 }
 
 // ---- life cycle
@@ -182,32 +224,29 @@ SshEngine::SshEngine(EngineConfig config) : cfg_(std::move(config)) {
                                 reinterpret_cast<libssh2_cb_generic*>(&recv_cb));
   libssh2_session_set_blocking(session_, 0);
 
-  const std::string kex =
-      (cfg_.kex_pref.empty() ? std::string(kDefaultKex) : cfg_.kex_pref) + "," + kKexExtensions;
-  const std::string& hostkeys =
-      cfg_.hostkey_pref.empty() ? std::string(kDefaultHostkeys) : cfg_.hostkey_pref;
-  const std::string& ciphers =
-      cfg_.cipher_pref.empty() ? std::string(kDefaultCiphers) : cfg_.cipher_pref;
+  auto or_default = [](const std::string& v, const char* d) {
+    return v.empty() ? std::string(d) : v;
+  };
+  algorithms_ = ClientAlgorithms{
+      or_default(cfg_.kex_pref, kDefaultKex), or_default(cfg_.hostkey_pref, kDefaultHostkeys),
+      or_default(cfg_.cipher_pref, kDefaultCiphers), or_default(cfg_.mac_pref, kDefaultMacs)};
+  const std::string kex = algorithms_.kex + "," + kKexExtensions;
+  const std::string sign = or_default(cfg_.sign_pref, kDefaultSignAlgos);
   struct Pref {
     int type;
     const std::string* list;
   };
-  const std::array<Pref, 4> prefs{{{LIBSSH2_METHOD_KEX, &kex},
-                                   {LIBSSH2_METHOD_HOSTKEY, &hostkeys},
-                                   {LIBSSH2_METHOD_CRYPT_CS, &ciphers},
-                                   {LIBSSH2_METHOD_CRYPT_SC, &ciphers}}};
+  const std::array<Pref, 7> prefs{{{LIBSSH2_METHOD_KEX, &kex},
+                                   {LIBSSH2_METHOD_HOSTKEY, &algorithms_.hostkey},
+                                   {LIBSSH2_METHOD_CRYPT_CS, &algorithms_.cipher},
+                                   {LIBSSH2_METHOD_CRYPT_SC, &algorithms_.cipher},
+                                   {LIBSSH2_METHOD_MAC_CS, &algorithms_.mac},
+                                   {LIBSSH2_METHOD_MAC_SC, &algorithms_.mac},
+                                   {LIBSSH2_METHOD_SIGN_ALGO, &sign}}};
   for (const Pref& p : prefs) {
     if (libssh2_session_method_pref(session_, p.type, p.list->c_str()) != 0) {
       fail(CloseKind::ssh_error, last_errno(), "method preference refused: " + *p.list);
       return;
-    }
-  }
-  if (!cfg_.mac_pref.empty()) {
-    for (int type : {LIBSSH2_METHOD_MAC_CS, LIBSSH2_METHOD_MAC_SC}) {
-      if (libssh2_session_method_pref(session_, type, cfg_.mac_pref.c_str()) != 0) {
-        fail(CloseKind::ssh_error, last_errno(), "MAC preference refused: " + cfg_.mac_pref);
-        return;
-      }
     }
   }
   if (cfg_.keepalive_s > 0) libssh2_keepalive_config(session_, 1, cfg_.keepalive_s);
@@ -274,6 +313,7 @@ long SshEngine::on_recv(void* buffer, std::size_t length) {
   if (in_.empty()) return transport_eof_ ? 0 : -EAGAIN;
   const std::size_t n = in_.read(static_cast<std::uint8_t*>(buffer), length);
   in_consumed_ += n;
+  if (state_ == EngineState::handshake) kex_tap_.feed(static_cast<const std::uint8_t*>(buffer), n);
   return static_cast<long>(n);
 }
 
@@ -372,7 +412,30 @@ void SshEngine::fail(CloseKind kind, int code, std::string message, std::string 
     (void)libssh2_session_disconnect_ex(session_, SSH_DISCONNECT_BY_APPLICATION, message.c_str(),
                                         "");
   }
-  finish_closed(event::Closed{kind, code, std::move(message), std::move(methods)});
+  event::Closed closed;
+  closed.kind = kind;
+  closed.code = code;
+  closed.message = std::move(message);
+  closed.methods = std::move(methods);
+  finish_closed(std::move(closed));
+}
+
+void SshEngine::fail_handshake(CloseKind kind, int code) {
+  // A mismatch is the cause even when sshd's close arrived first (it gives up on the same lists).
+  if (const auto& offer = kex_tap_.offer()) {
+    if (auto m = find_mismatch(*offer, algorithms_)) {
+      event::Closed closed;
+      closed.kind = CloseKind::algorithm_mismatch;
+      closed.code = code;
+      closed.message = "no common " + m->kind + " algorithm with the server";
+      closed.mismatch = std::move(m->kind);
+      closed.client_offer = std::move(m->client);
+      closed.server_offer = std::move(m->server);
+      finish_closed(std::move(closed));
+      return;
+    }
+  }
+  fail(kind, code, last_error());
 }
 
 void SshEngine::finish_closed(event::Closed closed) {

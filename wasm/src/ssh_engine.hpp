@@ -19,6 +19,9 @@
 //   4. Events are pulled (poll_event); every failure ends in exactly one Closed event with a
 //      typed reason, libssh2's error code and message; after it the engine is inert.
 //   5. A rejected host key stops the engine before anything is sent after the key exchange.
+//   6. Until the handshake ends, the bytes libssh2 reads also go through a bounded tap that keeps
+//      the server's first KEXINIT (ssh_kexinit.hpp): a failed negotiation closes with
+//      algorithm_mismatch naming the kind and both lists, which libssh2 does not report.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +33,8 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "ssh_kexinit.hpp"
 
 struct _LIBSSH2_SESSION;
 struct _LIBSSH2_CHANNEL;
@@ -83,10 +88,13 @@ struct AuthMethod {
 struct EngineConfig {
   std::string username;
   std::vector<AuthMethod> auth;
-  std::string hostkey_pref;  // libssh2 preference list; empty = ed25519 first
-  std::string kex_pref;      // empty = curve25519 first
-  std::string cipher_pref;   // empty = chacha20-poly1305 first
-  std::string mac_pref;      // empty = libssh2's default
+  // libssh2 preference lists (comma separated). js-glue validates the names against
+  // supported_algorithms() first; libssh2 drops names it does not know.
+  std::string hostkey_pref;  // empty = ed25519 first (kDefaultHostkeys)
+  std::string kex_pref;      // empty = curve25519 first, no SHA-1 (kDefaultKex)
+  std::string cipher_pref;   // empty = chacha20-poly1305 first, no CBC (kDefaultCiphers)
+  std::string mac_pref;      // empty = hmac-sha2 only (kDefaultMacs)
+  std::string sign_pref;     // RSA user-key signatures; empty = rsa-sha2-512,rsa-sha2-256
   bool pty = false;
   std::string term_type = "xterm-256color";
   std::uint32_t cols = 80;
@@ -114,6 +122,7 @@ enum class CloseKind : std::uint8_t {
   transport_closed,
   ssh_error,
   buffer_full,
+  algorithm_mismatch,  // the key exchange found no common algorithm of one kind
 };
 const char* to_string(CloseKind k);
 
@@ -168,6 +177,10 @@ struct Closed {
   int code = 0;  // libssh2 error code (0 when none)
   std::string message;
   std::string methods;  // auth_failed: the methods the server allowed
+  // algorithm_mismatch: the kind (kex, hostkey, cipher, mac) and both sides' lists of it
+  std::string mismatch;
+  std::string client_offer;
+  std::string server_offer;
 };
 }  // namespace event
 
@@ -248,6 +261,8 @@ class SshEngine {
 
   void set_state(EngineState s);
   void fail(CloseKind kind, int code, std::string message, std::string methods = {});
+  /// The handshake failed: algorithm_mismatch when the server's offer shows why, else `kind`.
+  void fail_handshake(CloseKind kind, int code);
   void finish_closed(event::Closed closed);
   void release();
   [[nodiscard]] int last_errno() const;
@@ -265,6 +280,8 @@ class SshEngine {
   ByteQueue write_q_;
   std::vector<std::uint8_t> read_buf_;  // libssh2_channel_read_ex target (read_stream)
   std::size_t in_consumed_ = 0;
+  KexInitTap kex_tap_;           // the server's first KEXINIT (handshake only)
+  ClientAlgorithms algorithms_;  // the lists given to libssh2, for find_mismatch()
   bool transport_eof_ = false;
   bool discard_output_ = false;
   std::uint64_t bytes_sent_ = 0;
@@ -303,5 +320,9 @@ class SshEngine {
 
 /// Number of SshEngine instances alive (the leak check of the JS tests).
 int live_engines();
+
+/// What this build of libssh2 can negotiate, comma separated, for `kind` kex | hostkey | cipher |
+/// mac (libssh2_session_supported_algs; without the kex extension markers). Empty when unknown.
+std::string supported_algorithms(const std::string& kind);
 
 }  // namespace mana::ssh

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "ssh_engine.hpp"
+#include "ssh_kexinit.hpp"
 
 namespace mana::ssh {
 namespace {
@@ -66,23 +67,13 @@ const char* method_or_empty(LIBSSH2_SESSION* s, int type) {
   return m != nullptr ? m : "";
 }
 
-bool list_contains(std::string_view list, std::string_view item) {
-  std::size_t pos = 0;
-  while (pos <= list.size()) {
-    const std::size_t end = std::min(list.find(',', pos), list.size());
-    if (list.substr(pos, end - pos) == item) return true;
-    pos = end + 1;
-  }
-  return false;
-}
-
 }  // namespace
 
 SshEngine::Progress SshEngine::do_handshake() {
   const int rc = libssh2_session_handshake(session_, kDummySocket);
   if (rc == LIBSSH2_ERROR_EAGAIN) return Progress::blocked;
   if (rc != 0) {
-    fail(transport_eof_ ? CloseKind::transport_closed : CloseKind::ssh_error, rc, last_error());
+    fail_handshake(transport_eof_ ? CloseKind::transport_closed : CloseKind::ssh_error, rc);
     return Progress::blocked;
   }
   events_.emplace_back(event::KexDone{
@@ -179,7 +170,10 @@ SshEngine::Progress SshEngine::do_auth_try() {
   const bool auth_refused = rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED ||
                             rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED ||
                             rc == LIBSSH2_ERROR_PASSWORD_EXPIRED || rc == LIBSSH2_ERROR_FILE ||
-                            rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED;
+                            rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED ||
+                            // an RSA key, and the server accepts none of the signature
+                            // algorithms allowed (e.g. only ssh-rsa, SHA-1, without `legacy`)
+                            rc == LIBSSH2_ERROR_METHOD_NONE;
   if (!auth_refused) {
     fail(transport_eof_ ? CloseKind::transport_closed : CloseKind::ssh_error, rc, message);
     return Progress::blocked;

@@ -145,5 +145,9 @@ export function wrapSshModule(mod: RawSshModule): SshModule {
       }
     },
     liveEngines: () => mod.liveEngines(),
+    supportedAlgorithms: (kind) => {
+      const list = mod.supportedAlgorithms(kind);
+      return list === '' ? [] : list.split(',');
+    },
   };
 }

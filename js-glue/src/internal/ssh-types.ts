@@ -26,7 +26,8 @@ export type SshCloseReason =
   | 'channel_failed'
   | 'transport_closed'
   | 'ssh_error'
-  | 'buffer_full';
+  | 'buffer_full'
+  | 'algorithm_mismatch';
 
 export type SshEngineEvent =
   | { type: 'stateChanged'; from: SshEngineState; to: SshEngineState }
@@ -52,7 +53,17 @@ export type SshEngineEvent =
   | { type: 'data'; stream: 'stdout' | 'stderr'; data: Uint8Array }
   | { type: 'exit'; code: number | null; signal: string | null; message: string }
   | { type: 'diagnostic'; code: string; detail: string }
-  | { type: 'closed'; reason: SshCloseReason; code: number; message: string; methods: string };
+  | {
+      type: 'closed';
+      reason: SshCloseReason;
+      code: number;
+      message: string;
+      methods: string;
+      /** algorithm_mismatch: kex | hostkey | cipher | mac, and both sides' lists of it. */
+      mismatch: string;
+      clientOffer: string;
+      serverOffer: string;
+    };
 
 export type SshEngineAuth =
   | { type: 'password'; password: string }
@@ -66,6 +77,8 @@ export interface SshEngineConfig {
   kexPref?: string;
   cipherPref?: string;
   macPref?: string;
+  /** RSA user-key signature algorithms (libssh2's LIBSSH2_METHOD_SIGN_ALGO). */
+  signPref?: string;
   pty?: boolean;
   termType?: string;
   cols?: number;
@@ -111,6 +124,8 @@ export interface SshEngineHandle {
 export interface SshModule {
   SshEngine: new (config: SshEngineConfig) => SshEngineHandle;
   liveEngines(): number;
+  /** kex | hostkey | cipher | mac: the names this build of libssh2 can negotiate. */
+  supportedAlgorithms(kind: string): string[];
 }
 
 /**
@@ -154,6 +169,8 @@ export interface RawSshEngine {
 export interface RawSshModule {
   SshEngine: new (config: SshEngineConfig) => RawSshEngine;
   liveEngines(): number;
+  /** kex | hostkey | cipher | mac -> comma-separated names ('' for another kind). */
+  supportedAlgorithms(kind: string): string;
   /** The heap views; replaced when memory grows, so read them after every call into wasm. */
   HEAPU8: Uint8Array;
   HEAPF64: Float64Array;

@@ -4,7 +4,8 @@
 import type { ConnectionBase } from '../connection.js';
 import { ManaError } from '../errors.js';
 import type { SshEngineEvent } from '../internal/ssh-types.js';
-import { SessionLostError, SshAuthError, SshError } from './errors.js';
+import { kindOfEngine, legacySshAlgorithms } from './algorithms.js';
+import { SessionLostError, SshAlgorithmError, SshAuthError, SshError } from './errors.js';
 
 /**
  * The error of a lost transport: SessionLostError once the connection is closed or disposed (it
@@ -85,5 +86,31 @@ export function engineCloseError(
       });
     case 'ssh_error':
       return new SshError(`SSH error ${ev.code}${detail}`, { ...init, code: 'ssh_error' });
+    case 'algorithm_mismatch':
+      return mismatchError(ev, init);
   }
+}
+
+const names = { kex: 'key exchange', hostKey: 'host key', cipher: 'cipher', mac: 'MAC' } as const;
+
+/** SshAlgorithmError `algorithm_mismatch`: what the server offered against this client's list. */
+function mismatchError(
+  ev: Extract<SshEngineEvent, { type: 'closed' }>,
+  init: { origin: 'remote'; sshCode: number },
+): ManaError {
+  const kind = kindOfEngine(ev.mismatch) ?? 'kex';
+  const split = (list: string) => (list === '' ? [] : list.split(','));
+  const clientOffer = split(ev.clientOffer);
+  // Without the extension markers a server lists among its key exchanges (RFC 8308, strict KEX).
+  const serverOffer = split(ev.serverOffer).filter((n) => !/^(ext-info-|kex-strict-)/u.test(n));
+  // A hint when the preset would have found a common name.
+  const legacy = legacySshAlgorithms[kind].some(
+    (n) => serverOffer.includes(n) && !clientOffer.includes(n),
+  );
+  return new SshAlgorithmError(
+    `no common ${names[kind]} algorithm with the server: it offers ${serverOffer.join(',') || '(nothing)'}; ` +
+      `this client offers ${clientOffer.join(',')}` +
+      (legacy ? ` (the server needs a legacy algorithm: algorithms: 'legacy')` : ''),
+    { ...init, code: 'algorithm_mismatch', kind, clientOffer, serverOffer },
+  );
 }

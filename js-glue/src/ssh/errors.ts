@@ -31,6 +31,40 @@ export class SshAuthError extends AuthError {
   }
 }
 
+/** The kinds of SSH algorithm lists (SshSessionOptions.algorithms). */
+export type SshAlgorithmKind = 'kex' | 'hostKey' | 'cipher' | 'mac';
+
+/**
+ * SSH algorithm choice failed. `code` `algorithm_mismatch`: the server offers no algorithm of
+ * `kind` that this client offers (both lists are here; an old server may need
+ * `algorithms: 'legacy'`). `code` `unsupported_algorithm`: `algorithms` names something this build
+ * cannot negotiate (`unsupported`); raised before anything was sent.
+ */
+export class SshAlgorithmError extends SshError {
+  readonly kind: SshAlgorithmKind;
+  /** This client's list of `kind`. */
+  readonly clientOffer: string[];
+  /** algorithm_mismatch: the server's list of `kind`; else empty. */
+  readonly serverOffer: string[];
+  /** unsupported_algorithm: the names this build does not support; else empty. */
+  readonly unsupported: string[];
+  constructor(
+    message: string,
+    init: SshErrorInit & {
+      kind: SshAlgorithmKind;
+      clientOffer?: string[];
+      serverOffer?: string[];
+      unsupported?: string[];
+    },
+  ) {
+    super(message, init);
+    this.kind = init.kind;
+    this.clientOffer = init.clientOffer ?? [];
+    this.serverOffer = init.serverOffer ?? [];
+    this.unsupported = init.unsupported ?? [];
+  }
+}
+
 /** What the host key check saw (also passed to hostKey.verify). */
 export interface HostKeyInfo {
   host: string;
@@ -63,4 +97,4 @@ export class HostKeyError extends SshError {
  */
 export class SessionLostError extends SshError {}
 
-nameErrorClasses({ SshError, SshAuthError, HostKeyError, SessionLostError });
+nameErrorClasses({ SshError, SshAuthError, HostKeyError, SessionLostError, SshAlgorithmError });

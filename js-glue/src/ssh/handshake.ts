@@ -5,6 +5,7 @@
 // keyboard-interactive prompts (the application's handler). Answers go into the engine and nowhere
 // else.
 import type { SshEngineEvent, SshEngineHandle } from '../internal/ssh-types.js';
+import { weakNegotiated } from './algorithms.js';
 import { HostKeyError, type HostKeyInfo } from './errors.js';
 import { base64Of, type KnownHosts } from './known-hosts.js';
 import type {
@@ -206,6 +207,8 @@ export class SshHandshake {
           `kex=${ev.kex} hostkey=${ev.hostKey} c2s=${ev.cipherClientToServer}/${ev.macClientToServer} ` +
             `s2c=${ev.cipherServerToClient}/${ev.macServerToClient}`,
         );
+        // Only reachable when the application offered them (algorithms: 'legacy' or its lists).
+        for (const weak of weakNegotiated(ev)) host.diag('weak_algorithm', weak);
         return true;
       case 'hostKey':
         this.info = { ...this.info, fingerprint: ev.fingerprint };

@@ -91,18 +91,15 @@ export class KnownHosts {
   }
 }
 
-/** Host-key algorithm preference (libssh2 list) that puts the stored key's type first. */
-export function hostKeyPreference(keyType: string | undefined): string {
-  const all = [
-    'ssh-ed25519',
-    'ecdsa-sha2-nistp256',
-    'ecdsa-sha2-nistp384',
-    'ecdsa-sha2-nistp521',
-    'rsa-sha2-512',
-    'rsa-sha2-256',
-  ];
+/**
+ * Host-key algorithm preference (libssh2 list): `all` (the session's host-key list) with the
+ * algorithms of the stored key's type first, in `all`'s order (an RSA key: rsa-sha2-512,
+ * rsa-sha2-256, and ssh-rsa when `all` has it).
+ */
+export function hostKeyPreference(keyType: string | undefined, all: readonly string[]): string {
   if (keyType === undefined) return all.join(',');
-  const first = keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256'] : [keyType];
+  const ofType = keyType === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [keyType];
+  const first = all.filter((a) => ofType.includes(a));
   return [...first, ...all.filter((a) => !first.includes(a))].join(',');
 }
 

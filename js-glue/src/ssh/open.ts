@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // openSshSession(): the SSH layer plugged into a connection (Connection.openSession). Checks the
-// options, loads the SSH engine, configures it (auth methods, host key preference from the known
-// hosts, pty or exec) and starts an SshSession on a new `tcp` channel of the connection.
+// options, loads the SSH engine, checks the algorithm lists against it, configures it (auth
+// methods, algorithms with the host key preference from the known hosts, pty or exec) and starts
+// an SshSession on a new `tcp` channel of the connection.
 import type { ConnectionBase } from '../connection.js';
 import { invalidArgument as invalid } from '../errors.js';
 import { loadSshModule } from '../internal/ssh.js';
-import type { SshEngineAuth, SshEngineConfig } from '../internal/ssh-types.js';
+import type { SshEngineAuth, SshEngineConfig, SshModule } from '../internal/ssh-types.js';
+import { engineKind, resolveAlgorithms } from './algorithms.js';
+import type { SshAlgorithmKind } from './errors.js';
 import { KnownHosts, hostKeyPreference } from './known-hosts.js';
 import { createSshSession, type SshSession } from './session.js';
 import type { SshAuthMethod, SshSessionOptions } from './types.js';
@@ -46,6 +49,26 @@ function validate(options: SshSessionOptions): void {
   }
 }
 
+const supportedCache = new WeakMap<SshModule, Map<SshAlgorithmKind, string[]>>();
+
+/** What the loaded engine can negotiate of `kind` (asked once per module). */
+function supportedOf(module: SshModule): (kind: SshAlgorithmKind) => string[] {
+  let cache = supportedCache.get(module);
+  if (cache === undefined) {
+    cache = new Map();
+    supportedCache.set(module, cache);
+  }
+  const c = cache;
+  return (kind) => {
+    let list = c.get(kind);
+    if (list === undefined) {
+      list = module.supportedAlgorithms(engineKind[kind]);
+      c.set(kind, list);
+    }
+    return list;
+  };
+}
+
 /** @internal Connection.openSession(). */
 export async function openSshSession(
   conn: ConnectionBase,
@@ -53,6 +76,7 @@ export async function openSshSession(
 ): Promise<SshSession> {
   validate(options);
   const module = await loadSshModule(options.engine);
+  const algorithms = resolveAlgorithms(options.algorithms, options.ciphers, supportedOf(module));
   const known = new KnownHosts(options.knownHosts);
   const stored = known.get(options.target.host, options.target.port);
   const methods = Array.isArray(options.auth) ? options.auth : [options.auth];
@@ -60,11 +84,17 @@ export async function openSshSession(
   const config: SshEngineConfig = {
     username: options.username,
     auth: methods.map(toEngineAuth),
-    hostkeyPref: hostKeyPreference(stored?.keyType),
+    kexPref: algorithms.kex.join(','),
+    hostkeyPref: hostKeyPreference(stored?.keyType, algorithms.hostKey),
+    cipherPref: algorithms.cipher.join(','),
+    macPref: algorithms.mac.join(','),
+    // ssh-rsa names both the host-key algorithm and RSA user-key SHA-1 signatures (as in OpenSSH).
+    signPref: ['rsa-sha2-512', 'rsa-sha2-256']
+      .concat(algorithms.hostKey.includes('ssh-rsa') ? ['ssh-rsa'] : [])
+      .join(','),
     keepaliveS: Math.round((options.keepaliveMs ?? 30000) / 1000),
     appHighWater: options.highWaterMark ?? 512 * 1024,
     ...(options.channelWindow !== undefined ? { channelWindow: options.channelWindow } : {}),
-    ...(options.ciphers !== undefined ? { cipherPref: options.ciphers } : {}),
     ...(options.command !== undefined ? { command: options.command } : {}),
     ...(term !== undefined
       ? {

@@ -2,6 +2,7 @@
 // The public types of conn.openSession() and SshSession (options, states, events, metadata).
 import type { ManaError } from '../errors.js';
 import type { SshLoadOptions } from '../internal/ssh.js';
+import type { SshAlgorithms } from './algorithms.js';
 import type { HostKeyInfo } from './errors.js';
 import type { KnownHostsOption } from './known-hosts.js';
 
@@ -60,7 +61,15 @@ export interface SshSessionOptions {
   channelWindow?: number;
   /** Deadline for handshake + authentication + channel start, ms. Default 30000. */
   timeoutMs?: number;
-  /** Cipher preference (libssh2 names, comma separated). Default chacha20-poly1305 first. */
+  /**
+   * Algorithm preferences: `{kex?, hostKey?, cipher?, mac?}` ordered lists (a kind left out keeps
+   * its default), `'default'`, or `'legacy'` (the defaults plus SHA-1 key exchange, `ssh-rsa`,
+   * AES-CBC and hmac-sha1 for old servers; each use reported as a `weak_algorithm` diagnostic).
+   * Names this build cannot negotiate reject with SshAlgorithmError `unsupported_algorithm`
+   * before anything is sent. `defaultSshAlgorithms` / `legacySshAlgorithms` hold the lists.
+   */
+  algorithms?: SshAlgorithms | 'default' | 'legacy';
+  /** Cipher preference (comma separated), the older form of `algorithms.cipher`. */
   ciphers?: string;
   /** How the SSH engine is loaded (first load in the page wins). */
   engine?: SshLoadOptions;

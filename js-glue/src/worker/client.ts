@@ -292,6 +292,7 @@ export class ManaWorkerClient {
     if (options.keepaliveMs !== undefined) session.keepaliveMs = options.keepaliveMs;
     if (options.timeoutMs !== undefined) session.timeoutMs = options.timeoutMs;
     if (options.ciphers !== undefined) session.ciphers = options.ciphers;
+    if (options.algorithms !== undefined) session.algorithms = options.algorithms;
     const verify = options.hostKey?.verify;
     if (verify) session.verifyHostKey = true;
     const req = this.#nextReq++;

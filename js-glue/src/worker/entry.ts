@@ -54,6 +54,7 @@ async function openSession(
       ...(s.keepaliveMs !== undefined ? { keepaliveMs: s.keepaliveMs } : {}),
       ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
       ...(s.ciphers !== undefined ? { ciphers: s.ciphers } : {}),
+      ...(s.algorithms !== undefined ? { algorithms: s.algorithms } : {}),
       ...(ask.verifyHostKey !== undefined ? { hostKey: { verify: ask.verifyHostKey } } : {}),
     };
     const session = await conn.openSession(options);

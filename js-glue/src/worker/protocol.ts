@@ -4,6 +4,7 @@
 // copied by structured clone). Whatever arrives is checked by parsePageMessage / parseWorkerMessage
 // before use: an unknown type, a wrong version, a missing or mistyped field, an oversized payload
 // give a WorkerProtocolError (never an exception from deep inside the host or the view).
+import type { SshAlgorithms } from '../ssh/algorithms.js';
 import type { KeyboardInteractivePrompt, SshTermOptions } from '../ssh/types.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
 import { ProtocolError, nameErrorClasses, type ManaErrorInit } from '../errors.js';
@@ -59,6 +60,8 @@ export interface WireSessionOptions {
   keepaliveMs?: number;
   timeoutMs?: number;
   ciphers?: string;
+  /** Checked against the engine by the worker's openSession (names) and here (shape, bounds). */
+  algorithms?: SshAlgorithms | 'default' | 'legacy';
   /** The page answers `hostkey` prompts (hostKey.verify in the page). */
   verifyHostKey?: boolean;
 }
@@ -350,6 +353,24 @@ function parseFailure(v: unknown): WireFailure {
   return out;
 }
 
+function parseAlgorithms(m: Rec, k: string): NonNullable<WireSessionOptions['algorithms']> {
+  const v = m[k];
+  if (v === 'default' || v === 'legacy') return v;
+  const a = rec(v, k);
+  const out: SshAlgorithms = {};
+  for (const [kind, list] of Object.entries(a)) {
+    if (kind !== 'kex' && kind !== 'hostKey' && kind !== 'cipher' && kind !== 'mac') {
+      fail(`${k}.${kind}: not an algorithm kind`);
+    }
+    if (!Array.isArray(list) || list.length > 64) fail(`${k}.${kind}: not a list of <= 64 names`);
+    out[kind] = (list as unknown[]).map((n) => {
+      if (typeof n !== 'string' || n.length > 64) fail(`${k}.${kind}: not a name of <= 64 chars`);
+      return n;
+    });
+  }
+  return out;
+}
+
 function parseSession(v: unknown): WireSessionOptions {
   const s = rec(v, 'session');
   const target = rec(s.target, 'target');
@@ -367,6 +388,8 @@ function parseSession(v: unknown): WireSessionOptions {
   if (timeout !== undefined) out.timeoutMs = timeout;
   const ciphers = optional(s, 'ciphers', (r, k) => str(r, k, 1024));
   if (ciphers !== undefined) out.ciphers = ciphers;
+  const algorithms = optional(s, 'algorithms', parseAlgorithms);
+  if (algorithms !== undefined) out.algorithms = algorithms;
   const verify = optional(s, 'verifyHostKey', bool);
   if (verify !== undefined) out.verifyHostKey = verify;
   return out;
