@@ -78,7 +78,7 @@ export function fingerprintOf(pubLine) {
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }
 
-function run(cmd, args, input) {
+export function run(cmd, args, input) {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
   if (r.status !== 0) {
@@ -87,7 +87,8 @@ function run(cmd, args, input) {
   return r.stdout;
 }
 
-function keygen(file, type, passphrase = '') {
+/** ssh-keygen: an OpenSSH key pair in `file` / `file`.pub; returns { pub, fingerprint, path }. */
+export function keygen(file, type, passphrase = '') {
   const args = ['-q', '-t', type, '-N', passphrase, '-C', `mana-test-${type}`, '-f', file];
   if (type === 'rsa') args.unshift('-b', '3072');
   if (type === 'ecdsa') args.unshift('-b', '256');
@@ -113,12 +114,12 @@ export function ensureTestUser(user, password) {
 }
 
 /** Resolves when the port answers with an SSH-2.0- banner, rejects after timeoutMs. */
-function waitBanner(port, timeoutMs, isDead) {
+export function waitBanner(port, timeoutMs, isDead, name = 'sshd') {
   const end = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
-      if (isDead()) return reject(new Error('sshd exited'));
-      if (Date.now() > end) return reject(new Error(`sshd: no SSH-2.0- banner on port ${port}`));
+      if (isDead()) return reject(new Error(`${name} exited`));
+      if (Date.now() > end) return reject(new Error(`${name}: no SSH-2.0- banner on port ${port}`));
       const sock = net.connect(port, '127.0.0.1');
       let buf = '';
       const retry = () => {
@@ -140,7 +141,7 @@ function waitBanner(port, timeoutMs, isDead) {
 }
 
 /** pid and every descendant (from /proc), descendants first. */
-function processTree(rootPid) {
+export function processTree(rootPid) {
   const children = new Map();
   for (const ent of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(ent)) continue;
@@ -163,7 +164,7 @@ function processTree(rootPid) {
   return out;
 }
 
-function killTree(pids, sig) {
+export function killTree(pids, sig) {
   for (const pid of pids) {
     try {
       process.kill(pid, sig);
@@ -325,7 +326,7 @@ export async function startSshd(options = {}) {
   return inst;
 }
 
-function isZombie(pid) {
+export function isZombie(pid) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
