@@ -16,8 +16,8 @@ import { sessionAuth } from './questions.js';
 import { headlessScreen } from './screen.js';
 
 /** SSH channel window and high-water mark of a terminal session in the worker. */
-const TERMINAL_CHANNEL_WINDOW = 256 * 1024;
-const TERMINAL_HIGH_WATER = 128 * 1024;
+const TERMINAL_CHANNEL_WINDOW = 64 * 1024;
+const TERMINAL_HIGH_WATER = 32 * 1024;
 
 async function openSession(
   c: WireConnectOptions,
