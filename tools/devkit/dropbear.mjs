@@ -64,28 +64,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  daemonStop,
   DEFAULT_TEST_PASSWORD,
   DEFAULT_TEST_USER,
   ensureTestUser,
   fingerprintOf,
-  isZombie,
   keygen,
   killTree,
   processTree,
   run,
   waitBanner,
 } from './sshd.mjs';
-
-const live = new Set();
-let exitHookInstalled = false;
-
-function installExitHook() {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const inst of live) inst.stopSync();
-  });
-}
 
 /** Dropbear's version ('2022.83') from `dropbear -V` (it prints to stderr). */
 export function dropbearVersion(dropbearPath = process.env.DROPBEAR || '/usr/sbin/dropbear') {
@@ -275,8 +264,7 @@ export async function startDropbear(options = {}) {
     throw new Error(`${e.message}\n${log.slice(-2000)}`);
   }
 
-  let stopped = false;
-  const inst = {
+  return {
     host: '127.0.0.1',
     port,
     user,
@@ -290,30 +278,14 @@ export async function startDropbear(options = {}) {
     logPath,
     pid: proc.pid,
     log: readLog,
-    stopSync() {
-      if (stopped) return;
-      stopped = true;
-      live.delete(inst);
-      killTree(processTree(proc.pid), 'SIGKILL');
-      if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      live.delete(inst);
-      const pids = processTree(proc.pid);
-      killTree(pids, 'SIGTERM');
-      const end = Date.now() + 2000;
-      const alive = () => pids.filter((p) => fs.existsSync(`/proc/${p}`) && !isZombie(p));
-      while (alive().length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      killTree(alive(), 'SIGKILL');
-      if (!dead) await new Promise((r) => proc.once('exit', r));
-      if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
-    },
+    ...daemonStop(
+      proc,
+      () => dead,
+      () => {
+        if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+      },
+    ),
   };
-  live.add(inst);
-  installExitHook();
-  return inst;
 }
 
 /** uid, gid and home of a local account (getent passwd). */

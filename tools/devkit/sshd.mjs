@@ -287,8 +287,7 @@ export async function startSshd(options = {}) {
     }
   }
 
-  let stopped = false;
-  const inst = {
+  return {
     host: '127.0.0.1',
     port,
     user,
@@ -300,30 +299,48 @@ export async function startSshd(options = {}) {
     logPath,
     pid: proc.pid,
     log: () => (fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : ''),
+    ...daemonStop(
+      proc,
+      () => dead,
+      () => {
+        if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+      },
+    ),
+  };
+}
+
+/**
+ * The stop() / stopSync() of a launched daemon (sshd, dropbear), registered for the exit hook:
+ * SIGTERM to its process tree, SIGKILL to what is left after 2 s (stopSync: SIGKILL at once),
+ * then `cleanup()`. `isDead()` says the daemon process has exited already.
+ */
+export function daemonStop(proc, isDead, cleanup) {
+  let stopped = false;
+  const handle = {
     stopSync() {
       if (stopped) return;
       stopped = true;
-      live.delete(inst);
+      live.delete(handle);
       killTree(processTree(proc.pid), 'SIGKILL');
-      if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+      cleanup();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
-      live.delete(inst);
+      live.delete(handle);
       const pids = processTree(proc.pid);
       killTree(pids, 'SIGTERM');
       const end = Date.now() + 2000;
       const alive = () => pids.filter((p) => fs.existsSync(`/proc/${p}`) && !isZombie(p));
       while (alive().length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
       killTree(alive(), 'SIGKILL');
-      if (!dead) await new Promise((r) => proc.once('exit', r));
-      if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+      if (!isDead()) await new Promise((r) => proc.once('exit', r));
+      cleanup();
     },
   };
-  live.add(inst);
+  live.add(handle);
   installExitHook();
-  return inst;
+  return handle;
 }
 
 export function isZombie(pid) {
