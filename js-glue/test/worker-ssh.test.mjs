@@ -108,9 +108,20 @@ describe('session worker host with a real SSH session', { skip }, () => {
         tail = (tail + dec.decode(e.data.data)).slice(-200);
         b.send({ v: 1, type: 'consume', sessionId, n: e.data.data.byteLength });
       };
-      input(b, '\x03'); // Ctrl+C: the rest of the flood is not needed
+      // Ctrl+C: the rest of the flood is not needed. Pressed again every 4 s until the prompt
+      // shows, so that a missing prompt means the output stopped after the reattach (seen about
+      // 1 run in 3 on 2026-12-07: no output reached the view for 20 s; under investigation), not
+      // one lost keystroke.
       const deadline = Date.now() + 20_000;
-      while (!/[$#] ?$/.test(tail) && Date.now() < deadline) await tick(50);
+      let again = 0;
+      while (!/[$#] ?$/.test(tail) && Date.now() < deadline) {
+        if (Date.now() >= again) {
+          input(b, '\x03');
+          again = Date.now() + 4000;
+        }
+        await tick(50);
+      }
+      assert.match(tail, /[$#] ?$/, 'the prompt after Ctrl+C');
       input(b, 'stty echo; exit\r');
       const end = Date.now() + 20_000;
       while (host.sessionCount > 0 && Date.now() < end) await tick(50);
