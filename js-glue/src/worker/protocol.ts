@@ -7,32 +7,23 @@
 import type { SshAlgorithms } from '../ssh/algorithms.js';
 import type { KeyboardInteractivePrompt, SshTermOptions } from '../ssh/types.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
-import { ProtocolError, nameErrorClasses, type ManaErrorInit } from '../errors.js';
+import {
+  WorkerProtocolError,
+  bool,
+  buffer,
+  fail,
+  int,
+  limits,
+  optional,
+  rec,
+  str,
+  type Rec,
+} from './protocol-read.js';
+
+export { WorkerProtocolError, limits };
 
 /** Bumped on every incompatible change; the worker name carries it too (client.ts). */
 export const PROTOCOL_VERSION = 1;
-
-/** Bounds of what one message may carry. */
-export const limits = {
-  /** Input bytes in one `input` message. */
-  maxInputBytes: 1024 * 1024,
-  /** Characters of a serialized screen (scrollback 1 000 lines of 500 columns, with SGR). */
-  maxScreenChars: 16 * 1024 * 1024,
-  /** Length of ids, names, reasons and text fields. */
-  maxText: 4096,
-  /** Length of a private key or password. */
-  maxSecretText: 64 * 1024,
-  /** Terminal columns / rows. */
-  maxCols: 4096,
-  maxRows: 4096,
-  /** Auth methods of one `open` (tried in order, as in-page). */
-  maxAuthMethods: 8,
-  /** Prompts of one keyboard-interactive round (`kbd`) and answers of one `kbd-answer`. */
-  maxKbdPrompts: 16,
-  /** Grace a page may ask for, ms (the browser keeps a worker ~30 s after its last page). */
-  minGraceMs: 100,
-  maxGraceMs: 5 * 60 * 1000,
-} as const;
 
 /** The part of ConnectOptions that crosses to the worker (no functions, no storage). */
 export interface WireConnectOptions {
@@ -195,60 +186,6 @@ export type WorkerMessage =
       /** `open-failed`: the session's typed error. */
       failure?: WireFailure;
     };
-
-/**
- * A message that failed validation (a ProtocolError: a bug or a hostile peer). `code` is
- * `version` for a message of another protocol version, else `protocol`.
- */
-export class WorkerProtocolError extends ProtocolError {
-  constructor(message: string, init: ManaErrorInit = { code: 'protocol', origin: 'remote' }) {
-    super(message, init);
-  }
-}
-nameErrorClasses({ WorkerProtocolError });
-
-type Rec = Record<string, unknown>;
-
-function fail(message: string): never {
-  throw new WorkerProtocolError(message);
-}
-
-function str(m: Rec, k: string, max: number = limits.maxText): string {
-  const v = m[k];
-  if (typeof v !== 'string' || v.length > max) fail(`${k}: not a string of <= ${max} chars`);
-  return v;
-}
-
-function int(m: Rec, k: string, min: number, max: number): number {
-  const v = m[k];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    fail(`${k}: not an integer in ${min}..${max}`);
-  }
-  return v;
-}
-
-function bool(m: Rec, k: string): boolean {
-  const v = m[k];
-  if (typeof v !== 'boolean') fail(`${k}: not a boolean`);
-  return v;
-}
-
-function rec(v: unknown, what: string): Rec {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${what}: not an object`);
-  return v as Rec;
-}
-
-function buffer(m: Rec, k: string, max: number): ArrayBuffer {
-  const v = m[k];
-  if (!(v instanceof ArrayBuffer) || v.byteLength > max) {
-    fail(`${k}: not an ArrayBuffer of <= ${max} bytes`);
-  }
-  return v;
-}
-
-function optional<T>(m: Rec, k: string, read: (m: Rec, k: string) => T): T | undefined {
-  return m[k] === undefined ? undefined : read(m, k);
-}
 
 function header(raw: unknown): { m: Rec; type: string } {
   const m = rec(raw, 'message');
