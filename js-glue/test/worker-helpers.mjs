@@ -45,6 +45,8 @@ export class FakeSession {
     if (n > this.unconsumed) throw new Error(`consume ${n} > ${this.unconsumed}`);
     this.unconsumed -= n;
     this.consumed += n;
+    // A real session pumps its engine on consume(), which may deliver output synchronously.
+    this.onConsume?.(n);
   }
   resize(c, r) {
     this.resized.push([c, r]);
@@ -93,9 +95,16 @@ export class TestPage {
       return Promise.resolve(have);
     }
     return new Promise((resolve, reject) => {
-      const w = { pred, resolve };
+      // The timer is cleared on a match: a pending one kept the test process alive until it fired.
+      const w = {
+        pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      };
       this.waiters.push(w);
-      setTimeout(() => {
+      const timer = setTimeout(() => {
         if (!this.waiters.includes(w)) return;
         this.waiters.splice(this.waiters.indexOf(w), 1);
         reject(

@@ -196,6 +196,42 @@ test('credit is withheld while detached, and the reattached page gets the screen
   b.close();
 });
 
+test('a reattach sends attached before the output its credit lets the session read', async () => {
+  // A real SshSession pumps its engine inside consume(): output read with the credit granted for
+  // the screen arrives synchronously, and must follow `attached` on the view's port (it once went
+  // first, and a page that starts reading at `attached` never consumed it: the session stalled).
+  const { host, opened } = setup({ graceMs: 5000 });
+  const a = new TestPage(host, 'a');
+  const { sessionId, secret } = await openOn(a);
+  const s = opened[0].session;
+  a.send({ v: 1, type: 'bye' });
+  await tick(10);
+  for (let i = 0; i < 20; i++) s.emit(`withheld ${i}\r\n`);
+  const withheld = s.unconsumed;
+  s.onConsume = () => {
+    s.onConsume = undefined;
+    s.emit('read-with-the-credit\r\n');
+  };
+  const b = new TestPage(host, 'b');
+  try {
+    b.send({ v: 1, type: 'hello', pageId: 'b', lock: null });
+    b.send({ v: 1, type: 'attach', req: 2, sessionId, secret, readOnly: false, takeOver: false });
+    const att = await b.type('attached');
+    assert.equal(att.offset, withheld, 'the screen stands for the withheld bytes');
+    const d = await b.type('data');
+    assert.equal(text(d.data), 'read-with-the-credit\r\n');
+    const order = b.all.map((m) => m.type);
+    assert.deepEqual(order.slice(order.indexOf('ready') + 1), ['attached', 'data']);
+    b.send({ v: 1, type: 'consume', sessionId, n: d.data.byteLength });
+    await tick(10);
+    assert.equal(s.unconsumed, 0, 'everything credited');
+  } finally {
+    a.close();
+    b.close();
+    host.session(sessionId)?.end('closed');
+  }
+});
+
 test('a stream session keeps what the page did not consume and replays it from attached.offset', async () => {
   const { host, opened } = setup({ graceMs: 5000 });
   const a = new TestPage(host, 'a');

@@ -181,17 +181,15 @@ export class HostedSession {
     const heldBytes = this.#heldBytes;
     this.#held = undefined;
     this.#heldBytes = 0;
-    if (!readOnly) {
-      // The screen stands for every byte withheld so far: credit them now.
-      const covered = this.#session.unconsumed - heldBytes;
-      if (covered > 0) {
-        this.#session.consume(covered);
-        this.#consumedTotal += covered;
-      }
-    }
+    // The screen stands for every byte withheld so far (not the held ones, which follow it).
+    const covered = readOnly ? 0 : Math.max(0, this.#session.unconsumed - heldBytes);
+    this.#consumedTotal += covered;
     const offset = this.#consumedTotal;
+    // Order on the view's port: `attached`, the held output, then whatever the credit below lets
+    // the engine read: consume() pumps the engine, which may deliver output synchronously.
     link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen, offset });
     for (const h of held) this.#output(h.data, h.stream);
+    if (covered > 0 && !this.#ended) this.#session.consume(covered);
   }
 
   /** Stream session: `attached` at the consumed offset, then every byte not consumed yet. */
