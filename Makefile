@@ -27,13 +27,13 @@ FUZZ_TARGETS = $(sort $(patsubst tests/fuzz/%.cpp,%,$(wildcard tests/fuzz/fuzz_*
 
 # Steps of `make test` and `make lint`, run by scripts/run-steps.sh (every step runs, wall times
 # in a table at the end). Overridable for a partial run: make test TEST_STEPS="purity sim".
-TEST_STEPS ?= lint test-native-debug test-js e2e demo-check test-native-noexcept test-native-asan
+TEST_STEPS ?= lint test-unsanitized test-js e2e demo-check test-native-noexcept test-native-asan
 LINT_STEPS ?= makefile-check format-check purity tidy lint-js lint-e2e
 
 .PHONY: help makefile-check deps build test lint format format-check tidy purity fuzz \
         fuzz-coverage sim soak demo clean demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
-        e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps gen-errc
+        e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps gen-errc test-unsanitized
 
 define HELP
 Setup
@@ -51,6 +51,8 @@ Build and test (tests/README.md: the tests of each component and how to run just
   make build-PRESET     configure + build one preset (native-debug, native-asan, ...)
   make test-PRESET      build + ctest one preset; CTEST_ARGS="-L gateway" passes options to ctest
   make ctest-PRESET     ctest one built preset (CTEST_ARGS as above)
+  make test-unsanitized native-debug's mana-gateway (the Node and browser tests use it) and the
+                        tests native-asan cannot run (label unsanitized); make test's debug step
   make sim              $(BIN)/mana-sim --runs $(SIM_RUNS)
   make fuzz             libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz);
                         build/fuzz-report.json
@@ -151,6 +153,14 @@ build: build-native-debug
 
 test-native-debug: build
 	@$(MAKE) ctest-native-debug
+
+# make test's native-debug step. Its full ctest would repeat native-asan's (the same Debug-mode
+# tests; ASan + UBSan add checks), so it builds only what the later steps use (mana-gateway) and
+# what the tests with label `unsanitized` need (CPU and timing bounds calibrated for unsanitized
+# builds, which is why native-asan does not define them), and runs those.
+test-unsanitized: configure-native-debug
+	cmake --build --preset native-debug --target mana-gateway mana_clock_step_shim
+	@$(MAKE) ctest-native-debug CTEST_ARGS="-L unsanitized"
 
 # The npm package is built once per `make test`: `make js` skips its work when its inputs are
 # unchanged. scripts/run-steps.sh: every step runs, each timed, a table at the end.
