@@ -310,6 +310,17 @@ def fmt_num(v):
     return "%.3f" % v
 
 
+def md_table(head, rows):
+    """Markdown table of `rows` (one per peer) under `head`. Transposed (one row per metric, one
+    column per peer) when it has more metric columns than max(8, peers): a wide table is not
+    readable."""
+    if len(head) - 1 > max(8, len(rows)):
+        head, rows = ["metric"] + [r[0] for r in rows], [
+            [head[i]] + [r[i] for r in rows] for i in range(1, len(head))]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return out + ["| " + " | ".join(r) + " |" for r in rows]
+
+
 def fmt_signed(v):
     if v is None:
         return "—"

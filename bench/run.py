@@ -46,7 +46,7 @@ import lb  # noqa: E402 - bench/ is sys.path[0]: the groups that live in their o
 import memory  # noqa: E402
 from memory import SLOW_CHANNELS_PER_CONN  # noqa: E402
 from procs import (ORIGIN, THIRD_PARTY, BenchError, Proc, Registry, fmt_num,  # noqa: E402
-                   fmt_signed, raise_nofile, run, summary, tree_cpu_s, wait_listening)
+                   fmt_signed, md_table, raise_nofile, run, summary, tree_cpu_s, wait_listening)
 MIB = 1 << 20
 GIB = 1 << 30
 BLOCK = MIB
@@ -1007,8 +1007,7 @@ class Bench:
                     head.append("+ µs" if meta["added"] else "× %s" % meta["baseline"])
                 for other in meta["extra_baselines"]:
                     head.append("× %s" % other)
-            lines.append("| " + " | ".join(head) + " |")
-            lines.append("|" + "---|" * len(head))
+            rows = []
             for peer in peers:
                 cells = [peer]
                 for n in names:
@@ -1034,7 +1033,8 @@ class Bench:
                     for other in meta["extra_baselines"]:
                         r = (e or {}).get("ratios", {}).get(other)
                         cells.append(fmt_num(r) if r else "—")
-                lines.append("| " + " | ".join(cells) + " |")
+                rows.append(cells)
+            lines += md_table(head, rows)
             lines.append("")
         for s in report["skipped"]:
             lines.append("- %s: %s" % (s["group"], s["reason"]))
