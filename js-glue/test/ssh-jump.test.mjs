@@ -10,6 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../../tools/devkit/net.mjs';
+import { killTree, processTree } from '../../tools/devkit/sshd.mjs';
 import {
   collect,
   connectOptions,
@@ -261,6 +263,49 @@ describe('SSH through a jump host (via)', { skip }, () => {
     assert.deepEqual(err.to, { host: '127.0.0.1', port: a.port });
     assert.deepEqual(err.sshLayer, { role: 'bastion', hop: 0, host: '127.0.0.1', port: a.port });
     assert.equal(await noEngines(), 0);
+  });
+
+  test('the second bastion cannot connect -> SshTunnelError reason 2 naming bastion hop 1', async () => {
+    const conn = await connection();
+    const closed = await freePort(); // nothing listens there
+    const viaB = {
+      target: { host: '127.0.0.1', port: b.port },
+      username: b.user,
+      auth: { privateKey: b.userKey.privateKey },
+    };
+    const err = await failure(
+      conn.openSession(
+        viaA({
+          via: [bastion(), viaB],
+          target: { host: '127.0.0.1', port: closed },
+          command: 'true',
+        }),
+      ),
+    );
+    assert.ok(err instanceof lib.SshTunnelError, String(err));
+    assert.equal(err.reasonCode, 2);
+    assert.equal(err.reason, 'connect_failed');
+    assert.deepEqual(err.sshLayer, { role: 'bastion', hop: 1, host: '127.0.0.1', port: b.port });
+    assert.equal(await noEngines(), 0);
+  });
+
+  test('the bastion going away ends the target session with the bastion error', async () => {
+    const conn = await connection();
+    const s = await conn.openSession(viaA({ command: 'sleep 30' }));
+    const out = collect(s);
+    // A's per-connection processes (not the listener): the bastion's SSH connection dies.
+    const children = processTree(a.pid).filter((p) => p !== a.pid);
+    assert.ok(children.length > 0);
+    killTree(children, 'SIGKILL');
+    await out.closedP(15000);
+    const err = out.closed.error;
+    assert.ok(err instanceof lib.SshError, String(err));
+    assert.equal(err.sshLayer?.role, 'bastion', String(err));
+    assert.equal(err.code, 'transport_closed');
+    assert.match(err.message, /^bastion 127\.0\.0\.1:\d+: the transport of the SSH session closed/);
+    assert.equal(err.sshLayer.port, a.port);
+    assert.equal(await noEngines(), 0);
+    assert.equal(conn.state, 'ready', 'the connection is unaffected');
   });
 
   test('a chain of two bastions (A, then B) to B; bad options are refused up front', async () => {
