@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../../tools/devkit/net.mjs';
 import { killTree, processTree } from '../../tools/devkit/sshd.mjs';
@@ -87,8 +88,12 @@ describe('SSH through a jump host (via)', { skip }, () => {
     const diags = [];
     conn.onDiagnostic((d) => d.code === 'ssh_hostkey' && diags.push(d.detail));
     const before = logins(b);
+    const t0 = performance.now();
     const s = await conn.openSession(
       viaA({ knownHosts, command: 'echo "conn=$SSH_CONNECTION"; echo hello-$((6*7))' }),
+    );
+    console.log(
+      `# open through A (two handshakes + auths + exec) ${(performance.now() - t0).toFixed(0)} ms`,
     );
     const out = collect(s);
     await out.until((o) => o.exit !== undefined && o.closed !== undefined);
@@ -206,6 +211,52 @@ describe('SSH through a jump host (via)', { skip }, () => {
     assert.equal(got, size);
     assert.equal(hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
     assert.ok(maxUnconsumed <= 512 * 1024 + 128 * 1024, `unconsumed peaked at ${maxUnconsumed}`);
+  });
+
+  test('8 MiB upload to B through A (sha256sum on B); refused writes wait for onWritable', async () => {
+    const conn = await connection();
+    const s = await conn.openSession(viaA({ command: 'sha256sum' }));
+    const out = collect(s);
+    const data = randomBytes(8 << 20);
+    const t0 = performance.now();
+    let refused = 0;
+    s.onWritable(() => refused++);
+    await s.writeAll(data);
+    s.sendEof();
+    await out.closedP(60000);
+    const ms = performance.now() - t0;
+    assert.equal(out.stdout.split(' ')[0], createHash('sha256').update(data).digest('hex'));
+    assert.ok(refused > 0, 'the 1 MiB input queue filled and drained through the bastion');
+    console.log(`# upload 8 MiB through the bastion: ${((8 / ms) * 1000).toFixed(1)} MiB/s`);
+  });
+
+  test('64 MiB download: through A vs from A directly, MB/s printed', async () => {
+    const size = 64 << 20;
+    const data = randomBytes(size);
+    const want = createHash('sha256').update(data).digest('hex');
+    const conn = await connection();
+    const rates = {};
+    for (const [name, sshd, options] of [
+      ['direct (A)', a, { ...bastion(), via: undefined, knownHosts: memoryStorage() }],
+      ['through A (B)', b, {}],
+    ]) {
+      const file = join(sshd.dir, 'blob-64.bin');
+      writeFileSync(file, data, { mode: 0o644 });
+      const s = await conn.openSession(viaA({ ...options, command: `cat ${file}` }));
+      const hash = createHash('sha256');
+      let got = 0;
+      const t0 = performance.now();
+      s.onData((d) => {
+        hash.update(d);
+        got += d.length;
+      });
+      await new Promise((r) => s.onClose(r));
+      const ms = performance.now() - t0;
+      assert.equal(got, size, name);
+      assert.equal(hash.digest('hex'), want, name);
+      rates[name] = (size / 1e6 / (ms / 1000)).toFixed(1);
+    }
+    console.log(`# download 64 MiB MB/s: ${JSON.stringify(rates)}`);
   });
 
   test('wrong host key of B -> HostKeyError naming the target layer; A was fine', async () => {
