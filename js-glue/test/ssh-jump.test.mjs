@@ -359,6 +359,21 @@ describe('SSH through a jump host (via)', { skip }, () => {
     assert.equal(conn.state, 'ready', 'the connection is unaffected');
   });
 
+  test('dispose() releases both engines at once; close() ends both politely', async () => {
+    const conn = await connection();
+    const s1 = await conn.openSession(viaA({ command: 'sleep 30' }));
+    assert.equal(await lib.liveSshEngines(), 2, 'bastion + target');
+    s1.dispose();
+    assert.equal(await lib.liveSshEngines(), 0, 'released synchronously');
+    const s2 = await conn.openSession(viaA({ term: { cols: 80, rows: 24 } }));
+    const out = collect(s2);
+    s2.close();
+    await out.closedP();
+    assert.equal(out.closed.error, undefined);
+    assert.equal(await noEngines(), 0);
+    assert.equal(conn.state, 'ready');
+  });
+
   test('a chain of two bastions (A, then B) to B; bad options are refused up front', async () => {
     const conn = await connection();
     const s = await conn.openSession(
@@ -381,6 +396,10 @@ describe('SSH through a jump host (via)', { skip }, () => {
     await assert.rejects(
       conn.openSession(viaA({ via: [], command: 'true' })),
       (e) => e instanceof lib.InvalidStateError && /via takes/.test(e.message),
+    );
+    await assert.rejects(
+      conn.openSession(viaA({ target: { host: 'h'.repeat(256), port: 22 }, command: 'true' })),
+      (e) => e instanceof lib.InvalidStateError && /target\.host is longer/.test(e.message),
     );
     await assert.rejects(
       conn.openSession(viaA({ via: bastion({ username: '' }), command: 'true' })),

@@ -19,6 +19,7 @@ import type { SshWire } from './wire.js';
 
 /** At most this many bastions in a chain. */
 const maxHops = 4;
+const maxHostLength = 255;
 /**
  * What a bastion's engine reads of its tunnel ahead of the next engine (its high-water mark):
  * the next engine takes the bytes at once, so this only bounds a burst.
@@ -33,13 +34,23 @@ export function jumpHostsOf(options: SshSessionOptions): SshJumpHost[] {
   if (hops.length === 0 || hops.length > maxHops) {
     throw invalid(`openSession: via takes 1..${maxHops} jump hosts`);
   }
-  return hops.map((h, i) => {
+  const checked = hops.map((h, i) => {
     if (typeof h !== 'object' || h === null) {
       throw invalid(`openSession: via[${i}] must be {target, username, auth}`);
     }
     validateLogin(h as SshJumpHost, `via[${i}].`);
     return h as SshJumpHost;
   });
+  // Every host after the first goes into a direct-tcpip request: a DNS name's bound.
+  for (const [what, host] of [
+    ...checked.slice(1).map((h, i) => [`via[${i + 1}].target`, h.target.host]),
+    ['target', options.target.host],
+  ]) {
+    if ((host ?? '').length > maxHostLength) {
+      throw invalid(`openSession: ${what}.host is longer than ${maxHostLength} characters`);
+    }
+  }
+  return checked;
 }
 
 /** One bastion, ready to start. */
