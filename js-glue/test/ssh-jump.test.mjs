@@ -126,6 +126,23 @@ describe('SSH through a jump host (via)', { skip }, () => {
     assert.equal(await noEngines(), 0, 'both engines released');
   });
 
+  test('algorithms apply per layer: AES-GCM to the bastion, the defaults to the target', async () => {
+    const conn = await connection();
+    const kex = [];
+    conn.onDiagnostic((d) => d.code === 'ssh_kex_done' && kex.push(d.detail));
+    const s = await conn.openSession(
+      viaA({
+        via: bastion({ algorithms: { cipher: ['aes256-gcm@openssh.com'] } }),
+        command: 'true',
+      }),
+    );
+    await collect(s).closedP();
+    assert.equal(s.info.cipherServerToClient, 'chacha20-poly1305@openssh.com');
+    assert.equal(kex.length, 2, kex.join('\n'));
+    assert.match(kex[0], /^ch \d+ bastion 0: .*c2s=aes256-gcm@openssh\.com/);
+    assert.match(kex[1], /^ch \d+ target 1: .*c2s=chacha20-poly1305@openssh\.com/);
+  });
+
   test('a direct open to B is denied by the gateway (policy_denied)', async () => {
     const conn = await connection();
     const err = await failure(conn.openSession(viaA({ via: undefined, command: 'true' })));
