@@ -19,12 +19,25 @@ export interface ManaErrorInit {
   cause?: unknown;
 }
 
+/**
+ * Which SSH layer of a jump-host session (`via`) an error belongs to: `bastion` (hop 0 is the
+ * outermost bastion, the one the gateway connects to) or `target` (hop = number of bastions).
+ */
+export interface SshLayer {
+  role: 'bastion' | 'target';
+  hop: number;
+  host: string;
+  port: number;
+}
+
 export class ManaError extends Error {
   readonly code: string;
   readonly origin: ErrorOrigin;
   readonly wsCode: number | undefined;
   readonly appCode: number | undefined;
   readonly resumable: boolean;
+  /** Set on the errors of SSH sessions opened with `via`: the layer that failed. */
+  sshLayer: SshLayer | undefined;
 
   constructor(message: string, init: ManaErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });

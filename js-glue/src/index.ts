@@ -41,6 +41,7 @@ export {
   ResumeError,
   TransportError,
   type ErrorOrigin,
+  type SshLayer,
 } from './errors.js';
 export type { StorageMode } from './storage.js';
 export { SshSession } from './ssh/session.js';
@@ -51,8 +52,10 @@ export {
   SshAlgorithmError,
   SshAuthError,
   SshError,
+  SshTunnelError,
   type HostKeyInfo,
   type SshAlgorithmKind,
+  type SshOpenFailureReason,
 } from './ssh/errors.js';
 export {
   defaultSshAlgorithms,

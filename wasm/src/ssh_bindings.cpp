@@ -50,7 +50,8 @@ std::size_t get_size(const val& o, const char* key, std::size_t fallback) {
 
 // Keys: username, auth [{type, password | privateKey, passphrase}], hostkeyPref, kexPref,
 // cipherPref, macPref, signPref, pty, termType, cols, rows, env [[name, value]], command,
-// keepaliveS, outBound, inCap, appHighWater, writeCap, channelWindow (64 KiB .. 16 MiB).
+// keepaliveS, outBound, inCap, appHighWater, writeCap, channelWindow (64 KiB .. 16 MiB),
+// directHost + directPort (tunnel mode: a direct-tcpip channel instead of a session).
 ssh::EngineConfig config_from_js(const val& o) {
   ssh::EngineConfig c;
   if (o.isUndefined() || o.isNull()) return c;
@@ -97,6 +98,9 @@ ssh::EngineConfig config_from_js(const val& o) {
     }
   }
   c.command = get_string(o, "command");
+  c.direct_host = get_string(o, "directHost");
+  c.direct_port =
+      static_cast<std::uint32_t>(std::min<std::size_t>(get_size(o, "directPort", 0), 65535));
   c.keepalive_s = static_cast<std::uint32_t>(get_size(o, "keepaliveS", 0));
   c.out_bound = get_size(o, "outBound", c.out_bound);
   c.in_cap = get_size(o, "inCap", c.in_cap);

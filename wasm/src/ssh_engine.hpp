@@ -101,6 +101,11 @@ struct EngineConfig {
   std::uint32_t rows = 24;
   std::vector<std::pair<std::string, std::string>> env;
   std::string command;  // exec when not empty, else shell
+  // Tunnel mode (jump hosts): when not empty, the channel is a direct-tcpip channel to
+  // direct_host:direct_port instead of a session (no env, pty or shell); its data is the wire of
+  // the next SSH session, which the host runs in a second engine.
+  std::string direct_host;
+  std::uint32_t direct_port = 0;
   std::uint32_t keepalive_s = 0;
   std::size_t out_bound = 256 * 1024;       // outbound queue: step() pauses libssh2 above it
   std::size_t in_cap = 16 * 1024 * 1024;    // inbound queue: push_input() refuses beyond it
@@ -250,6 +255,7 @@ class SshEngine {
   Progress do_auth_list();
   Progress do_auth_try();
   Progress do_channel_open();
+  Progress do_direct_open();  // tunnel mode (direct_host)
   Progress do_channel_env();
   Progress do_channel_pty();
   Progress do_channel_start();

@@ -31,6 +31,7 @@ constexpr unsigned char kMsgRequestFailure = 82;
 }  // namespace
 
 SshEngine::Progress SshEngine::do_channel_open() {
+  if (!cfg_.direct_host.empty()) return do_direct_open();
   channel_ = libssh2_channel_open_ex(session_, "session", 7, cfg_.channel_window,
                                      LIBSSH2_CHANNEL_PACKET_DEFAULT, nullptr, 0);
   if (channel_ == nullptr) {
@@ -41,6 +42,24 @@ SshEngine::Progress SshEngine::do_channel_open() {
   }
   env_index_ = 0;
   set_state(EngineState::channel_env);
+  return Progress::again;
+}
+
+// Tunnel mode: a direct-tcpip channel (RFC 4254 7.2) to direct_host:direct_port; running at once.
+// A refusal closes with channel_failed and libssh2's message, which names the open-failure reason
+// ("Channel open failure (administratively prohibited)", ... "(connect failed)").
+SshEngine::Progress SshEngine::do_direct_open() {
+  channel_ = libssh2_channel_direct_tcpip_ex(session_, cfg_.direct_host.c_str(),
+                                             static_cast<int>(cfg_.direct_port), "127.0.0.1", 0);
+  if (channel_ == nullptr) {
+    const int err = last_errno();
+    if (err == LIBSSH2_ERROR_EAGAIN) return Progress::blocked;
+    fail(CloseKind::channel_failed, err, last_error());
+    return Progress::blocked;
+  }
+  if (cfg_.keepalive_s > 0) keepalive_at_ = now_ms_ + cfg_.keepalive_s * 1000.0;
+  set_state(EngineState::running);
+  events_.emplace_back(event::Ready{});
   return Progress::again;
 }
 

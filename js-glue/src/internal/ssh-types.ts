@@ -91,6 +91,9 @@ export interface SshEngineConfig {
   appHighWater?: number;
   writeCap?: number;
   channelWindow?: number;
+  /** Tunnel mode (jump hosts): a direct-tcpip channel to directHost:directPort, no shell. */
+  directHost?: string;
+  directPort?: number;
 }
 
 /** One wasm SshEngine handle; must be released with delete(). */

@@ -2,10 +2,17 @@
 // Why an SSH session ended, as the typed error its onClose reports: from the engine's `closed`
 // event (authentication, host key, channel, libssh2 errors) or from the loss of its transport.
 import type { ConnectionBase } from '../connection.js';
-import { ManaError } from '../errors.js';
+import { ManaError, type SshLayer } from '../errors.js';
 import type { SshEngineEvent } from '../internal/ssh-types.js';
 import { kindOfEngine, legacySshAlgorithms } from './algorithms.js';
-import { SessionLostError, SshAlgorithmError, SshAuthError, SshError } from './errors.js';
+import {
+  SessionLostError,
+  SshAlgorithmError,
+  SshAuthError,
+  SshError,
+  SshTunnelError,
+  type SshOpenFailureReason,
+} from './errors.js';
 
 /**
  * The error of a lost transport: SessionLostError once the connection is closed or disposed (it
@@ -23,6 +30,13 @@ export function lostError(conn: ConnectionBase, message: string): ManaError {
   return new SshError(message, { code: 'transport_closed', origin: 'remote' });
 }
 
+/** Names the layer of a jump-host session on `error` (unless a deeper layer named itself). */
+export function tagLayer(error: ManaError, layer: SshLayer): void {
+  if (error.sshLayer !== undefined) return;
+  error.sshLayer = layer;
+  error.message = `${layer.role} ${layer.host}:${layer.port}: ${error.message}`;
+}
+
 /** The error of the session's channel when the gateway refused to open it. */
 export function channelRefusedError(target: { host: string; port: number }, e: unknown): ManaError {
   return e instanceof ManaError
@@ -36,10 +50,37 @@ export function channelRefusedError(target: { host: string; port: number }, e: u
 
 /** What the mapping needs to know about its session. */
 export interface CloseContext {
-  conn: ConnectionBase;
   username: string;
   /** The HostKeyError of the refused host key. */
   hostKeyError(sshCode: number): ManaError;
+  /** The error of a lost transport (lostError, or the failure of the bastion carrying it). */
+  lost(message: string): ManaError;
+  /** Tunnel mode (a bastion of a jump-host session): where its direct-tcpip channel goes. */
+  tunnelTo?: { host: string; port: number } | undefined;
+}
+
+const openFailures: [RegExp, number, SshOpenFailureReason][] = [
+  [/administratively prohibited/u, 1, 'administratively_prohibited'],
+  [/connect failed/u, 2, 'connect_failed'],
+  [/unknown channel type/u, 3, 'unknown_channel_type'],
+  [/resource shortage/u, 4, 'resource_shortage'],
+];
+
+/**
+ * SshTunnelError of a refused direct-tcpip open. libssh2 reports the server's reason code only in
+ * its message ("Channel open failure (connect failed)"; channel.c of 1.11.1), mapped back here.
+ */
+function tunnelError(
+  to: { host: string; port: number },
+  ev: Extract<SshEngineEvent, { type: 'closed' }>,
+): ManaError {
+  const hit = openFailures.find(([re]) => re.test(ev.message));
+  const [reasonCode, reason] = hit === undefined ? [0, 'unknown' as const] : [hit[1], hit[2]];
+  return new SshTunnelError(
+    `the bastion refused the tunnel to ${to.host}:${to.port}: ${reason.replace(/_/gu, ' ')}` +
+      ` (reason ${reasonCode}${ev.message !== '' ? `; ${ev.message}` : ''})`,
+    { code: 'tunnel_refused', origin: 'remote', sshCode: ev.code, reasonCode, reason, to },
+  );
 }
 
 /** The error of the engine's `closed` event; undefined for a normal end. */
@@ -75,8 +116,9 @@ export function engineCloseError(
         methods,
       });
     case 'transport_closed':
-      return lostError(ctx.conn, `the transport of the SSH session closed${detail}`);
+      return ctx.lost(`the transport of the SSH session closed${detail}`);
     case 'channel_failed':
+      if (ctx.tunnelTo !== undefined) return tunnelError(ctx.tunnelTo, ev);
       return new SshError(`SSH channel refused${detail}`, { ...init, code: 'channel_failed' });
     case 'buffer_full':
       return new SshError(`SSH engine buffer bound exceeded${detail}`, {

@@ -97,4 +97,46 @@ export class HostKeyError extends SshError {
  */
 export class SessionLostError extends SshError {}
 
-nameErrorClasses({ SshError, SshAuthError, HostKeyError, SessionLostError, SshAlgorithmError });
+/** The RFC 4254 (5.1) reasons a server gives for refusing a channel open. */
+export type SshOpenFailureReason =
+  | 'administratively_prohibited'
+  | 'connect_failed'
+  | 'unknown_channel_type'
+  | 'resource_shortage'
+  | 'unknown';
+
+/**
+ * A bastion refused the `direct-tcpip` channel to the next hop (`code` tunnel_refused; `sshLayer`
+ * names the bastion). `reasonCode` is the server's SSH_MSG_CHANNEL_OPEN_FAILURE reason (1
+ * administratively prohibited, e.g. `AllowTcpForwarding no` or a `PermitOpen` miss; 2 connect
+ * failed, e.g. nothing listens there; 3 unknown channel type; 4 resource shortage; 0 when the
+ * server gave another one).
+ */
+export class SshTunnelError extends SshError {
+  readonly reasonCode: number;
+  readonly reason: SshOpenFailureReason;
+  /** Where the tunnel was to go (the next hop as the bastion resolves it). */
+  readonly to: { host: string; port: number };
+  constructor(
+    message: string,
+    init: SshErrorInit & {
+      reasonCode: number;
+      reason: SshOpenFailureReason;
+      to: { host: string; port: number };
+    },
+  ) {
+    super(message, init);
+    this.reasonCode = init.reasonCode;
+    this.reason = init.reason;
+    this.to = init.to;
+  }
+}
+
+nameErrorClasses({
+  SshError,
+  SshAuthError,
+  HostKeyError,
+  SessionLostError,
+  SshAlgorithmError,
+  SshTunnelError,
+});

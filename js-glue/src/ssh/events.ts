@@ -6,8 +6,26 @@
 // has run, so a fast command's output would otherwise fire to no listener. Bounded: held output is
 // not consumed, so the engine stops reading at its high-water mark.
 import { Emitter, type EventRegistration } from '../emitter.js';
-import type { SshEngineEvent } from '../internal/ssh-types.js';
-import type { SshCloseEvent, SshExitEvent } from './types.js';
+import type { SshEngineEvent, SshEngineState } from '../internal/ssh-types.js';
+import type { SshCloseEvent, SshExitEvent, SshSessionState } from './types.js';
+
+/** The session state an engine state moves the session to (undefined: it stays). */
+export function sessionStateOf(
+  to: SshEngineState,
+  current: SshSessionState,
+): SshSessionState | undefined {
+  if (to === 'closing') return 'closing';
+  const authenticating = to === 'auth_list' || to === 'auth_try' || to === 'auth_prompt';
+  return authenticating && current === 'connecting' ? 'authenticating' : undefined;
+}
+
+/** The onExit payload of an engine `exit` event. */
+export function exitEventOf(ev: Extract<SshEngineEvent, { type: 'exit' }>): SshExitEvent {
+  const e: SshExitEvent = {};
+  if (ev.code !== null) e.code = ev.code;
+  if (ev.signal !== null) e.signal = ev.signal;
+  return e;
+}
 
 export class SessionEvents {
   readonly data = new Emitter<Uint8Array>();

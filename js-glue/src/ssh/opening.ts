@@ -2,6 +2,7 @@
 // The open of an SshSession: the promise openSession() awaits, resolved when the shell or command
 // runs, and its deadline (`timeoutMs`: handshake + authentication + channel start).
 import type { ManaError } from '../errors.js';
+import { SshError } from './errors.js';
 
 export class Opening {
   /** Resolves when the session opened; rejects with the error that ended it before. */
@@ -11,8 +12,11 @@ export class Opening {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #done = false;
 
-  /** `onTimeout` runs when the session is not open after `timeoutMs`. */
-  constructor(timeoutMs: number, onTimeout: () => void) {
+  /**
+   * `onTimeout` runs when the session is not open after `timeoutMs`, with the maker of its
+   * SshError `timeout` (given the engine state it was stuck in).
+   */
+  constructor(timeoutMs: number, onTimeout: (error: (state: string) => ManaError) => void) {
     this.promise = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -20,7 +24,15 @@ export class Opening {
     this.promise.catch(() => undefined);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (!this.#done) onTimeout();
+      if (!this.#done) {
+        onTimeout(
+          (state) =>
+            new SshError(`SSH session not open after ${timeoutMs} ms (${state})`, {
+              code: 'timeout',
+              origin: 'local',
+            }),
+        );
+      }
     }, timeoutMs);
   }
 

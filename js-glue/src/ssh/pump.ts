@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The pump of an SshSession: steps the wasm SSH engine, writes what it produced into the mana
-// channel (only as much as the channel accepts), grants mana credit for the bytes libssh2 read,
-// hands the engine's events to the session and re-arms the keepalive timer. Re-entrancy safe: a
+// The pump of an SshSession: steps the wasm SSH engine, writes what it produced into its wire (the
+// mana channel, or a bastion's tunnel; only as much as it accepts), grants credit for the bytes
+// libssh2 read, hands the engine's events to the session and re-arms the keepalive timer. Re-entrancy safe: a
 // nested pump() only asks the running loop for one more round.
-import type { Channel } from '../channel.js';
 import { DeadlineTimer } from '../deadline.js';
 import type { SshEngineEvent, SshEngineHandle } from '../internal/ssh-types.js';
+import type { SshWire } from './wire.js';
 
 /** What the pump calls back into. */
 export interface PumpHost {
@@ -16,7 +16,7 @@ export interface PumpHost {
 }
 
 export class SshPump {
-  readonly #channel: Channel;
+  readonly #channel: SshWire;
   readonly #host: PumpHost;
   #engine: SshEngineHandle | undefined;
   #pendingOut: Uint8Array | undefined;
@@ -26,7 +26,7 @@ export class SshPump {
     this.pump();
   });
 
-  constructor(engine: SshEngineHandle, channel: Channel, host: PumpHost) {
+  constructor(engine: SshEngineHandle, channel: SshWire, host: PumpHost) {
     this.#engine = engine;
     this.#channel = channel;
     this.#host = host;

@@ -14,25 +14,30 @@
 //      of this session is left (liveSshEngines() counts the handles).
 //   4. Secrets (passwords, keys, answers) go into the wasm engine and nowhere else: never into
 //      diagnostics, errors, storage or the gateway.
-import type { Channel } from '../channel.js';
 import type { ConnectionBase } from '../connection.js';
 import type { SessionHost } from '../connection-types.js';
 import { disposeSymbol } from '../dispose.js';
 import { nextWritableOrClose, type DisposableLike, type EventRegistration } from '../emitter.js';
-import { InvalidStateError, ManaError, invalidArgument as invalid } from '../errors.js';
+import {
+  InvalidStateError,
+  ManaError,
+  invalidArgument as invalid,
+  type SshLayer,
+} from '../errors.js';
 import type { SshEngineEvent, SshEngineHandle, SshEngineState } from '../internal/ssh-types.js';
 import type { StorageMode } from '../storage.js';
 import { storageKeyOf } from '../stored-session.js';
-import { channelRefusedError, engineCloseError, lostError } from './close-error.js';
+import { channelRefusedError, engineCloseError, lostError, tagLayer } from './close-error.js';
 import { SshError } from './errors.js';
 import type { KnownHosts } from './known-hosts.js';
 import { lostMetadata, removeMetadata, storeMetadata } from './metadata.js';
-import { SessionEvents } from './events.js';
+import { SessionEvents, exitEventOf, sessionStateOf } from './events.js';
 import { SshHandshake } from './handshake.js';
 import { SshPump } from './pump.js';
 import { Opening } from './opening.js';
 import { OutputFlow } from './flow.js';
 import { ResizeCoalescer } from './resize.js';
+import type { SshWire } from './wire.js';
 import type {
   SshCloseEvent,
   SshExitEvent,
@@ -46,15 +51,25 @@ import type {
 const encoder = new TextEncoder();
 const internalToken = Symbol('internal');
 
-/** @internal Used by openSshSession() (ssh/open.ts). */
+/** @internal The place of a session in a jump-host chain (ssh/jump.ts). */
+export interface SessionLayerOptions {
+  layer: SshLayer;
+  /** Tunnel mode (a bastion): the next hop its direct-tcpip channel goes to. */
+  tunnelTo?: { host: string; port: number };
+  /** The target of a chain: its bastions, outermost first (kept in the metadata). */
+  via?: { host: string; port: number; username: string }[];
+}
+
+/** @internal Used by openSshSession() (ssh/open.ts) and openJumpChain() (ssh/jump.ts). */
 export function createSshSession(
   conn: ConnectionBase,
-  channel: Channel,
+  wire: SshWire,
   engine: SshEngineHandle,
   options: SshSessionOptions,
   known: KnownHosts,
+  layer?: SessionLayerOptions,
 ): SshSession {
-  return new SshSession(internalToken, conn, channel, engine, options, known);
+  return new SshSession(internalToken, conn, wire, engine, options, known, layer);
 }
 
 export class SshSession implements DisposableLike {
@@ -62,7 +77,8 @@ export class SshSession implements DisposableLike {
   readonly username: string;
 
   readonly #conn: ConnectionBase;
-  readonly #channel: Channel;
+  readonly #channel: SshWire;
+  readonly #layer: SessionLayerOptions | undefined;
   readonly #host: SessionHost;
   readonly #io: SshPump;
   readonly #handshake: SshHandshake;
@@ -97,15 +113,17 @@ export class SshSession implements DisposableLike {
   constructor(
     token: symbol,
     conn: ConnectionBase,
-    channel: Channel,
+    channel: SshWire,
     engine: SshEngineHandle,
     options: SshSessionOptions,
     known: KnownHosts,
+    layer?: SessionLayerOptions,
   ) {
     if (token !== internalToken)
       throw new TypeError('use conn.openSession() to open an SSH session');
     this.target = { host: options.target.host, port: options.target.port };
     this.username = options.username;
+    this.#layer = layer;
     this.#flow = new OutputFlow(options.flow ?? 'auto', (n) => {
       if (this.#engine === undefined) return;
       this.#engine.consume(n);
@@ -136,17 +154,8 @@ export class SshSession implements DisposableLike {
       this.#engine.resize(cols, rows);
       this.#pump();
     });
-    const timeoutMs = options.timeoutMs ?? 30000;
-    this.#opening = new Opening(timeoutMs, () => {
-      this.#fail(
-        new SshError(
-          `SSH session not open after ${timeoutMs} ms (${this.#engine?.state() ?? ''})`,
-          {
-            code: 'timeout',
-            origin: 'local',
-          },
-        ),
-      );
+    this.#opening = new Opening(options.timeoutMs ?? 30000, (error) => {
+      this.#fail(error(this.#engine?.state() ?? ''));
     });
     this._opened = this.#opening.promise;
 
@@ -182,7 +191,7 @@ export class SshSession implements DisposableLike {
     return this.#handshake.fullInfo();
   }
 
-  /** Id of the mana channel carrying the session. */
+  /** Id of the mana channel carrying the session (with `via`: the channel to the bastion). */
   get channelId(): number {
     return this.#channel.id;
   }
@@ -343,17 +352,13 @@ export class SshSession implements DisposableLike {
       case 'data':
         this.#deliver(ev.stream, ev.data);
         return;
-      case 'exit': {
-        const e: SshExitEvent = {};
-        if (ev.code !== null) e.code = ev.code;
-        if (ev.signal !== null) e.signal = ev.signal;
+      case 'exit':
         this.#diag(
           'ssh_exit',
           ev.signal !== null ? `signal ${ev.signal}` : `code ${ev.code ?? ''}`,
         );
-        this.#events.exit.fire(e);
+        this.#events.exit.fire(exitEventOf(ev));
         return;
-      }
       case 'diagnostic':
         this.#diag(ev.code, ev.detail);
         return;
@@ -364,18 +369,8 @@ export class SshSession implements DisposableLike {
   }
 
   #engineState(to: SshEngineState): void {
-    switch (to) {
-      case 'auth_list':
-      case 'auth_try':
-      case 'auth_prompt':
-        if (this.#state === 'connecting') this.#setState('authenticating');
-        return;
-      case 'closing':
-        this.#setState('closing');
-        return;
-      default:
-        return;
-    }
+    const next = sessionStateOf(to, this.#state);
+    if (next !== undefined) this.#setState(next);
   }
 
   #deliver(stream: 'stdout' | 'stderr', data: Uint8Array): void {
@@ -387,6 +382,8 @@ export class SshSession implements DisposableLike {
   #opened(): void {
     this.#opening.opened();
     this.#setState('open');
+    if (this.#layer?.tunnelTo !== undefined) return; // the chain's target keeps the metadata
+    const via = this.#layer?.via;
     storeMetadata(this.#host, {
       host: this.target.host,
       port: this.target.port,
@@ -394,6 +391,7 @@ export class SshSession implements DisposableLike {
       channelId: this.#channel.id,
       openedAt: Date.now(),
       ...this.#handshake.info,
+      ...(via !== undefined ? { via } : {}),
     });
   }
 
@@ -401,9 +399,10 @@ export class SshSession implements DisposableLike {
 
   #engineClosed(ev: Extract<SshEngineEvent, { type: 'closed' }>): void {
     const error = engineCloseError(ev, {
-      conn: this.#conn,
       username: this.username,
       hostKeyError: (sshCode) => this.#handshake.hostKeyError(sshCode),
+      lost: (message) => this.#lost(message),
+      tunnelTo: this.#layer?.tunnelTo,
     });
     this.#diag(
       'ssh_closed',
@@ -422,8 +421,13 @@ export class SshSession implements DisposableLike {
     // to `closed`): decide about the error once that pump is done.
     queueMicrotask(() => {
       this.#pump();
-      if (!this.#closed) this.#fail(lostError(this.#conn, `the SSH channel closed (${reason})`));
+      if (!this.#closed) this.#fail(this.#lost(`the SSH channel closed (${reason})`));
     });
+  }
+
+  /** The error of a lost transport: the bastion's when a tunnel carried the session. */
+  #lost(message: string): ManaError {
+    return this.#channel.failure ?? lostError(this.#conn, message);
   }
 
   #fail(error: ManaError): void {
@@ -436,6 +440,7 @@ export class SshSession implements DisposableLike {
   #finish(error: ManaError | undefined, abrupt: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (error !== undefined && this.#layer !== undefined) tagLayer(error, this.#layer.layer);
     this.#closeError = error;
     // What the engine still wants to send (e.g. its DISCONNECT) goes out if credit allows.
     this.#io.end(abrupt);
@@ -443,12 +448,12 @@ export class SshSession implements DisposableLike {
     this.#resizer.cancel();
     if (this.#channel.state === 'open' || this.#channel.state === 'opening') {
       try {
-        this.#channel.close(error === undefined ? 'ssh session ended' : error.code);
+        this.#channel.close(error === undefined ? 'ssh session ended' : error.code, abrupt);
       } catch {
         // The connection is gone already.
       }
     }
-    removeMetadata(this.#host, this.#channel.id);
+    if (this.#layer?.tunnelTo === undefined) removeMetadata(this.#host, this.#channel.id);
     this.#setState('closed');
     this.#opening.ended(
       () =>
@@ -497,6 +502,8 @@ export class SshSession implements DisposableLike {
   }
 
   #diag(code: string, detail: string): void {
-    this.#host.diagnostic(code, `ch ${this.#channel.id}: ${detail}`);
+    const l = this.#layer?.layer;
+    const where = l === undefined ? '' : ` ${l.role} ${l.hop}`;
+    this.#host.diagnostic(code, `ch ${this.#channel.id}${where}: ${detail}`);
   }
 }

@@ -32,7 +32,31 @@ export interface SshTermOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * One bastion (jump host) of SshSessionOptions.via. Its SSH session runs in the page like the
+ * target's, with its own host key check and algorithms; instead of a shell it opens a
+ * `direct-tcpip` channel to the next hop, which carries the next SSH connection.
+ */
+export interface SshJumpHost {
+  /** For the first bastion: the gateway's target; for a later one: as the previous resolves it. */
+  target: { host: string; port: number };
+  username: string;
+  auth: SshAuthMethod | SshAuthMethod[];
+  /** This bastion's host key policy (default trust on first use, as for the target). */
+  hostKey?: { verify?: (info: HostKeyInfo) => boolean | Promise<boolean> };
+  /** Default: the session's knownHosts. */
+  knownHosts?: KnownHostsOption;
+  /** This bastion's algorithm preferences (not inherited from the session; default secure). */
+  algorithms?: SshAlgorithms | 'default' | 'legacy';
+  ciphers?: string;
+  /** Default 30000; 0 disables. */
+  keepaliveMs?: number;
+  /** Deadline for this bastion's handshake + authentication + tunnel open. Default: the session's. */
+  timeoutMs?: number;
+}
+
 export interface SshSessionOptions {
+  /** The SSH server. With `via`: host and port as the last bastion reaches it. */
   target: { host: string; port: number };
   username: string;
   /** One method or several, tried in order as the server offers them. */
@@ -73,6 +97,13 @@ export interface SshSessionOptions {
   ciphers?: string;
   /** How the SSH engine is loaded (first load in the page wins). */
   engine?: SshLoadOptions;
+  /**
+   * Jump hosts: reach `target` through one bastion or a chain of them (outermost first, at most
+   * 4). The gateway connects to the first bastion only; every SSH session of the chain runs in the
+   * page, each over a `direct-tcpip` channel of the one before (like OpenSSH's ProxyJump). Errors
+   * name their layer in `sshLayer`.
+   */
+  via?: SshJumpHost | SshJumpHost[];
 }
 
 export interface SshSessionInfo {
@@ -114,4 +145,6 @@ export interface SshSessionMetadata extends Partial<SshSessionInfo> {
   channelId: number;
   /** Date.now() when the session opened. */
   openedAt: number;
+  /** The bastions of a session opened with `via`, outermost first. */
+  via?: { host: string; port: number; username: string }[];
 }

@@ -47,7 +47,8 @@ export interface WorkerClientOptions {
   startTimeoutMs?: number;
 }
 
-export interface WorkerSessionOptions extends SshSessionOptions {
+/** SshSessionOptions without `via`: jump hosts run in-page only for now (openSession rejects it). */
+export interface WorkerSessionOptions extends Omit<SshSessionOptions, 'via'> {
   /** Key of the stored attach secret in this tab (several sessions per tab). Default `default`. */
   key?: string;
   /** Grace of the session in the worker without a view, ms (100..300 000). Default 30 000. */
@@ -281,6 +282,10 @@ export class ManaWorkerClient {
    * connection's errors), else WorkerRequestError `open-failed`.
    */
   async openSession(connect: { url: string; token?: string }, options: WorkerSessionOptions) {
+    // Never dropped silently: the session would go to `target` directly.
+    if ((options as { via?: unknown }).via !== undefined) {
+      throw invalidArgument('openSession: the session worker has no `via` (jump hosts) yet');
+    }
     const { auth, kbd } = wireAuth(options.auth);
     const session: WireSessionOptions = {
       target: options.target,
