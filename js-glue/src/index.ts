@@ -92,7 +92,14 @@ export {
 } from './worker/client.js';
 export { RemoteSshSession, type DetachReason, type RemoteSessionState } from './worker/view.js';
 export {
+  RemoteChannel,
+  RemoteConnection,
+  type RemoteChannelOptions,
+  type RemoteCloseEvent,
+} from './worker/remote-connection.js';
+export {
   PROTOCOL_VERSION as WORKER_PROTOCOL_VERSION,
   WorkerProtocolError,
   type SessionEndReason,
+  type ConnectionEndReason,
 } from './worker/protocol.js';

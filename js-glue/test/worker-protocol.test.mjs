@@ -373,3 +373,78 @@ test('attach secrets: 256 random bits, constant-time comparison semantics', () =
   assert.equal(secretsEqual('', a), false, 'empty');
   assert.equal(secretsEqual(a.slice(0, 32).repeat(2), a), false, 'a repeated prefix');
 });
+
+test('connection messages: round-trips, and malformed ones are WorkerProtocolErrors', () => {
+  const session = { target: { host: 'h', port: 22 }, username: 'u', auth: { password: 'p' } };
+  const pageOk = [
+    { v: 1, type: 'connect', req: 1, connect: { url: 'wss://gw/ws', token: 't' }, graceMs: 500 },
+    { v: 1, type: 'connect', req: 1, connect: { url: 'ws://gw/ws' } },
+    { v: 1, type: 'attach-connection', req: 2, connectionId: 'c', secret: 's' },
+    { v: 1, type: 'open-channel', req: 3, connectionId: 'c', target: { host: 'h', port: 7 } },
+    {
+      v: 1,
+      type: 'open-channel',
+      req: 3,
+      connectionId: 'c',
+      target: { host: 'h', port: 7 },
+      graceMs: 1000,
+    },
+    { v: 1, type: 'release-connection', connectionId: 'c' },
+    { v: 1, type: 'open', req: 4, connectionId: 'c', session },
+  ];
+  for (const m of pageOk) assert.deepEqual(parsePageMessage(m), m, m.type);
+  const workerOk = [
+    { v: 1, type: 'connected', req: 1, connectionId: 'c', secret: 's' },
+    { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'detached-too-long' },
+    { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'error', code: 'x', message: 'm' },
+    { v: 1, type: 'writable', sessionId: 's', room: 4096 },
+  ];
+  for (const m of workerOk) assert.deepEqual(parseWorkerMessage(m), m, m.type);
+  const pageBad = [
+    { v: 1, type: 'connect', req: 1, connect: { url: 'http://gw/' } },
+    { v: 1, type: 'connect', req: 1, connect: { url: 'ws://gw/', token: 5 } },
+    { v: 1, type: 'connect', req: 1, connect: { url: 'ws://gw/' }, graceMs: 1 },
+    { v: 1, type: 'connect', req: 1 },
+    { v: 1, type: 'attach-connection', req: 2, connectionId: 'c' },
+    { v: 1, type: 'attach-connection', req: 2, connectionId: 'c'.repeat(65), secret: 's' },
+    { v: 1, type: 'attach-connection', req: 2, connectionId: 'c', secret: 's'.repeat(129) },
+    { v: 1, type: 'open-channel', req: 3, connectionId: 'c', target: { host: 'h', port: 0 } },
+    {
+      v: 1,
+      type: 'open-channel',
+      req: 3,
+      connectionId: 'c',
+      target: { host: 'h'.repeat(256), port: 1 },
+    },
+    { v: 1, type: 'open-channel', req: 3, connectionId: 'c' },
+    { v: 1, type: 'open-channel', req: 3, target: { host: 'h', port: 1 } },
+    {
+      v: 1,
+      type: 'open-channel',
+      req: 3,
+      connectionId: 'c',
+      target: { host: 'h', port: 1 },
+      graceMs: limits.maxGraceMs + 1,
+    },
+    { v: 1, type: 'release-connection' },
+    { v: 1, type: 'release-connection', connectionId: 7 },
+    // `open`: exactly one of connect and connectionId
+    { v: 1, type: 'open', req: 4, session },
+    { v: 1, type: 'open', req: 4, connect: { url: 'ws://gw/' }, connectionId: 'c', session },
+    { v: 1, type: 'open', req: 4, connectionId: 'c'.repeat(65), session },
+  ];
+  for (const m of pageBad) {
+    assert.throws(() => parsePageMessage(m), WorkerProtocolError, JSON.stringify(m));
+  }
+  const workerBad = [
+    { v: 1, type: 'connected', req: 1, connectionId: 'c' },
+    { v: 1, type: 'connected', req: -1, connectionId: 'c', secret: 's' },
+    { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'exit' },
+    { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'closed', code: 'x'.repeat(65) },
+    { v: 1, type: 'connection-ended', reason: 'closed' },
+    { v: 1, type: 'writable', sessionId: 's', room: -1 },
+  ];
+  for (const m of workerBad) {
+    assert.throws(() => parseWorkerMessage(m), WorkerProtocolError, JSON.stringify(m));
+  }
+});

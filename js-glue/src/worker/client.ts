@@ -27,6 +27,12 @@ import {
   type WireSessionOptions,
   type WorkerMessage,
 } from './protocol.js';
+import {
+  RemoteChannel,
+  RemoteConnection,
+  type ConnectionClientLink,
+  type RemoteChannelOptions,
+} from './remote-connection.js';
 import { RemoteSshSession } from './view.js';
 
 export type WorkerMode = 'shared' | 'dedicated' | 'page';
@@ -67,6 +73,13 @@ export interface WorkerSessionOptions extends Omit<SshSessionOptions, 'via'> {
 /** The worker refused an attach (`bad-secret`, `busy`, ...) or a request failed. */
 export class WorkerRequestError extends ManaError {}
 nameErrorClasses({ WorkerRequestError });
+
+/** What sessionStorage keeps per key: an id and its attach secret (and a channel's target). */
+interface Stored {
+  sessionId: string;
+  secret: string;
+  target?: { host: string; port: number };
+}
 
 interface Pending {
   resolve: (m: WorkerMessage) => void;
@@ -167,6 +180,7 @@ export class ManaWorkerClient {
   readonly #storageKey: string;
   readonly #pending = new Map<number, Pending>();
   readonly #views = new Map<string, RemoteSshSession>();
+  readonly #connections = new Map<string, RemoteConnection>();
   readonly #verifiers = new Map<number, (info: HostKeyInfo) => boolean | Promise<boolean>>();
   /** The keyboard-interactive handler of each pending open, by its request number. */
   readonly #kbdHandlers = new Map<number, KeyboardInteractiveHandler>();
@@ -281,7 +295,10 @@ export class ManaWorkerClient {
    * rejects with the session's typed error, as in-page (SshAuthError, HostKeyError, SshError, the
    * connection's errors), else WorkerRequestError `open-failed`.
    */
-  async openSession(connect: { url: string; token?: string }, options: WorkerSessionOptions) {
+  async openSession(
+    connect: { url: string; token?: string } | RemoteConnection,
+    options: WorkerSessionOptions,
+  ) {
     // Never dropped silently: the session would go to `target` directly.
     if ((options as { via?: unknown }).via !== undefined) {
       throw invalidArgument('openSession: the session worker has no `via` (jump hosts) yet');
@@ -303,7 +320,11 @@ export class ManaWorkerClient {
     const req = this.#nextReq++;
     if (verify) this.#verifiers.set(req, verify);
     if (kbd) this.#kbdHandlers.set(req, kbd);
-    const msg: PageMessage = { v: 1, type: 'open', req, connect, session };
+    // On a RemoteConnection: the session shares that connection's WebSocket in the worker.
+    const msg: PageMessage =
+      connect instanceof RemoteConnection
+        ? { v: 1, type: 'open', req, connectionId: connect.connectionId, session }
+        : { v: 1, type: 'open', req, connect: { ...connect }, session };
     if (options.graceMs !== undefined) msg.graceMs = options.graceMs;
     if (options.scrollback !== undefined) msg.scrollback = options.scrollback;
     if (options.stream !== undefined) msg.stream = options.stream;
@@ -351,6 +372,94 @@ export class ManaWorkerClient {
     if (r.type !== 'attached') throw new Error(`unexpected ${r.type}`);
     return this.#view(sessionId, readOnly, r.screen, r.offset);
   }
+
+  /**
+   * Opens a Connection in the worker: one WebSocket for every channel (openChannel) and SSH
+   * session (openSession with this connection) opened on it. Its {id, secret} is stored under
+   * `key` (reattachConnection after a reload). A failed connect rejects with the connection's
+   * typed error (AuthError, ...), as connect() in-page.
+   */
+  async connect(
+    connect: { url: string; token?: string },
+    options: { key?: string; graceMs?: number } = {},
+  ): Promise<RemoteConnection> {
+    const req = this.#nextReq++;
+    const msg: PageMessage = { v: 1, type: 'connect', req, connect: { ...connect } };
+    if (options.graceMs !== undefined) msg.graceMs = options.graceMs;
+    return this.#connectionView(await this.#request(req, msg), options.key);
+  }
+
+  /**
+   * The connection stored under `key` in this tab (after a reload): undefined when none is stored;
+   * SessionLostError when the worker no longer has it; WorkerRequestError `bad-secret`.
+   */
+  async reattachConnection(options: { key?: string } = {}): Promise<RemoteConnection | undefined> {
+    const stored = this.#stored()[`connection:${options.key ?? 'default'}`];
+    if (stored === undefined) return undefined;
+    const req = this.#nextReq++;
+    const r = await this.#request(req, {
+      v: 1,
+      type: 'attach-connection',
+      req,
+      connectionId: stored.sessionId,
+      secret: stored.secret,
+    });
+    return this.#connectionView(r);
+  }
+
+  /**
+   * The channel stored under `key` in this tab (opened with that key): its bytes not consumed
+   * before the reload come again from `offset`. Undefined when none is stored.
+   */
+  async reattachChannel(options: {
+    key: string;
+    autoConsume?: boolean;
+    takeOver?: boolean;
+  }): Promise<RemoteChannel | undefined> {
+    const stored = this.#stored()[`channel:${options.key}`];
+    if (stored === undefined) return undefined;
+    const view = await this.attach(stored.sessionId, stored.secret, {
+      takeOver: options.takeOver ?? false,
+    });
+    return new RemoteChannel(view, stored.target, options.autoConsume ?? false);
+  }
+
+  #connectionView(r: WorkerMessage, key?: string): RemoteConnection {
+    if (r.type !== 'connected') throw new Error(`unexpected ${r.type}`);
+    if (key !== undefined) this.#remember(`connection:${key}`, r.connectionId, r.secret);
+    const conn = new RemoteConnection(this.#connectionLink, r.connectionId);
+    this.#connections.set(r.connectionId, conn);
+    return conn;
+  }
+
+  readonly #connectionLink: ConnectionClientLink = {
+    openChannel: async (connectionId, target, options: RemoteChannelOptions) => {
+      const req = this.#nextReq++;
+      const msg: PageMessage = {
+        v: 1,
+        type: 'open-channel',
+        req,
+        connectionId,
+        target: { host: target.host, port: target.port },
+      };
+      if (options.graceMs !== undefined) msg.graceMs = options.graceMs;
+      const r = await this.#request(req, msg);
+      if (r.type !== 'opened') throw new Error(`unexpected ${r.type}`);
+      if (options.key !== undefined) {
+        this.#remember(`channel:${options.key}`, r.sessionId, r.secret, target);
+      }
+      return new RemoteChannel(
+        this.#view(r.sessionId, false, '', 0),
+        target,
+        options.autoConsume ?? false,
+      );
+    },
+    release: (connectionId) => {
+      this.#connections.delete(connectionId);
+      this.#forget(connectionId);
+      this.#send({ v: 1, type: 'release-connection', connectionId });
+    },
+  };
 
   /** Detaches every view and releases the page's lock (the sessions stay for their grace). */
   dispose(): void {
@@ -425,13 +534,12 @@ export class ManaWorkerClient {
           const ended = msg.sessionId !== undefined ? this.#endedWhy.get(msg.sessionId) : undefined;
           // The worker does not have the session (it ended, or this is another worker: a
           // dedicated one after a reload, another origin's): its stored secret is useless now.
-          if (msg.code === 'unknown-session' && msg.sessionId !== undefined) {
-            this.#forget(msg.sessionId);
-          }
+          const unknown = msg.code === 'unknown-session' || msg.code === 'unknown-connection';
+          if (unknown && msg.sessionId !== undefined) this.#forget(msg.sessionId);
           const typed = msg.failure !== undefined ? fromFailure(msg.failure) : undefined;
           p.reject(
             typed ??
-              (msg.code === 'unknown-session'
+              (unknown
                 ? new SessionLostError(`reattach: ${msg.message}${ended ? ` (${ended})` : ''}`, {
                     code: ended === 'detached-too-long' ? 'detached_too_long' : 'session_lost',
                     origin: 'remote',
@@ -443,6 +551,12 @@ export class ManaWorkerClient {
         }
         return;
       }
+    }
+    if (msg.type === 'connection-ended') {
+      this.#forget(msg.connectionId);
+      this.#connections.get(msg.connectionId)?._ended(msg);
+      this.#connections.delete(msg.connectionId);
+      return;
     }
     if ('sessionId' in msg && msg.sessionId !== undefined) {
       if (msg.type === 'session-ended') {
@@ -469,21 +583,24 @@ export class ManaWorkerClient {
     this.#send({ v: 1, type: 'hostkey-answer', req, accept });
   }
 
-  #stored(): Record<string, { sessionId: string; secret: string }> {
+  #stored(): Record<string, Stored> {
     try {
       const raw = this.#storage?.getItem(this.#storageKey);
       const v: unknown = raw ? JSON.parse(raw) : {};
-      return typeof v === 'object' && v !== null
-        ? (v as Record<string, { sessionId: string; secret: string }>)
-        : {};
+      return typeof v === 'object' && v !== null ? (v as Record<string, Stored>) : {};
     } catch {
       return {};
     }
   }
 
-  #remember(key: string, sessionId: string, secret: string): void {
+  #remember(
+    key: string,
+    sessionId: string,
+    secret: string,
+    target?: { host: string; port: number },
+  ): void {
     const all = this.#stored();
-    all[key] = { sessionId, secret };
+    all[key] = target !== undefined ? { sessionId, secret, target } : { sessionId, secret };
     try {
       this.#storage?.setItem(this.#storageKey, JSON.stringify(all));
     } catch {

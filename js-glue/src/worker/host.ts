@@ -19,6 +19,7 @@
 import type { HostKeyInfo } from '../ssh/errors.js';
 import type { KeyboardInteractiveHandler } from '../ssh/types.js';
 import { toFailure } from './failure.js';
+import { HostedConnection, type HostConnection } from './hosted-connection.js';
 import { HostedSession, type HostSession, type PageLink } from './hosted-session.js';
 import {
   PROTOCOL_VERSION,
@@ -68,6 +69,8 @@ export interface HostDeps {
     session: WireSessionOptions,
     ask: PageAsk,
   ): Promise<OpenedSession>;
+  /** Opens a connection that channels and sessions share (`connect`); absent: refused. */
+  connect?(connect: WireConnectOptions): Promise<HostConnection>;
   screen(cols: number, rows: number, scrollback: number): ScreenModel;
   /** Resolves when the Web Lock `name` is free: the page that held it is gone. */
   watchLock?(name: string): Promise<void>;
@@ -77,8 +80,10 @@ export interface HostDeps {
 export interface HostOptions {
   /** Grace of a session without a view, ms. Default 30 000. */
   graceMs?: number;
-  /** Sessions one host keeps. Default 64. */
+  /** Sessions (and channels) one host keeps. Default 64. */
   maxSessions?: number;
+  /** Connections one host keeps. Default 16. */
+  maxConnections?: number;
   /** Input queued per session, bytes. Default 1 MiB. */
   maxInputBytes?: number;
   /** Bytes a read-only view may lag before it is dropped. Default 4 MiB. */
@@ -106,6 +111,9 @@ export class WorkerHost {
   readonly #deps: HostDeps;
   readonly #graceMs: number;
   readonly #maxSessions: number;
+  readonly #maxConnections: number;
+  readonly #connections = new Map<string, HostedConnection>();
+  #connecting = 0;
   readonly #maxInput: number;
   readonly #maxLag: number;
   readonly #hostKeyTimeoutMs: number;
@@ -121,6 +129,7 @@ export class WorkerHost {
     this.#deps = deps;
     this.#graceMs = options.graceMs ?? 30_000;
     this.#maxSessions = options.maxSessions ?? 64;
+    this.#maxConnections = options.maxConnections ?? 16;
     this.#maxInput = options.maxInputBytes ?? 1024 * 1024;
     this.#maxLag = options.maxReadOnlyLag ?? 4 * 1024 * 1024;
     this.#hostKeyTimeoutMs = options.hostKeyTimeoutMs ?? 120_000;
@@ -135,6 +144,15 @@ export class WorkerHost {
 
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** The hosted connections, by id (tests, diagnostics). */
+  connection(id: string): HostedConnection | undefined {
+    return this.#connections.get(id);
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
   }
 
   /** Serves a new page on `port`. */
@@ -186,10 +204,13 @@ export class WorkerHost {
   }
 
   #error(page: PageState, code: WorkerErrorCode, message: string, raw?: unknown): void {
-    const m = raw as { req?: unknown; sessionId?: unknown } | null;
+    const m = raw as { req?: unknown; sessionId?: unknown; connectionId?: unknown } | null;
     const msg: WorkerMessage = { v: 1, type: 'error', code, message };
     if (typeof m?.req === 'number' && Number.isSafeInteger(m.req) && m.req >= 0) msg.req = m.req;
     if (typeof m?.sessionId === 'string' && m.sessionId.length <= 64) msg.sessionId = m.sessionId;
+    else if (typeof m?.connectionId === 'string' && m.connectionId.length <= 64) {
+      msg.sessionId = m.connectionId;
+    }
     page.send(msg);
   }
 
@@ -212,6 +233,14 @@ export class WorkerHost {
         return;
       case 'attach':
         this.#attach(page, msg);
+        return;
+      case 'connect':
+        void this.#connect(page, msg);
+        return;
+      case 'attach-connection':
+      case 'open-channel':
+      case 'release-connection':
+        this.#connectionMessage(page, msg);
         return;
       case 'hostkey-answer':
         if (!this.#questions.answer(page, 'hostkey', msg.req, msg.accept)) {
@@ -270,50 +299,70 @@ export class WorkerHost {
   }
 
   async #open(page: PageState, msg: Extract<PageMessage, { type: 'open' }>): Promise<void> {
+    const ask: PageAsk = {
+      verifyHostKey:
+        msg.session.verifyHostKey === true
+          ? (info: HostKeyInfo) => this.#askHostKey(page, msg.req, info)
+          : undefined,
+      keyboardInteractive: (prompts, info) => this.#askKbd(page, msg.req, prompts, info),
+    };
+    const term = msg.session.term ?? { cols: 80, rows: 24 };
+    const on = msg.connectionId !== undefined ? this.#connections.get(msg.connectionId) : undefined;
+    if (msg.connectionId !== undefined && !on?.isViewer(page)) {
+      this.#error(page, 'unknown-connection', `no connection ${msg.connectionId} here`, msg);
+      return;
+    }
+    await this.#host(page, msg.req, msg.graceMs, on, {
+      open: async () =>
+        on !== undefined
+          ? { session: await on.conn.openSession(msg.session, ask), release: () => undefined }
+          : this.#deps.open(msg.connect ?? { url: '' }, msg.session, ask),
+      screen: () =>
+        msg.stream === true
+          ? null
+          : this.#deps.screen(term.cols, term.rows, msg.scrollback ?? DEFAULT_SCROLLBACK),
+    });
+  }
+
+  /**
+   * Opens a session (or a channel) with `how` and hosts it: `opened` to the page, which is its
+   * controlling view; on a hosted connection `on`, which it keeps in use until it ends.
+   */
+  async #host(
+    page: PageState,
+    req: number,
+    graceMs: number | undefined,
+    on: HostedConnection | undefined,
+    how: { open: () => Promise<OpenedSession>; screen: () => ScreenModel | null },
+  ): Promise<void> {
     if (this.#sessions.size + this.#opening >= this.#maxSessions) {
-      this.#error(page, 'limit', `this worker keeps at most ${this.#maxSessions} sessions`, msg);
+      this.#error(page, 'limit', `this worker keeps at most ${this.#maxSessions} sessions`, {
+        req,
+      });
       return;
     }
     this.#opening++;
     let opened: OpenedSession;
     try {
-      opened = await this.#deps.open(msg.connect, msg.session, {
-        verifyHostKey:
-          msg.session.verifyHostKey === true
-            ? (info: HostKeyInfo) => this.#askHostKey(page, msg.req, info)
-            : undefined,
-        keyboardInteractive: (prompts, info) => this.#askKbd(page, msg.req, prompts, info),
-      });
+      opened = await how.open();
     } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      const failure = toFailure(e);
-      page.send({
-        v: 1,
-        type: 'error',
-        req: msg.req,
-        code: 'open-failed',
-        message: `${typeof code === 'string' ? `${code}: ` : ''}${e instanceof Error ? e.message : String(e)}`,
-        ...(failure !== undefined ? { failure } : {}),
-      });
+      this.#openFailed(page, req, e);
       return;
     } finally {
       this.#opening--;
     }
     const id = newSessionId();
     const secret = newSecret();
-    const term = msg.session.term ?? { cols: 80, rows: 24 };
-    const hosted = new HostedSession({
+    const hosted: HostedSession = new HostedSession({
       id,
       secret,
       session: opened.session,
-      screen:
-        msg.stream === true
-          ? null
-          : this.#deps.screen(term.cols, term.rows, msg.scrollback ?? DEFAULT_SCROLLBACK),
+      screen: how.screen(),
       release: () => {
         opened.release();
+        on?.unuse(hosted);
       },
-      graceMs: msg.graceMs ?? this.#graceMs,
+      graceMs: graceMs ?? this.#graceMs,
       maxInputBytes: this.#maxInput,
       maxReadOnlyLag: this.#maxLag,
       ...(this.#deps.timers ? { timers: this.#deps.timers } : {}),
@@ -327,12 +376,119 @@ export class WorkerHost {
       },
     });
     this.#sessions.set(id, hosted);
+    // A connection that ended while this opened: the session ended with it (`session-ended`).
+    if (on?.ended === true) hosted.end('closed');
+    else on?.use(hosted);
     if (page.gone) {
       hosted.detach(page);
     } else {
       hosted.attachOpener(page);
     }
-    page.send({ v: 1, type: 'opened', req: msg.req, sessionId: id, secret });
+    page.send({ v: 1, type: 'opened', req, sessionId: id, secret });
+  }
+
+  /** `open-failed` for request `req`, with the typed error `e` (failure.ts). */
+  #openFailed(page: PageState, req: number, e: unknown): void {
+    const code = (e as { code?: unknown }).code;
+    const failure = toFailure(e);
+    page.send({
+      v: 1,
+      type: 'error',
+      req,
+      code: 'open-failed',
+      message: `${typeof code === 'string' ? `${code}: ` : ''}${e instanceof Error ? e.message : String(e)}`,
+      ...(failure !== undefined ? { failure } : {}),
+    });
+  }
+
+  async #connect(page: PageState, msg: Extract<PageMessage, { type: 'connect' }>): Promise<void> {
+    if (this.#deps.connect === undefined) {
+      this.#error(page, 'protocol', 'this worker hosts no connections', msg);
+      return;
+    }
+    if (this.#connections.size + this.#connecting >= this.#maxConnections) {
+      this.#error(
+        page,
+        'limit',
+        `this worker keeps at most ${this.#maxConnections} connections`,
+        msg,
+      );
+      return;
+    }
+    this.#connecting++;
+    let conn: HostConnection;
+    try {
+      conn = await this.#deps.connect(msg.connect);
+    } catch (e) {
+      this.#openFailed(page, msg.req, e);
+      return;
+    } finally {
+      this.#connecting--;
+    }
+    const id = newSessionId();
+    const secret = newSecret();
+    const hc = new HostedConnection({
+      id,
+      secret,
+      conn,
+      graceMs: msg.graceMs ?? this.#graceMs,
+      ...(this.#deps.timers ? { timers: this.#deps.timers } : {}),
+      ended: () => {
+        this.#connections.delete(id);
+      },
+    });
+    this.#connections.set(id, hc);
+    hc.attach(page);
+    if (page.gone) hc.pageGone(page);
+    page.send({ v: 1, type: 'connected', req: msg.req, connectionId: id, secret });
+  }
+
+  #connectionMessage(
+    page: PageState,
+    msg: Extract<
+      PageMessage,
+      { type: 'attach-connection' | 'open-channel' | 'release-connection' }
+    >,
+  ): void {
+    const hc = this.#connections.get(msg.connectionId);
+    if (msg.type === 'attach-connection') {
+      if (hc === undefined) {
+        this.#error(page, 'unknown-connection', 'no such connection in this worker', msg);
+      } else if (!secretsEqual(msg.secret, hc.secret)) {
+        this.#error(page, 'bad-secret', 'attach refused: wrong secret', msg);
+      } else {
+        hc.attach(page);
+        page.send({
+          v: 1,
+          type: 'connected',
+          req: msg.req,
+          connectionId: hc.id,
+          secret: hc.secret,
+        });
+      }
+      return;
+    }
+    // Only a page that holds a view of the connection (it knew the secret) uses it.
+    if (!hc?.isViewer(page)) {
+      this.#error(
+        page,
+        'unknown-connection',
+        `not attached to connection ${msg.connectionId}`,
+        msg,
+      );
+      return;
+    }
+    if (msg.type === 'release-connection') {
+      hc.release(page);
+      return;
+    }
+    void this.#host(page, msg.req, msg.graceMs, hc, {
+      open: async () => ({
+        session: await hc.conn.openChannel(msg.target),
+        release: () => undefined,
+      }),
+      screen: () => null,
+    });
   }
 
   #attach(page: PageState, msg: Extract<PageMessage, { type: 'attach' }>): void {
@@ -416,6 +572,7 @@ export class WorkerHost {
     if (page.gone) return;
     page.gone = true;
     for (const s of this.#sessions.values()) if (s.isViewer(page)) s.detach(page);
+    for (const c of [...this.#connections.values()]) c.pageGone(page);
     this.#questions.pageGone(page);
   }
 }

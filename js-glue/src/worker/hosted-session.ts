@@ -18,6 +18,7 @@ import type { EventRegistration } from '../emitter.js';
 import type { SshCloseEvent, SshExitEvent } from '../ssh/types.js';
 import type { SessionEndReason, WorkerMessage } from './protocol.js';
 import type { ScreenModel } from './screen.js';
+import { GraceTimer, type Timers } from './grace.js';
 
 /** What the host needs of an SshSession (tests substitute their own). */
 export interface HostSession {
@@ -64,7 +65,7 @@ export interface HostedSessionOptions {
   maxReadOnlyLag: number;
   /** The session ended (once). */
   ended: (reason: SessionEndReason, code?: string, message?: string) => void;
-  timers?: { set: typeof setTimeout; clear: typeof clearTimeout };
+  timers?: Timers;
 }
 
 export class HostedSession {
@@ -85,7 +86,7 @@ export class HostedSession {
   #heldBytes = 0;
   #input: Uint8Array[] = [];
   #inputBytes = 0;
-  #grace: ReturnType<typeof setTimeout> | undefined;
+  readonly #grace: GraceTimer;
   #endReason: SessionEndReason | undefined;
   #ended = false;
 
@@ -95,6 +96,9 @@ export class HostedSession {
     this.secret = o.secret;
     this.#session = o.session;
     this.#screen = o.screen;
+    this.#grace = new GraceTimer(o.graceMs, o.timers, () => {
+      this.end('detached-too-long');
+    });
     const s = o.session;
     s.onData((d) => {
       this.#output(d, 'stdout');
@@ -157,7 +161,7 @@ export class HostedSession {
    * serialized, sent in `attached`, and the live stream follows.
    */
   async attach(link: PageLink, req: number, readOnly: boolean): Promise<void> {
-    this.#cancelGrace();
+    this.#grace.cancel();
     const view: View = { link, outstanding: 0 };
     if (this.#screen === null) {
       this.#attachStream(link, req, readOnly, view);
@@ -309,17 +313,22 @@ export class HostedSession {
   }
 
   #pumpInput(): void {
+    let taken = 0;
     while (this.#input.length > 0 && !this.#ended) {
       const head = this.#input[0];
       if (head === undefined) break;
       const n = this.#session.write(head);
       this.#inputBytes -= n;
+      taken += n;
       if (n < head.length) {
         this.#input[0] = head.subarray(n);
-        return;
+        break;
       }
       this.#input.shift();
     }
+    // The room these bytes took in the queue goes back to the controlling view (view.ts write()).
+    if (taken > 0)
+      this.#control?.link.send({ v: 1, type: 'writable', sessionId: this.id, room: taken });
   }
 
   #broadcast(msg: WorkerMessage): void {
@@ -328,25 +337,13 @@ export class HostedSession {
   }
 
   #startGrace(): void {
-    if (this.#ended || this.#grace !== undefined) return;
-    // Called unbound: a browser's setTimeout throws `Illegal invocation` with another `this`.
-    const set = this.#o.timers?.set ?? setTimeout;
-    this.#grace = set(() => {
-      this.#grace = undefined;
-      this.end('detached-too-long');
-    }, this.#o.graceMs);
-  }
-
-  #cancelGrace(): void {
-    if (this.#grace === undefined) return;
-    (this.#o.timers?.clear ?? clearTimeout)(this.#grace);
-    this.#grace = undefined;
+    if (!this.#ended) this.#grace.start();
   }
 
   #finish(reason: SessionEndReason, code?: string, message?: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#cancelGrace();
+    this.#grace.cancel();
     const msg: WorkerMessage = { v: 1, type: 'session-ended', sessionId: this.id, reason };
     if (code !== undefined) msg.code = code;
     if (message !== undefined) msg.message = message;

@@ -4,8 +4,7 @@
 // copied by structured clone). Whatever arrives is checked by parsePageMessage / parseWorkerMessage
 // before use: an unknown type, a wrong version, a missing or mistyped field, an oversized payload
 // give a WorkerProtocolError (never an exception from deep inside the host or the view).
-import type { SshAlgorithms } from '../ssh/algorithms.js';
-import type { KeyboardInteractivePrompt, SshTermOptions } from '../ssh/types.js';
+import type { KeyboardInteractivePrompt } from '../ssh/types.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
 import {
   WorkerProtocolError,
@@ -19,43 +18,29 @@ import {
   str,
   type Rec,
 } from './protocol-read.js';
+import {
+  idMax,
+  parseConnect,
+  parseConnectionPageMessage,
+  parseConnectionWorkerMessage,
+  withEndDetails,
+  type ConnectionPageMessage,
+  type ConnectionWorkerMessage,
+  type WireConnectOptions,
+} from './protocol-connection.js';
+import { parseSession, type WireSessionOptions } from './protocol-session.js';
 
 export { WorkerProtocolError, limits };
+export type { WireAuthMethod, WireSessionOptions } from './protocol-session.js';
+export type {
+  ConnectionEndReason,
+  ConnectionPageMessage,
+  ConnectionWorkerMessage,
+  WireConnectOptions,
+} from './protocol-connection.js';
 
 /** Bumped on every incompatible change; the worker name carries it too (client.ts). */
 export const PROTOCOL_VERSION = 1;
-
-/** The part of ConnectOptions that crosses to the worker (no functions, no storage). */
-export interface WireConnectOptions {
-  url: string;
-  token?: string;
-}
-
-/**
- * An SshAuthMethod as it crosses to the worker: keyboard-interactive is a marker, its handler stays
- * in the page, which the worker asks each round (`kbd` / `kbd-answer`).
- */
-export type WireAuthMethod =
-  | { password: string }
-  | { privateKey: string; passphrase?: string }
-  | { keyboardInteractive: true };
-
-/** The part of SshSessionOptions that crosses to the worker. */
-export interface WireSessionOptions {
-  target: { host: string; port: number };
-  username: string;
-  /** One method or several (at most 8), tried in order as the server offers them. */
-  auth: WireAuthMethod | WireAuthMethod[];
-  term?: SshTermOptions;
-  command?: string;
-  keepaliveMs?: number;
-  timeoutMs?: number;
-  ciphers?: string;
-  /** Checked against the engine by the worker's openSession (names) and here (shape, bounds). */
-  algorithms?: SshAlgorithms | 'default' | 'legacy';
-  /** The page answers `hostkey` prompts (hostKey.verify in the page). */
-  verifyHostKey?: boolean;
-}
 
 export type PageMessage =
   /** First message of a page: the Web Lock it holds while alive. */
@@ -64,7 +49,10 @@ export type PageMessage =
       v: 1;
       type: 'open';
       req: number;
-      connect: WireConnectOptions;
+      /** A new connection for this session; absent when `connectionId` names a hosted one. */
+      connect?: WireConnectOptions;
+      /** The hosted connection (`connected`) the session is opened on, sharing its WebSocket. */
+      connectionId?: string;
       session: WireSessionOptions;
       graceMs?: number;
       scrollback?: number;
@@ -96,7 +84,8 @@ export type PageMessage =
   | { v: 1; type: 'detach'; sessionId: string }
   | { v: 1; type: 'close'; sessionId: string }
   /** The page is going away (pagehide): detach all its views now. */
-  | { v: 1; type: 'bye' };
+  | { v: 1; type: 'bye' }
+  | ConnectionPageMessage;
 
 /** Why a session ended (`session-ended`). */
 export type SessionEndReason = 'exit' | 'closed' | 'error' | 'detached-too-long';
@@ -111,7 +100,8 @@ export type WorkerErrorCode =
   | 'not-attached'
   | 'read-only'
   | 'open-failed'
-  | 'limit';
+  | 'limit'
+  | 'unknown-connection';
 
 /**
  * The typed error of a failed `open` (an SshAuthError, HostKeyError, ... of the worker's session),
@@ -185,7 +175,8 @@ export type WorkerMessage =
       message: string;
       /** `open-failed`: the session's typed error. */
       failure?: WireFailure;
-    };
+    }
+  | ConnectionWorkerMessage;
 
 function header(raw: unknown): { m: Rec; type: string } {
   const m = rec(raw, 'message');
@@ -199,48 +190,6 @@ function header(raw: unknown): { m: Rec; type: string } {
 }
 
 const sessionIdMax = 64;
-
-function parseTerm(v: unknown): SshTermOptions {
-  const t = rec(v, 'term');
-  const out: SshTermOptions = {
-    cols: int(t, 'cols', 1, limits.maxCols),
-    rows: int(t, 'rows', 1, limits.maxRows),
-  };
-  const type = optional(t, 'type', (r, k) => str(r, k, 64));
-  if (type !== undefined) out.type = type;
-  if (t.env !== undefined) {
-    const env = rec(t.env, 'term.env');
-    const keys = Object.keys(env);
-    if (keys.length > 64) fail('term.env: more than 64 variables');
-    out.env = {};
-    for (const k of keys) out.env[k] = str(env, k);
-  }
-  return out;
-}
-
-function parseAuthMethod(v: unknown): WireAuthMethod {
-  const a = rec(v, 'auth');
-  if (typeof a.password === 'string') return { password: str(a, 'password', limits.maxSecretText) };
-  if (typeof a.privateKey === 'string') {
-    const out: { privateKey: string; passphrase?: string } = {
-      privateKey: str(a, 'privateKey', limits.maxSecretText),
-    };
-    const p = optional(a, 'passphrase', (r, k) => str(r, k, limits.maxSecretText));
-    if (p !== undefined) out.passphrase = p;
-    return out;
-  }
-  if (a.keyboardInteractive === true) return { keyboardInteractive: true };
-  return fail('auth: password, privateKey or keyboardInteractive: true expected');
-}
-
-/** One method stays one method, a list stays a list (1..maxAuthMethods), as in SshSessionOptions. */
-function parseAuth(v: unknown): WireSessionOptions['auth'] {
-  if (!Array.isArray(v)) return parseAuthMethod(v);
-  if (v.length === 0 || v.length > limits.maxAuthMethods) {
-    fail(`auth: a list of 1..${limits.maxAuthMethods} methods expected`);
-  }
-  return v.map((m: unknown) => parseAuthMethod(m));
-}
 
 /** A list of at most `max` strings of at most `maxChars` each. */
 function strings(v: unknown, what: string, max: number, maxChars: number): string[] {
@@ -290,48 +239,6 @@ function parseFailure(v: unknown): WireFailure {
   return out;
 }
 
-function parseAlgorithms(m: Rec, k: string): NonNullable<WireSessionOptions['algorithms']> {
-  const v = m[k];
-  if (v === 'default' || v === 'legacy') return v;
-  const a = rec(v, k);
-  const out: SshAlgorithms = {};
-  for (const [kind, list] of Object.entries(a)) {
-    if (kind !== 'kex' && kind !== 'hostKey' && kind !== 'cipher' && kind !== 'mac') {
-      fail(`${k}.${kind}: not an algorithm kind`);
-    }
-    if (!Array.isArray(list) || list.length > 64) fail(`${k}.${kind}: not a list of <= 64 names`);
-    out[kind] = (list as unknown[]).map((n) => {
-      if (typeof n !== 'string' || n.length > 64) fail(`${k}.${kind}: not a name of <= 64 chars`);
-      return n;
-    });
-  }
-  return out;
-}
-
-function parseSession(v: unknown): WireSessionOptions {
-  const s = rec(v, 'session');
-  const target = rec(s.target, 'target');
-  const out: WireSessionOptions = {
-    target: { host: str(target, 'host', 255), port: int(target, 'port', 1, 65535) },
-    username: str(s, 'username', 255),
-    auth: parseAuth(s.auth),
-  };
-  if (s.term !== undefined) out.term = parseTerm(s.term);
-  const command = optional(s, 'command', (r, k) => str(r, k, limits.maxSecretText));
-  if (command !== undefined) out.command = command;
-  const keepalive = optional(s, 'keepaliveMs', (r, k) => int(r, k, 0, 3_600_000));
-  if (keepalive !== undefined) out.keepaliveMs = keepalive;
-  const timeout = optional(s, 'timeoutMs', (r, k) => int(r, k, 1, 600_000));
-  if (timeout !== undefined) out.timeoutMs = timeout;
-  const ciphers = optional(s, 'ciphers', (r, k) => str(r, k, 1024));
-  if (ciphers !== undefined) out.ciphers = ciphers;
-  const algorithms = optional(s, 'algorithms', parseAlgorithms);
-  if (algorithms !== undefined) out.algorithms = algorithms;
-  const verify = optional(s, 'verifyHostKey', bool);
-  if (verify !== undefined) out.verifyHostKey = verify;
-  return out;
-}
-
 /** Validates a message from a page. Throws WorkerProtocolError. */
 export function parsePageMessage(raw: unknown): PageMessage {
   const { m, type } = header(raw);
@@ -342,18 +249,18 @@ export function parsePageMessage(raw: unknown): PageMessage {
       return { v, type, pageId: str(m, 'pageId', 64), lock };
     }
     case 'open': {
-      const c = rec(m.connect, 'connect');
-      const connect: WireConnectOptions = { url: str(c, 'url') };
-      if (!/^wss?:\/\//u.test(connect.url)) fail('connect.url: not a ws: or wss: URL');
-      const token = optional(c, 'token', (r, k) => str(r, k, limits.maxSecretText));
-      if (token !== undefined) connect.token = token;
       const msg: PageMessage = {
         v,
         type,
         req: int(m, 'req', 0, Number.MAX_SAFE_INTEGER),
-        connect,
         session: parseSession(m.session),
       };
+      // Exactly one of the two: a new connection, or a hosted one.
+      if ((m.connect === undefined) === (m.connectionId === undefined)) {
+        fail('open: connect or connectionId expected (one of them)');
+      }
+      if (m.connect !== undefined) msg.connect = parseConnect(m.connect);
+      else msg.connectionId = str(m, 'connectionId', idMax);
       const grace = optional(m, 'graceMs', (r, k) =>
         int(r, k, limits.minGraceMs, limits.maxGraceMs),
       );
@@ -419,7 +326,9 @@ export function parsePageMessage(raw: unknown): PageMessage {
     case 'bye':
       return { v, type };
     default:
-      return fail(`unknown message type ${JSON.stringify(type)}`);
+      return (
+        parseConnectionPageMessage(m, type) ?? fail(`unknown message type ${JSON.stringify(type)}`)
+      );
   }
 }
 
@@ -506,11 +415,7 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
         sessionId: sid(),
         reason: reason as SessionEndReason,
       };
-      const code = optional(m, 'code', (r, k) => str(r, k, 64));
-      if (code !== undefined) out.code = code;
-      const message = optional(m, 'message', str);
-      if (message !== undefined) out.message = message;
-      return out;
+      return withEndDetails(m, out);
     }
     case 'error': {
       const out: WorkerMessage = {
@@ -527,7 +432,10 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
       return out;
     }
     default:
-      return fail(`unknown message type ${JSON.stringify(type)}`);
+      return (
+        parseConnectionWorkerMessage(m, type) ??
+        fail(`unknown message type ${JSON.stringify(type)}`)
+      );
   }
 }
 

@@ -55,6 +55,8 @@ export class RemoteSshSession implements DisposableLike {
   #unconsumed = 0;
   #local = 0;
   #state: RemoteSessionState = 'open';
+  /** Input bytes the worker's queue has room for (it returns room in `writable` messages). */
+  #room: number = limits.maxInputBytes;
   #closeError: SessionLostError | undefined;
 
   /** Output of the remote process. */
@@ -110,12 +112,21 @@ export class RemoteSshSession implements DisposableLike {
     if (mode === 'auto' && this.#unconsumed > 0) this.consume(this.#unconsumed);
   }
 
-  /** Sends input to the worker; returns the bytes taken (at most 1 MiB per call). */
+  /** Input bytes write() would take now (the room of the worker's input queue). */
+  get writable(): number {
+    return this.#state === 'open' && !this.readOnly ? this.#room : 0;
+  }
+
+  /**
+   * Sends input to the worker; returns the bytes taken: at most the room of the worker's input
+   * queue (1 MiB), which comes back as the session takes the bytes (onWritable).
+   */
   write(data: Uint8Array): number {
     if (this.readOnly) this.#assertControl('write');
     if (this.#state !== 'open') return 0;
-    const n = Math.min(data.length, limits.maxInputBytes);
+    const n = Math.min(data.length, this.#room);
     if (n === 0) return 0;
+    this.#room -= n;
     const buf = data.slice(0, n).buffer;
     this.#link.send({ v: 1, type: 'input', sessionId: this.sessionId, data: buf }, [buf]);
     return n;
@@ -189,6 +200,10 @@ export class RemoteSshSession implements DisposableLike {
         this.#exit.fire(e);
         return;
       }
+      case 'writable':
+        this.#room = Math.min(limits.maxInputBytes, this.#room + msg.room);
+        this.#writable.fire(this.#room);
+        return;
       case 'detached':
         this.#state = 'detached';
         this.#detached.fire(msg.reason);

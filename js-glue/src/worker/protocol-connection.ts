@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// The page <-> worker messages of hosted connections (a Connection held by the worker, shared by
+// the channels and SSH sessions opened on it; worker/hosted-connection.ts). A channel on a hosted
+// connection is then a stream session of worker/protocol.ts (`opened`, `data`, `consume`,
+// `input`, `attach`, `session-ended`), so only the connection's own messages are here. Checked
+// with the same readers and bounds as protocol.ts (protocol-read.ts).
+import { fail, int, limits, optional, rec, str, type Rec } from './protocol-read.js';
+
+/** The part of ConnectOptions that crosses to the worker (no functions, no storage). */
+export interface WireConnectOptions {
+  url: string;
+  token?: string;
+}
+
+/** Why a hosted connection ended (`connection-ended`). */
+export type ConnectionEndReason = 'closed' | 'error' | 'detached-too-long';
+
+export const idMax = 64;
+const reqMax = Number.MAX_SAFE_INTEGER;
+
+export type ConnectionPageMessage =
+  /** Opens a Connection in the worker (one WebSocket for what is opened on it). */
+  | { v: 1; type: 'connect'; req: number; connect: WireConnectOptions; graceMs?: number }
+  /** Becomes a view of hosted connection `connectionId` again (after a reload). */
+  | { v: 1; type: 'attach-connection'; req: number; connectionId: string; secret: string }
+  /** A raw channel on the connection: a stream session (replayed from `offset` on attach). */
+  | {
+      v: 1;
+      type: 'open-channel';
+      req: number;
+      connectionId: string;
+      target: { host: string; port: number };
+      graceMs?: number;
+    }
+  /** This page's view of the connection is gone (the connection ends once nothing uses it). */
+  | { v: 1; type: 'release-connection'; connectionId: string };
+
+export type ConnectionWorkerMessage =
+  | { v: 1; type: 'connected'; req: number; connectionId: string; secret: string }
+  | {
+      v: 1;
+      type: 'connection-ended';
+      connectionId: string;
+      reason: ConnectionEndReason;
+      code?: string;
+      message?: string;
+    };
+
+export function parseConnect(v: unknown): WireConnectOptions {
+  const c = rec(v, 'connect');
+  const connect: WireConnectOptions = { url: str(c, 'url') };
+  if (!/^wss?:\/\//u.test(connect.url)) fail('connect.url: not a ws: or wss: URL');
+  const token = optional(c, 'token', (r, k) => str(r, k, limits.maxSecretText));
+  if (token !== undefined) connect.token = token;
+  return connect;
+}
+
+const grace = (m: Rec) =>
+  optional(m, 'graceMs', (r, k) => int(r, k, limits.minGraceMs, limits.maxGraceMs));
+
+/** A connection message from a page, or undefined when `type` is none of them. */
+export function parseConnectionPageMessage(
+  m: Rec,
+  type: string,
+): ConnectionPageMessage | undefined {
+  const v = 1 as const;
+  switch (type) {
+    case 'connect': {
+      const out: ConnectionPageMessage = {
+        v,
+        type,
+        req: int(m, 'req', 0, reqMax),
+        connect: parseConnect(m.connect),
+      };
+      const g = grace(m);
+      if (g !== undefined) out.graceMs = g;
+      return out;
+    }
+    case 'attach-connection':
+      return {
+        v,
+        type,
+        req: int(m, 'req', 0, reqMax),
+        connectionId: str(m, 'connectionId', idMax),
+        secret: str(m, 'secret', 128),
+      };
+    case 'open-channel': {
+      const t = rec(m.target, 'target');
+      const out: ConnectionPageMessage = {
+        v,
+        type,
+        req: int(m, 'req', 0, reqMax),
+        connectionId: str(m, 'connectionId', idMax),
+        target: { host: str(t, 'host', 255), port: int(t, 'port', 1, 65535) },
+      };
+      const g = grace(m);
+      if (g !== undefined) out.graceMs = g;
+      return out;
+    }
+    case 'release-connection':
+      return { v, type, connectionId: str(m, 'connectionId', idMax) };
+    default:
+      return undefined;
+  }
+}
+
+const endReasons: readonly string[] = ['closed', 'error', 'detached-too-long'];
+
+/** The optional `code` and `message` of an end (`session-ended`, `connection-ended`), on `out`. */
+export function withEndDetails<T extends { code?: string; message?: string }>(m: Rec, out: T): T {
+  const code = optional(m, 'code', (r, k) => str(r, k, 64));
+  if (code !== undefined) out.code = code;
+  const message = optional(m, 'message', str);
+  if (message !== undefined) out.message = message;
+  return out;
+}
+
+/** A connection message from the worker, or undefined when `type` is none of them. */
+export function parseConnectionWorkerMessage(
+  m: Rec,
+  type: string,
+): ConnectionWorkerMessage | undefined {
+  const v = 1 as const;
+  switch (type) {
+    case 'connected':
+      return {
+        v,
+        type,
+        req: int(m, 'req', 0, reqMax),
+        connectionId: str(m, 'connectionId', idMax),
+        secret: str(m, 'secret', 128),
+      };
+    case 'connection-ended': {
+      const reason = str(m, 'reason', 32);
+      if (!endReasons.includes(reason)) fail('reason: unknown');
+      const out: ConnectionWorkerMessage = {
+        v,
+        type,
+        connectionId: str(m, 'connectionId', idMax),
+        reason: reason as ConnectionEndReason,
+      };
+      return withEndDetails(m, out);
+    }
+    default:
+      return undefined;
+  }
+}
