@@ -20,10 +20,8 @@ import { ManaError, invalidArgument, nameErrorClasses } from '../errors.js';
 import { fromFailure } from './failure.js';
 import {
   PROTOCOL_VERSION,
-  limits,
   parseWorkerMessage,
   type PageMessage,
-  type WireAuthMethod,
   type WireSessionOptions,
   type WorkerMessage,
 } from './protocol.js';
@@ -34,6 +32,7 @@ import {
   type RemoteChannelOptions,
 } from './remote-connection.js';
 import { RemoteSshSession } from './view.js';
+import { runKbd, wireAuth } from './client-auth.js';
 
 export type WorkerMode = 'shared' | 'dedicated' | 'page';
 
@@ -108,63 +107,6 @@ function defaultStorage(): WorkerClientOptions['storage'] {
     return (globalThis as { sessionStorage?: Storage }).sessionStorage ?? null;
   } catch {
     return null; // sandboxed iframes throw on access
-  }
-}
-
-/**
- * The auth of openSession as it crosses to the worker, and the handler of its first
- * keyboard-interactive method (which answers every round, as in-page). Throws invalid_argument as
- * in-page for a method that is none of the three, and for more than 8 methods.
- */
-function wireAuth(auth: SshSessionOptions['auth']): {
-  auth: WireSessionOptions['auth'];
-  kbd: KeyboardInteractiveHandler | undefined;
-} {
-  const methods: unknown[] = Array.isArray(auth) ? auth : [auth];
-  const bad = () =>
-    invalidArgument('openSession: auth needs {password}, {privateKey} or {keyboardInteractive}');
-  if (methods.length === 0) throw bad();
-  if (methods.length > limits.maxAuthMethods) {
-    throw invalidArgument(`openSession: at most ${limits.maxAuthMethods} auth methods`);
-  }
-  let kbd: KeyboardInteractiveHandler | undefined;
-  const wire = methods.map((x): WireAuthMethod => {
-    if (typeof x !== 'object' || x === null) throw bad();
-    const m = x as Partial<Record<string, unknown>>;
-    if (typeof m.password === 'string') return { password: m.password };
-    if (typeof m.privateKey === 'string') {
-      return typeof m.passphrase === 'string'
-        ? { privateKey: m.privateKey, passphrase: m.passphrase }
-        : { privateKey: m.privateKey };
-    }
-    if (typeof m.keyboardInteractive === 'function') {
-      kbd ??= m.keyboardInteractive as KeyboardInteractiveHandler;
-      return { keyboardInteractive: true };
-    }
-    throw bad();
-  });
-  // One method travels as one method (what workers before keyboard-interactive understand).
-  return { auth: !Array.isArray(auth) && wire[0] !== undefined ? wire[0] : wire, kbd };
-}
-
-/** A handler's answers if they are what the round asked for (as in-page), else null (cancel). */
-async function runKbd(
-  handler: KeyboardInteractiveHandler | undefined,
-  msg: Extract<WorkerMessage, { type: 'kbd' }>,
-): Promise<string[] | null> {
-  if (handler === undefined) return null;
-  try {
-    const a: unknown = await handler(
-      msg.prompts.map((p) => ({ prompt: p.prompt, echo: p.echo })),
-      { name: msg.name, instruction: msg.instruction },
-    );
-    const ok =
-      Array.isArray(a) &&
-      a.length === msg.prompts.length &&
-      a.every((x) => typeof x === 'string' && x.length <= limits.maxSecretText);
-    return ok ? (a as string[]) : null;
-  } catch {
-    return null;
   }
 }
 
