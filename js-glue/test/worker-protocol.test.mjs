@@ -398,6 +398,7 @@ test('connection messages: round-trips, and malformed ones are WorkerProtocolErr
     { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'detached-too-long' },
     { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'error', code: 'x', message: 'm' },
     { v: 1, type: 'writable', sessionId: 's', room: 4096 },
+    { v: 1, type: 'ready', mode: 'page', inputRoom: true },
   ];
   for (const m of workerOk) assert.deepEqual(parseWorkerMessage(m), m, m.type);
   const pageBad = [

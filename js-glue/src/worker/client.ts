@@ -129,6 +129,8 @@ export class ManaWorkerClient {
   /** Why recently ended sessions ended (bounded). */
   readonly #endedWhy = new Map<string, string>();
   #nextReq = 1;
+  /** The worker returns input room (`writable`); an older worker does not. */
+  #inputRoom = false;
   #releaseLock: (() => void) | undefined;
 
   private constructor(
@@ -420,6 +422,7 @@ export class ManaWorkerClient {
         send: (m, t) => {
           this.#send(m, t);
         },
+        inputRoom: this.#inputRoom,
         forget: (id, ended) => {
           this.#views.delete(id);
           if (ended) this.#forget(id);
@@ -453,6 +456,7 @@ export class ManaWorkerClient {
       return; // Not from our worker (or another release): ignored.
     }
     if (msg.type === 'ready') {
+      this.#inputRoom = msg.inputRoom === true;
       this.#onReady?.();
       return;
     }

@@ -218,7 +218,7 @@ export class WorkerHost {
     switch (msg.type) {
       case 'hello':
         page.pageId = msg.pageId;
-        page.send({ v: 1, type: 'ready', mode: this.#deps.mode });
+        page.send({ v: 1, type: 'ready', mode: this.#deps.mode, inputRoom: true });
         if (msg.lock !== null && this.#deps.watchLock) {
           void this.#deps.watchLock(msg.lock).then(() => {
             this.#pageGone(page);

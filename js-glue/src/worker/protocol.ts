@@ -123,7 +123,16 @@ export interface WireFailure {
 }
 
 export type WorkerMessage =
-  | { v: 1; type: 'ready'; mode: 'shared' | 'dedicated' | 'page' }
+  | {
+      v: 1;
+      type: 'ready';
+      mode: 'shared' | 'dedicated' | 'page';
+      /**
+       * The worker returns input room in `writable` (views limit write() to it); absent from
+       * workers of before that (a SharedWorker of an older release may still run after a deploy).
+       */
+      inputRoom?: boolean;
+    }
   | { v: 1; type: 'opened'; req: number; sessionId: string; secret: string }
   | {
       v: 1;
@@ -344,7 +353,7 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
     case 'ready': {
       const mode = str(m, 'mode', 16);
       if (mode !== 'shared' && mode !== 'dedicated' && mode !== 'page') fail('mode: unknown');
-      return { v, type, mode };
+      return m.inputRoom === true ? { v, type, mode, inputRoom: true } : { v, type, mode };
     }
     case 'opened':
       return { v, type, req: req(), sessionId: sid(), secret: str(m, 'secret', 128) };

@@ -20,6 +20,11 @@ const encoder = new TextEncoder();
 /** What the view needs of its client. */
 export interface ViewLink {
   send(msg: PageMessage, transfer?: Transferable[]): void;
+  /**
+   * The worker returns input room in `writable` messages: write() takes no more than that room.
+   * Otherwise (an older worker) it takes up to 1 MiB per call, as before.
+   */
+  readonly inputRoom?: boolean;
   /** The view ended: forget its stored secret (the session is gone) or not (detached). */
   forget(sessionId: string, ended: boolean): void;
 }
@@ -114,7 +119,8 @@ export class RemoteSshSession implements DisposableLike {
 
   /** Input bytes write() would take now (the room of the worker's input queue). */
   get writable(): number {
-    return this.#state === 'open' && !this.readOnly ? this.#room : 0;
+    if (this.#state !== 'open' || this.readOnly) return 0;
+    return this.#link.inputRoom === true ? this.#room : limits.maxInputBytes;
   }
 
   /**
@@ -124,9 +130,12 @@ export class RemoteSshSession implements DisposableLike {
   write(data: Uint8Array): number {
     if (this.readOnly) this.#assertControl('write');
     if (this.#state !== 'open') return 0;
-    const n = Math.min(data.length, this.#room);
+    const n = Math.min(
+      data.length,
+      this.#link.inputRoom === true ? this.#room : limits.maxInputBytes,
+    );
     if (n === 0) return 0;
-    this.#room -= n;
+    if (this.#link.inputRoom === true) this.#room -= n;
     const buf = data.slice(0, n).buffer;
     this.#link.send({ v: 1, type: 'input', sessionId: this.sessionId, data: buf }, [buf]);
     return n;
