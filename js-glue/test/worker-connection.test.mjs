@@ -80,8 +80,9 @@ describe('connections and channels in the session worker', () => {
     await sshd?.stop();
   });
 
-  test('8 MiB echo byte-exact; two channels and an SSH session share one WebSocket', async () => {
+  test('8 MiB echo byte-exact; two channels and an SSH session share one WebSocket', async (t) => {
     const client = await start();
+    const t0 = Date.now();
     const before = sockets.length;
     const conn = await client.connect(connect());
     const ch = await conn.openChannel(echoTarget());
@@ -101,6 +102,7 @@ describe('connections and channels in the session worker', () => {
     const sha = (b) => createHash('sha256').update(b).digest('hex');
     assert.equal(sha(all.subarray(BANNER.length)), sha(payload), 'echo is byte-exact (SHA-256)');
     assert.equal(all.length, BANNER.length + payload.length, 'nothing extra');
+    t.diagnostic(`8 MiB echoed through the worker in ${Date.now() - t0} ms`);
 
     const ch2 = await conn.openChannel(echoTarget(), { autoConsume: true });
     let text = '';
@@ -143,7 +145,7 @@ describe('connections and channels in the session worker', () => {
     client.dispose();
   });
 
-  test('detached: credit withheld, bounded; a reload replays from offset byte-exact', async () => {
+  test('detached: credit withheld, bounded; a reload replays from offset byte-exact', async (t) => {
     const a = await start();
     const conn = await a.connect(connect(), { key: 'c1', graceMs: 20_000 });
     const chA = await conn.openChannel(echoTarget(), { key: 'k1', graceMs: 20_000 });
@@ -172,6 +174,7 @@ describe('connections and channels in the session worker', () => {
     assert.equal(hosted.pendingBytes, pending1, 'nothing more arrives while detached');
     assert.ok(pending1 <= 1 << 20, `kept ${pending1} bytes: bounded by the channel's credit`);
     assert.deepEqual(hosted.pauseReasons, ['detached']);
+    t.diagnostic(`detached: ${pending1} bytes kept by the worker (${written} written)`);
 
     // Wrong secrets are refused (the connection's and the channel's).
     const intruder = new TestPage(sharedHost(), 'intruder');
