@@ -85,24 +85,11 @@ done
 [[ -r "$keyring" ]] || die "$keyring missing (package debian-archive-keyring)"
 [[ -r "$lock_file" ]] || die "$lock_file missing"
 
-# --- lock file ---------------------------------------------------------------------------------
-# Lines: name version file sha256. Fills lock_names (unique, in order), lock_version[name],
-# lock_files[name] (space separated) and lock_sha[file].
-declare -A lock_version=() lock_files=() lock_sha=()
-lock_names=()
-while read -r name version file sha rest; do
-  [[ -z "${name:-}" || "$name" == \#* ]] && continue
-  [[ -n "${sha:-}" && -z "${rest:-}" && "$sha" =~ ^[0-9a-f]{64}$ ]] ||
-    die "$lock_file: malformed line for '$name' (want: name version file sha256)"
-  if [[ -z "${lock_version[$name]:-}" ]]; then
-    lock_names+=("$name")
-    lock_version[$name]="$version"
-  elif [[ "${lock_version[$name]}" != "$version" ]]; then
-    die "$lock_file: $name has two versions (${lock_version[$name]} and $version)"
-  fi
-  lock_files[$name]+="$file "
-  lock_sha[$file]="$sha"
-done <"$lock_file"
+# The lock (scripts/wasm-deps.lock), the isolated apt and fetch_sources / unpack_source are
+# shared with scripts/native-libssh2.sh: scripts/debian-sources.sh.
+deb_sources_root="${MANA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mana-websocket}/wasm-deps"
+# shellcheck source-path=SCRIPTDIR
+source "$here/debian-sources.sh"
 for name in libssh2 openssl; do
   [[ -n "${lock_version[$name]:-}" ]] || die "$lock_file: no pin for $name"
 done
@@ -127,159 +114,6 @@ if [[ "$mode" == key ]]; then
   echo "$key"
   exit 0
 fi
-
-# --- isolated apt --------------------------------------------------------------------------------
-# Mirror URIs copied from this machine's apt sources (deb822 .sources and one-line sources.list):
-# the first URI whose suites are not "-security" is the main archive, the first with a "-security"
-# suite is the security archive. MANA_DEBIAN_MIRROR / MANA_DEBIAN_SECURITY_MIRROR override them.
-machine_uris() {
-  local files=()
-  shopt -s nullglob
-  files=(/etc/apt/sources.list.d/*.sources)
-  shopt -u nullglob
-  if ((${#files[@]})); then
-    awk '
-      function flush() {
-        if (uris != "" && enabled != "no" && types ~ /deb/) {
-          kind = (suites ~ /-security/) ? "security" : "main"
-          n = split(uris, u, /[ \t]+/)
-          for (i = 1; i <= n; i++) if (u[i] != "") print kind, u[i]
-        }
-        uris = ""; suites = ""; types = ""; enabled = ""
-      }
-      /^[ \t]*#/ { next }
-      /^[ \t]*$/ { flush(); next }
-      tolower($1) == "uris:" { sub(/^[^:]*:[ \t]*/, ""); uris = $0; next }
-      tolower($1) == "suites:" { sub(/^[^:]*:[ \t]*/, ""); suites = $0; next }
-      tolower($1) == "types:" { sub(/^[^:]*:[ \t]*/, ""); types = $0; next }
-      tolower($1) == "enabled:" { sub(/^[^:]*:[ \t]*/, ""); enabled = tolower($0); next }
-      END { flush() }
-    ' "${files[@]}"
-  fi
-  shopt -s nullglob
-  files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list)
-  shopt -u nullglob
-  ((${#files[@]})) || return 0
-  awk '
-    $1 == "deb" || $1 == "deb-src" {
-      i = 2
-      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-      if (i + 1 <= NF) print (($(i + 1) ~ /-security/) ? "security" : "main"), $i
-    }
-  ' "${files[@]}" 2>/dev/null || true
-}
-
-apt_dir="$cache_root/apt"
-apt_opts=()
-setup_apt() {
-  local main_uri="${MANA_DEBIAN_MIRROR:-}" security_uri="${MANA_DEBIAN_SECURITY_MIRROR:-}" kind uri
-  while read -r kind uri; do
-    [[ "$uri" =~ ^(https?|file):// ]] || continue
-    if [[ "$kind" == main && -z "$main_uri" ]]; then main_uri="$uri"; fi
-    if [[ "$kind" == security && -z "$security_uri" ]]; then security_uri="$uri"; fi
-  done < <(machine_uris)
-  [[ -n "$main_uri" ]] ||
-    die "no Debian archive URI found in /etc/apt/sources.list(.d); set MANA_DEBIAN_MIRROR"
-  mkdir -p "$apt_dir"/{sources.list.d,preferences.d,lists/partial,cache/archives/partial}
-  {
-    printf 'Types: deb-src\nURIs: %s\nSuites: trixie trixie-updates\nComponents: main\nSigned-By: %s\n' \
-      "$main_uri" "$keyring"
-    if [[ -n "$security_uri" ]]; then
-      printf '\nTypes: deb-src\nURIs: %s\nSuites: trixie-security\nComponents: main\nSigned-By: %s\n' \
-        "$security_uri" "$keyring"
-    fi
-  } >"$apt_dir/sources.list.d/mana-wasm-deps.sources"
-  log "apt sources: $main_uri (trixie, trixie-updates)${security_uri:+, $security_uri (trixie-security)}"
-  apt_opts=(
-    -o "Dir::Etc::SourceList=/dev/null"
-    -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
-    -o "Dir::Etc::Preferences=/dev/null"
-    -o "Dir::Etc::PreferencesParts=$apt_dir/preferences.d"
-    -o "Dir::State::Lists=$apt_dir/lists"
-    -o "Dir::Cache=$apt_dir/cache"
-    -o "Dir::Cache::pkgcache="
-    -o "Dir::Cache::srcpkgcache="
-    -o "APT::Sandbox::User=root"
-    -o "Acquire::AllowInsecureRepositories=false"
-    -o "Acquire::Languages=none"
-  )
-}
-
-apt_update() {
-  log "apt-get update (isolated lists in $apt_dir/lists)"
-  apt-get "${apt_opts[@]}" -q update >"$apt_dir/update.log" 2>&1 || {
-    tail -n 20 "$apt_dir/update.log" >&2
-    die "isolated apt-get update failed (log: $apt_dir/update.log)"
-  }
-  # apt exits 0 on some fetch/signature failures: make them fatal.
-  if grep -E '^(W|E): ' "$apt_dir/update.log" | grep -qiE 'sign|NO_PUBKEY|not signed|fail|insecure'; then
-    grep -E '^(W|E): ' "$apt_dir/update.log" >&2
-    die "isolated apt-get update reported fetch or signature problems (log: $apt_dir/update.log)"
-  fi
-}
-
-# Downloads the given name=version source packages into the current directory.
-apt_source() {
-  apt-get "${apt_opts[@]}" -q source --download-only "$@" >apt-source.log 2>&1 || {
-    tail -n 20 apt-source.log >&2
-    die "apt-get source --download-only $* failed (log: $PWD/apt-source.log)"
-  }
-}
-
-# --- sources -------------------------------------------------------------------------------------
-src_dir="$cache_root/sources"
-
-# Succeeds when every pinned file is present in $src_dir with its pinned sha256.
-sources_ok() {
-  local name file
-  for name in "${lock_names[@]}"; do
-    for file in ${lock_files[$name]}; do
-      [[ -f "$src_dir/$file" ]] || return 1
-      [[ "$(sha256sum "$src_dir/$file" | cut -d' ' -f1)" == "${lock_sha[$file]}" ]] || return 1
-    done
-  done
-}
-
-# Verifies every pinned file (clear message naming the file) and that each .dsc lists exactly the
-# pinned files with the pinned sha256 (so an unlisted file can never be unpacked).
-verify_sources() {
-  local name file got dsc sha _size f listed
-  for name in "${lock_names[@]}"; do
-    for file in ${lock_files[$name]}; do
-      [[ -f "$src_dir/$file" ]] || die "$file (${name} ${lock_version[$name]}) was not downloaded"
-      got="$(sha256sum "$src_dir/$file" | cut -d' ' -f1)"
-      [[ "$got" == "${lock_sha[$file]}" ]] ||
-        die "sha256 mismatch for $file: expected ${lock_sha[$file]} (scripts/wasm-deps.lock), got $got"
-    done
-    dsc=""
-    for file in ${lock_files[$name]}; do [[ "$file" == *.dsc ]] && dsc="$file"; done
-    [[ -n "$dsc" ]] || die "$lock_file: no .dsc pinned for $name"
-    listed=0
-    while read -r sha _size f; do
-      [[ -n "${lock_sha[$f]:-}" ]] || die "$dsc lists $f, which scripts/wasm-deps.lock does not pin"
-      [[ "${lock_sha[$f]}" == "$sha" ]] || die "$dsc gives sha256 $sha for $f; the lock pins ${lock_sha[$f]}"
-      listed=$((listed + 1))
-    done < <(awk '/^Checksums-Sha256:/ {on = 1; next} on && /^ / {print $1, $2, $3; next} {on = 0}' \
-      "$src_dir/$dsc")
-    ((listed > 0)) || die "$dsc has no Checksums-Sha256 field"
-  done
-}
-
-fetch_sources() {
-  mkdir -p "$src_dir"
-  if sources_ok; then
-    log "sources: all pinned files present in $src_dir"
-  else
-    setup_apt
-    apt_update
-    local specs=() name
-    for name in "${lock_names[@]}"; do specs+=("$name=${lock_version[$name]}"); done
-    log "downloading ${specs[*]} into $src_dir"
-    (cd "$src_dir" && apt_source "${specs[@]}")
-  fi
-  verify_sources
-  log "sources: sha256 of ${#lock_sha[@]} files match scripts/wasm-deps.lock"
-}
 
 # --- --sources -----------------------------------------------------------------------------------
 if [[ "$mode" == sources ]]; then
@@ -455,9 +289,7 @@ build_all() {
   mkdir -p "$work"/{logs,src,build}
   local name
   for name in "${lock_names[@]}"; do
-    local dsc=""
-    for file in ${lock_files[$name]}; do [[ "$file" == *.dsc ]] && dsc="$file"; done
-    run_step "$name-unpack" dpkg-source -x "$src_dir/$dsc" "$work/src/$name"
+    run_step "$name-unpack" unpack_source "$name" "$work/src/$name"
   done
   build_openssl
   build_libssh2

@@ -25,7 +25,7 @@ const freeze = (lists: Record<SshAlgorithmKind, string[]>): SshAlgorithmLists =>
 
 /**
  * What a session offers unless told otherwise (the wasm engine's built-in defaults, kept in step
- * with wasm/src/ssh_engine.cpp): no SHA-1 key exchange, host keys or MACs, no CBC ciphers.
+ * with ssh-engine/src/ssh_engine.cpp): no SHA-1 key exchange, host keys or MACs, no CBC ciphers.
  */
 export const defaultSshAlgorithms: SshAlgorithmLists = freeze({
   kex: [

@@ -288,6 +288,7 @@ class SshEngine {
   std::size_t in_consumed_ = 0;
   KexInitTap kex_tap_;           // the server's first KEXINIT (handshake only)
   ClientAlgorithms algorithms_;  // the lists given to libssh2, for find_mismatch()
+  bool kex_refused_ = false;     // the server's KEXINIT has no kex in common (on_recv)
   bool transport_eof_ = false;
   bool discard_output_ = false;
   std::uint64_t bytes_sent_ = 0;
