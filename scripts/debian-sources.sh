@@ -9,6 +9,9 @@
 #   fetch_sources [NAME...]   download (when missing) and verify the pinned files (default: all)
 #   unpack_source NAME DEST   dpkg-source -x NAME's .dsc into DEST
 #   setup_apt, apt_update, apt_source SPEC...   the isolated apt (wasm-deps.sh --relock)
+#   cache_lock DIR WHAT       hold DIR/.lock (fd 9) until the caller exits, waiting for another build
+#   run_step STEP CMD...      CMD with its output in $work/logs/STEP.log; its tail and die on failure;
+#                             the seconds in step_seconds[STEP]
 # See docs/wasm-dependencies.md ("How the sources are fetched").
 
 # --- lock file ---------------------------------------------------------------------------------
@@ -196,4 +199,27 @@ unpack_source() {
   for file in ${lock_files[$name]}; do [[ "$file" == *.dsc ]] && dsc="$file"; done
   [[ -n "$dsc" ]] || die "$lock_file: no .dsc pinned for $name"
   dpkg-source -x "$src_dir/$dsc" "$dest"
+}
+
+# --- builds ----------------------------------------------------------------------------------------
+cache_lock() {
+  mkdir -p "$1"
+  exec 9>"$1/.lock"
+  if ! flock -n 9; then
+    log "another $2 build holds $1/.lock; waiting"
+    flock 9
+  fi
+}
+
+declare -A step_seconds=()
+run_step() {
+  local step="$1" t0=$SECONDS
+  shift
+  log "$step ..."
+  if ! "$@" >"$work/logs/$step.log" 2>&1; then
+    tail -n 30 "$work/logs/$step.log" >&2
+    die "$step failed (full log: $work/logs/$step.log)"
+  fi
+  step_seconds[$step]=$((SECONDS - t0))
+  log "$step done in ${step_seconds[$step]}s"
 }

@@ -98,24 +98,9 @@ if [[ "$mode" == key ]]; then
   exit 0
 fi
 
-run_step() {
-  local step="$1" t0=$SECONDS
-  shift
-  log "$step ..."
-  if ! "$@" >"$work/logs/$step.log" 2>&1; then
-    tail -n 30 "$work/logs/$step.log" >&2
-    die "$step failed (full log: $work/logs/$step.log)"
-  fi
-  log "$step done in $((SECONDS - t0))s"
-}
 
 build() {
-  mkdir -p "$cache_root"
-  exec 9>"$cache_root/.lock"
-  if ! flock -n 9; then
-    log "another native-libssh2 build holds $cache_root/.lock; waiting"
-    flock 9
-  fi
+  cache_lock "$cache_root" native-libssh2
   if [[ -f "$final_dir/.complete" ]]; then return 0; fi
   rm -rf "$cache_root"/.tmp-* "$final_dir"
   fetch_sources libssh2

@@ -154,19 +154,8 @@ if [[ "$mode" == relock ]]; then
 fi
 
 # --- build ---------------------------------------------------------------------------------------
-# Runs "$@" with output to logs/<step>.log; prints the log tail and fails on error; records time.
-declare -A step_seconds=()
-run_step() {
-  local step="$1" t0=$SECONDS
-  shift
-  log "$step ..."
-  if ! "$@" >"$work/logs/$step.log" 2>&1; then
-    tail -n 30 "$work/logs/$step.log" >&2
-    die "$step failed (full log: $work/logs/$step.log)"
-  fi
-  step_seconds[$step]=$((SECONDS - t0))
-  log "$step done in ${step_seconds[$step]}s"
-}
+# Steps run through run_step (scripts/debian-sources.sh): output to logs/<step>.log, the log's tail
+# and a failure on error, the time in step_seconds.
 
 # emcc is a Python program: each call costs about 1 s of start-up on these machines, and libcrypto is
 # some 700 small C files (that start-up was most of its build time). write_fast_cc puts a wrapper
@@ -275,12 +264,7 @@ build_libssh2() {
 }
 
 build_all() {
-  mkdir -p "$cache_root"
-  exec 9>"$cache_root/.lock"
-  if ! flock -n 9; then
-    log "another wasm-deps build holds $cache_root/.lock; waiting"
-    flock 9
-  fi
+  cache_lock "$cache_root" wasm-deps
   if [[ -f "$final_dir/.complete" ]]; then return 0; fi
   # We hold the lock: leftovers of interrupted builds and an incomplete final dir are garbage.
   rm -rf "$cache_root"/.tmp-* "$final_dir"

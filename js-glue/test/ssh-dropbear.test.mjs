@@ -15,10 +15,10 @@ import { startDropbear } from '../../tools/devkit/dropbear.mjs';
 import {
   collect,
   connectOptions,
+  cutMidSession,
   lib,
   memoryStorage,
   sleep,
-  sockets,
   sshBuilt,
   startGateway,
 } from './ssh-helpers.mjs';
@@ -208,27 +208,7 @@ describe('SSH through mana-gateway to Dropbear', { skip }, () => {
 
   test('transport cut mid-session: the Dropbear session survives, markers without loss/dup', async () => {
     const conn = await connection();
-    const states = [];
-    conn.onStateChange((e) => states.push(e.to));
-    const s = await conn.openSession(
-      keyLogin({
-        command:
-          'for i in $(seq 1 300); do echo m$i; sleep 0.005; done; read -r line; echo got-$line',
-      }),
-    );
-    const out = collect(s);
-    await out.text(/m40\n/);
-    sockets[sockets.length - 1].terminate(); // abrupt TCP cut, no close frame
-    await out.text(/m300\n/, 30000);
-    await s.writeAll('after-cut\n');
-    await out.closedP(15000);
-    assert.ok(states.includes('reconnecting'), states.join(','));
-    assert.equal(conn.state, 'ready');
-    const lines = out.stdout.trim().split('\n');
-    const expected = Array.from({ length: 300 }, (_, i) => `m${i + 1}`);
-    assert.deepEqual(lines.slice(0, 300), expected, 'every marker once, in order');
-    assert.equal(lines[300], 'got-after-cut');
-    assert.deepEqual(out.exit, { code: 0 });
+    await cutMidSession(conn, (o) => conn.openSession(keyLogin(o)));
   });
 
   test('64 MiB download: sha256 matches, MB/s printed', async () => {

@@ -3,6 +3,7 @@
 // (tools/devkit/gateway.mjs: build/native-debug/bin/mana-gateway or $MANA_GATEWAY) allowing
 // exactly those servers, JWTs minted with the gateway's key, and the mana-ssh wasm module loaded
 // from the staged package.
+import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSshd } from '../../tools/devkit/sshd.mjs';
@@ -97,5 +98,33 @@ export function collect(session) {
     });
   out.text = (re, ms) => out.until((o) => re.test(o.stdout), ms, String(re));
   out.closedP = (ms) => out.until((o) => o.closed !== undefined, ms, 'close');
+  return out;
+}
+
+/**
+ * The transport-cut journey every SSH test file runs against its server: `open(options)` opens
+ * an exec session (the caller adds target, auth, `via`) printing 300 markers; the WebSocket is cut
+ * abruptly after marker 40 (no close frame); every marker arrives once, in order, the session
+ * takes input after the resume and exits 0 on a connection that is `ready` again.
+ */
+export async function cutMidSession(conn, open) {
+  const states = [];
+  conn.onStateChange((e) => states.push(e.to));
+  const s = await open({
+    command: 'for i in $(seq 1 300); do echo m$i; sleep 0.005; done; read -r line; echo got-$line',
+  });
+  const out = collect(s);
+  await out.text(/m40\n/);
+  sockets[sockets.length - 1].terminate(); // abrupt TCP cut, no close frame
+  await out.text(/m300\n/, 30000);
+  await s.writeAll('after-cut\n');
+  await out.closedP(15000);
+  assert.ok(states.includes('reconnecting'), states.join(','));
+  assert.equal(conn.state, 'ready');
+  const lines = out.stdout.trim().split('\n');
+  const expected = Array.from({ length: 300 }, (_, i) => `m${i + 1}`);
+  assert.deepEqual(lines.slice(0, 300), expected, 'every marker once, in order');
+  assert.equal(lines[300], 'got-after-cut');
+  assert.deepEqual(out.exit, { code: 0 });
   return out;
 }
