@@ -167,16 +167,7 @@ export class HostedSession {
       this.#attachStream(link, req, readOnly, view);
       return;
     }
-    if (readOnly) {
-      this.#readOnly = view;
-    } else {
-      const old = this.#control;
-      if (old !== undefined && old.link !== link) {
-        old.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'taken-over' });
-      }
-      if (this.#readOnly?.link === link) this.#readOnly = undefined;
-      this.#control = view;
-    }
+    this.#place(view, readOnly);
     this.#held ??= [];
     const screen = await this.#screen.serialize();
     if (this.#ended) return;
@@ -197,17 +188,22 @@ export class HostedSession {
   }
 
   /** Stream session: `attached` at the consumed offset, then every byte not consumed yet. */
-  #attachStream(link: PageLink, req: number, readOnly: boolean, view: View): void {
+  /** `view` becomes the read-only view, or takes the controlling one over (the old is told). */
+  #place(view: View, readOnly: boolean): void {
     if (readOnly) {
       this.#readOnly = view;
-    } else {
-      const old = this.#control;
-      if (old !== undefined && old.link !== link) {
-        old.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'taken-over' });
-      }
-      if (this.#readOnly?.link === link) this.#readOnly = undefined;
-      this.#control = view;
+      return;
     }
+    const old = this.#control;
+    if (old !== undefined && old.link !== view.link) {
+      old.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'taken-over' });
+    }
+    if (this.#readOnly?.link === view.link) this.#readOnly = undefined;
+    this.#control = view;
+  }
+
+  #attachStream(link: PageLink, req: number, readOnly: boolean, view: View): void {
+    this.#place(view, readOnly);
     const offset = this.#consumedTotal;
     link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen: '', offset });
     for (const p of this.#pending) this.#post(view, p.data.slice().buffer, p.stream);
