@@ -9,6 +9,8 @@ MAKEFLAGS += --no-print-directory
 
 JOBS         ?= 2
 FUZZ_SECONDS ?= 60
+FUZZ_CPU_HOURS ?= 2
+FUZZ_MIN     ?= fuzz_ssh_engine=1
 SIM_RUNS     ?= 1000
 SOAK_MINUTES ?= 5
 CLANG_TIDY   ?= clang-tidy-14
@@ -31,7 +33,7 @@ TEST_STEPS ?= lint test-unsanitized test-js e2e demo-check test-native-noexcept 
 LINT_STEPS ?= makefile-check format-check purity tidy lint-js lint-e2e
 
 .PHONY: help makefile-check deps build test lint format format-check tidy purity fuzz \
-        fuzz-coverage sim soak demo clean demo-check demo-build demo-deps demo-gateway \
+        fuzz-campaign fuzz-minimize fuzz-coverage sim soak demo clean demo-check demo-build demo-deps demo-gateway \
         wasm wasm-debug js js-deps test-js lint-js format-js js-size \
         e2e e2e-deps lint-e2e format-e2e bench-browser bench bench-deps gen-errc test-unsanitized
 
@@ -56,6 +58,9 @@ Build and test (tests/README.md: the tests of each component and how to run just
   make sim              $(BIN)/mana-sim --runs $(SIM_RUNS)
   make fuzz             libFuzzer, FUZZ_SECONDS=$(FUZZ_SECONDS) per target (preset fuzz);
                         build/fuzz-report.json
+  make fuzz-campaign    background fuzzing at idle priority until FUZZ_CPU_HOURS=$(FUZZ_CPU_HOURS)
+                        CPU hours (FUZZ_MIN=$(FUZZ_MIN)); ledger build/fuzz-ledger.jsonl
+  make fuzz-minimize    merge the campaign's finds into tests/fuzz/corpus/<t>/campaign/
   make fuzz-coverage    line coverage of the fuzz corpora (preset fuzz-coverage);
                         build/fuzz-coverage.json
   make soak             extended reliability tier, not in make test (<= 25 min): 10 000 idle
@@ -342,6 +347,20 @@ fuzz: configure-fuzz
 	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(FUZZ_TARGETS)
 	python3 scripts/fuzz-campaign.py run --seconds $(FUZZ_SECONDS) --build $(BUILD) \
 	  --fuzz-dir $(FUZZ_DIR) $(FUZZ_TARGETS)
+
+# A campaign: two fuzzers at a time on CPU time nobody else wants (SCHED_IDLE), 5-minute slices,
+# until the ledger (build/fuzz-ledger.jsonl, every run of `make fuzz` counts) holds FUZZ_CPU_HOURS
+# and each FUZZ_MIN target its share; `touch build/fuzz-campaign.stop` ends it after the slices
+# running. `make fuzz-minimize` then keeps what adds coverage to the committed seeds.
+fuzz-campaign: configure-fuzz
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(FUZZ_TARGETS)
+	python3 scripts/fuzz-campaign.py campaign --cpu-hours $(FUZZ_CPU_HOURS) --slice 300 \
+	  $(addprefix --min ,$(FUZZ_MIN)) --build $(BUILD) --fuzz-dir $(FUZZ_DIR) $(FUZZ_TARGETS)
+	python3 scripts/fuzz-campaign.py summary --build $(BUILD)
+
+fuzz-minimize: configure-fuzz
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(FUZZ_TARGETS)
+	python3 scripts/fuzz-campaign.py minimize --build $(BUILD) --fuzz-dir $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 # Line coverage (clang source-based, preset fuzz-coverage) of each target's corpus replay:
 # build/fuzz-coverage.json and a table (decoders per target, every core/gateway file merged).
