@@ -311,7 +311,12 @@ long SshEngine::on_send(const void* buffer, std::size_t length) {
 
 long SshEngine::on_recv(void* buffer, std::size_t length) {
   if (kex_refused_) return -ECONNRESET;
-  if (in_.empty()) return transport_eof_ ? 0 : -EAGAIN;
+  // The end of the transport is never reported to libssh2 as a read of 0: _libssh2_channel_read
+  // reads the transport first and fails on its error before it hands out the packets it already
+  // holds, and the server's last packets (data, exit status, close) typically arrive together
+  // with the end. libssh2 sees EAGAIN; step() ends the session with transport_closed once
+  // everything queued was processed and the engine is blocked with nothing left to read.
+  if (in_.empty()) return -EAGAIN;
   const std::size_t n = in_.read(static_cast<std::uint8_t*>(buffer), length);
   in_consumed_ += n;
   if (state_ == EngineState::handshake && !kex_tap_.done()) {
@@ -338,13 +343,15 @@ long SshEngine::on_recv(void* buffer, std::size_t length) {
 
 void SshEngine::step(double now_ms) {
   now_ms_ = now_ms;
-  for (int guard = 0; guard < 256; ++guard) {
+  bool blocked = false;
+  for (int guard = 0; guard < 256 && !blocked; ++guard) {
     if (state_ == EngineState::closed) return;
     if (out_.size() >= cfg_.out_bound) return;  // the host drains first (invariant 2)
-    if (advance() == Progress::blocked) break;
+    blocked = advance() == Progress::blocked;
   }
   if (state_ == EngineState::closed) return;
-  if (transport_eof_ && in_.empty() && state_ != EngineState::closed) {
+  // Only when blocked: with the guard spent, libssh2 may still hold packets to hand out.
+  if (blocked && transport_eof_ && in_.empty()) {
     fail(CloseKind::transport_closed, LIBSSH2_ERROR_SOCKET_DISCONNECT,
          "the transport closed before the SSH session ended");
   }

@@ -8,7 +8,10 @@
 // Invariants
 //   1. Nothing blocks: every libssh2 call runs in non-blocking mode; LIBSSH2_ERROR_EAGAIN ends
 //      the current step and the same call is repeated by the next step (libssh2's rule).
-//   2. recv returns -EAGAIN when the inbound queue is empty (0 after transport_closed()); send
+//   2. recv returns -EAGAIN when the inbound queue is empty, also after transport_closed():
+//      libssh2 first processes every packet it holds (a server's last data, exit status and
+//      close arrive with the end of the transport), then step() closes with transport_closed
+//      unless the session ended by itself; send
 //      returns -EAGAIN once the outbound queue holds kOutputHardCap bytes. step() calls into
 //      libssh2 only while the outbound queue holds less than out_bound, so a whole packet is
 //      always accepted and libssh2 is never left with a half-sent packet (which would make a
@@ -209,7 +212,8 @@ class SshEngine {
   bool push_input(const std::uint8_t* p, std::size_t n);
   /// Bytes libssh2 took out of the inbound queue since the last call (grant credit for them).
   std::size_t take_input_consumed();
-  /// The transport is gone: recv reports end of stream, the engine fails at the next step.
+  /// The transport is gone: the next step processes what was received and then, unless the
+  /// session ended by itself (Exit, Closed none), fails with transport_closed.
   void transport_closed();
   [[nodiscard]] std::size_t output_bytes() const { return out_.size(); }
   /// Removes up to max outbound bytes into out.

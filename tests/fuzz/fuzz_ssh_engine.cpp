@@ -5,14 +5,16 @@
 // prompts answered, so the engine goes as far as the bytes let it.
 //
 // The seeds (corpus/fuzz_ssh_engine/) are real sshd transcripts recorded by the engine tests
-// (MANA_SSH_ENGINE_RECORD, tests/ssh-engine/engine_harness.hpp), cut after the key exchange. The
-// client's key-exchange randomness differs in every run, so a recorded server's signature never
-// verifies: the fuzzer covers what a server can send before that check (banner, KEXINIT and our
-// KEXINIT tap, the key-exchange reply and host key parsing), not the encrypted part.
+// (MANA_SSH_ENGINE_RECORD, tests/ssh-engine/engine_harness.hpp). Every input runs with the same
+// deterministic randomness as the recording (ssh_engine_replay.hpp), so the client's side of the
+// key exchange is the recorded one: the server's signature verifies and its encrypted packets
+// decrypt, and a seed reaches authentication, the channel, its data and exit status (the
+// recorded-* seeds; the older hash-named seeds were recorded with real randomness and stop at the
+// signature check).
 //
-// Checked for every input: the engine ends closed with exactly one Closed event of a typed kind
-// other than none (the server never completes a session), its outbound queue stays bounded and
-// nothing crashes (ASan/UBSan in the fuzz preset).
+// Checked for every input: the engine ends closed with exactly one Closed event, whose kind is
+// typed (not none) unless the session became Ready, its outbound queue stays bounded and nothing
+// crashes (ASan/UBSan in the fuzz preset).
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -21,10 +23,10 @@
 #include <vector>
 
 #include "ssh_engine.hpp"
+#include "ssh_engine_replay.hpp"
 
 namespace {
 
-using mana::ssh::AuthKind;
 using mana::ssh::CloseKind;
 using mana::ssh::EngineConfig;
 using mana::ssh::EngineState;
@@ -34,8 +36,9 @@ namespace event = mana::ssh::event;
 constexpr std::size_t chunk_bytes = 512;
 constexpr std::size_t output_bound = 512 * 1024;  // engine: out_bound + one packet
 
-// Drains events and output; answers host key and prompt requests. Counts Closed events.
-void drain(SshEngine& e, int* closed_events) {
+// Drains events and output; answers host key and prompt requests. Counts Closed events and
+// notes Ready.
+void drain(SshEngine& e, int* closed_events, bool* ready) {
   while (auto ev = e.poll_event()) {
     if (std::holds_alternative<event::HostKey>(*ev)) {
       e.host_key_decision(true);
@@ -43,9 +46,12 @@ void drain(SshEngine& e, int* closed_events) {
       e.kbd_answers(std::vector<std::string>(kp->prompts.size(), "answer"));
     } else if (const auto* d = std::get_if<event::Data>(&*ev)) {
       e.consume(d->bytes.size());
+    } else if (std::holds_alternative<event::Ready>(*ev)) {
+      *ready = true;
     } else if (const auto* c = std::get_if<event::Closed>(&*ev)) {
       ++*closed_events;
-      if (c->kind == CloseKind::none) __builtin_trap();
+      // A clean end (kind none) only for a session that ran (Ready: logged in, channel open).
+      if (c->kind == CloseKind::none && !*ready) __builtin_trap();
     }
   }
   if (e.output_bytes() > output_bound) __builtin_trap();
@@ -58,12 +64,10 @@ void drain(SshEngine& e, int* closed_events) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  EngineConfig c;
-  c.username = "fuzz";
-  c.auth.push_back({AuthKind::password, "pw", {}});
-  c.auth.push_back({AuthKind::keyboard_interactive, {}, {}});
-  c.command = "true";
+  mana::ssh::test::reset_deterministic_rand();
+  EngineConfig c = mana::ssh::test::replay_config();
   int closed_events = 0;
+  bool ready = false;
   {
     SshEngine e(std::move(c));
     double now = 0;
@@ -71,12 +75,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const std::size_t n = size - off < chunk_bytes ? size - off : chunk_bytes;
       if (!e.push_input(data + off, n)) __builtin_trap();  // far below in_cap
       e.step(now += 10);
-      drain(e, &closed_events);
+      drain(e, &closed_events, &ready);
     }
     e.transport_closed();
     for (int i = 0; i < 8 && e.state() != EngineState::closed; ++i) {
       e.step(now += 10);
-      drain(e, &closed_events);
+      drain(e, &closed_events, &ready);
     }
     if (e.state() != EngineState::closed || closed_events != 1) __builtin_trap();
   }

@@ -21,6 +21,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "fuzz/ssh_engine_replay.hpp"
+
 extern char** environ;  // NOLINT(readability-identifier-naming): POSIX name
 
 namespace mana::ssh::test {
@@ -134,15 +136,31 @@ const SshdInfo& sshd() {
   return process.info();
 }
 
+namespace {
+
+const char* record_dir() {
+  const char* dir = std::getenv("MANA_SSH_ENGINE_RECORD");
+  return dir != nullptr && *dir != '\0' ? dir : nullptr;
+}
+
+// A recorded session runs with the fuzzer's deterministic randomness, restarted for each session,
+// so that its seed replays past the key exchange (fuzz/ssh_engine_replay.hpp).
+EngineConfig prepare_recording(EngineConfig config, const std::string& record_name) {
+  if (record_dir() != nullptr && !record_name.empty()) reset_deterministic_rand();
+  return config;
+}
+
+}  // namespace
+
 Session::Session(EngineConfig config, int port, std::string record_name)
-    : engine_(std::move(config)),
+    : engine_(prepare_recording(std::move(config), record_name)),
       fd_(connect_loopback(port)),
       record_name_(std::move(record_name)) {}
 
 Session::~Session() {
   if (fd_ >= 0) ::close(fd_);
-  const char* dir = std::getenv("MANA_SSH_ENGINE_RECORD");
-  if (dir != nullptr && *dir != '\0' && !record_name_.empty()) {
+  const char* dir = record_dir();
+  if (dir != nullptr && !record_name_.empty()) {
     std::ofstream f(std::string(dir) + "/" + record_name_ + ".bin", std::ios::binary);
     f.write(reinterpret_cast<const char*>(recorded_.data()),
             static_cast<std::streamsize>(recorded_.size()));

@@ -4,7 +4,8 @@
 // exit) and a loop that carries bytes between the sans-I/O engine and a loopback TCP socket.
 //
 // MANA_SSH_ENGINE_RECORD=<dir>: every session also writes the bytes the server sent (at most
-// record_cap) to <dir>/<name>.bin, the seeds of tests/fuzz/fuzz_ssh_engine.cpp.
+// record_cap) to <dir>/<name>.bin, the seeds of tests/fuzz/fuzz_ssh_engine.cpp; such a session
+// runs with the fuzzer's deterministic randomness (tests/fuzz/ssh_engine_replay.hpp).
 #pragma once
 
 #include <sys/types.h>
