@@ -109,3 +109,17 @@ TEST_CASE("ssh engine: a recorded key-login session decrypts past the key exchan
     CHECK(r.closed->kind == CloseKind::auth_failed);
   }
 }
+
+TEST_CASE("ssh engine: a packet whose MAC does not verify closes the session (no read loop)",
+          "[ssh-engine]") {
+  // recorded-password_exec with one byte changed inside the encrypted CHANNEL_OPEN_CONFIRMATION
+  // (found by fuzz_ssh_engine): libssh2 1.11.1 read chacha20-poly1305's failed tag check as a
+  // packet and read the same packet again forever, allocating each time. With our patch
+  // (scripts/patches/libssh2/0002-chachapoly-mac-failure-is-an-error.patch) it is an error.
+  const Replayed r = replay(read_seed("chachapoly-mac-failure-loop"));
+  REQUIRE(r.closed);
+  INFO(r.closed->message);
+  CHECK(r.closed->kind == CloseKind::channel_failed);
+  CHECK(r.closed->code == -12);  // LIBSSH2_ERROR_DECRYPT
+  CHECK_FALSE(r.ready);
+}
