@@ -21,7 +21,8 @@ campaign  Keeps fuzzing in the background until a CPU budget is spent: --jobs fu
           targets given with --min TARGET=HOURS come first until they reached their share
           (--normal TARGET runs one at normal priority, for a share due by a deadline). Stops
           when the ledger (below) holds --cpu-hours in total and every --min is met, or when
-          build/fuzz-campaign.stop exists (checked between slices). A crash stops that target.
+          build/fuzz-campaign.stop exists (checked between slices). A crash stops that target
+          until its binary is rebuilt (the fix), then it runs again.
 
 summary   Per target, from the ledger: CPU hours, executions, the last coverage (libFuzzer's
           `cov` edges and `ft` features), corpus size and crashes. --markdown for docs.
@@ -215,7 +216,10 @@ def cmd_campaign(args) -> int:
     budget = args.cpu_hours * 3600
     lock = threading.Lock()
     running = set()
-    crashed = set()
+    crashed = {}  # target -> its binary's mtime when it crashed: retried once rebuilt
+
+    def binary_mtime(t: str) -> float:
+        return (Path(args.fuzz_dir) / "bin" / t).stat().st_mtime
     slices = [0]
 
     def done(cpu: dict) -> bool:
@@ -225,7 +229,8 @@ def cmd_campaign(args) -> int:
         cpu = cpu_by_target(args.build)
         if stop_file.exists() or done(cpu):
             return None
-        free = [t for t in args.targets if t not in running and t not in crashed]
+        free = [t for t in args.targets if t not in running
+                and crashed.get(t) != binary_mtime(t)]
         if not free:
             return None
         behind = [t for t in free if cpu.get(t, 0) < mins.get(t, 0)]
@@ -247,7 +252,9 @@ def cmd_campaign(args) -> int:
             with lock:
                 running.discard(target)
                 if r["exit_code"] != 0 or r["crashes"]:
-                    crashed.add(target)
+                    crashed[target] = binary_mtime(target)
+                else:
+                    crashed.pop(target, None)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.jobs)]
     for t in threads:

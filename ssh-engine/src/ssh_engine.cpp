@@ -258,9 +258,11 @@ SshEngine::~SshEngine() {
 }
 
 void SshEngine::release() {
-  // Tear down without I/O: whatever libssh2 still wants to send is dropped, reads see the end.
+  // Tear down without I/O: whatever libssh2 still wants to send is dropped, reads fail (an
+  // EAGAIN would make libssh2_session_free wait for a reply that never comes, and leak).
   discard_output_ = true;
   transport_eof_ = true;
+  released_ = true;
   if (channel_ != nullptr) {
     for (int i = 0; i < 16 && libssh2_channel_free(channel_) == LIBSSH2_ERROR_EAGAIN; ++i) {
     }
@@ -310,7 +312,7 @@ long SshEngine::on_send(const void* buffer, std::size_t length) {
 }
 
 long SshEngine::on_recv(void* buffer, std::size_t length) {
-  if (kex_refused_) return -ECONNRESET;
+  if (kex_refused_ || released_) return -ECONNRESET;
   // The end of the transport is never reported to libssh2 as a read of 0: _libssh2_channel_read
   // reads the transport first and fails on its error before it hands out the packets it already
   // holds, and the server's last packets (data, exit status, close) typically arrive together

@@ -294,6 +294,7 @@ class SshEngine {
   ClientAlgorithms algorithms_;  // the lists given to libssh2, for find_mismatch()
   bool kex_refused_ = false;     // the server's KEXINIT has no kex in common (on_recv)
   bool transport_eof_ = false;
+  bool released_ = false;  // release() ran: every read fails, so libssh2 frees without waiting
   bool discard_output_ = false;
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bytes_received_ = 0;
