@@ -7,7 +7,9 @@
 # keyring) and deb_sources_root (the cache folder holding apt/ and sources/). Sourcing parses the
 # lock into lock_names, lock_version[name], lock_files[name] and lock_sha[file]. Functions:
 #   fetch_sources [NAME...]   download (when missing) and verify the pinned files (default: all)
-#   unpack_source NAME DEST   dpkg-source -x NAME's .dsc into DEST
+#   unpack_source NAME DEST   dpkg-source -x NAME's .dsc into DEST, then our own patches of NAME
+#                             (scripts/patches/NAME/series, sha256-checked) on top of Debian's
+#   own_patches_key NAME      the lines (series + patch sha256s) that go into a cache key
 #   setup_apt, apt_update, apt_source SPEC...   the isolated apt (wasm-deps.sh --relock)
 #   cache_lock DIR WHAT       hold DIR/.lock (fd 9) until the caller exits, waiting for another build
 #   run_step STEP CMD...      CMD with its output in $work/logs/STEP.log; its tail and die on failure;
@@ -193,12 +195,47 @@ fetch_sources() {
 }
 
 # unpack_source NAME DEST: dpkg-source -x of NAME's pinned .dsc into DEST (applies
-# debian/patches/series). Call fetch_sources first.
+# debian/patches/series), then apply_own_patches. Call fetch_sources first.
 unpack_source() {
   local name="$1" dest="$2" file dsc=""
   for file in ${lock_files[$name]}; do [[ "$file" == *.dsc ]] && dsc="$file"; done
   [[ -n "$dsc" ]] || die "$lock_file: no .dsc pinned for $name"
   dpkg-source -x "$src_dir/$dsc" "$dest"
+  apply_own_patches "$name" "$dest"
+}
+
+# --- our own patches -----------------------------------------------------------------------------
+# scripts/patches/NAME/series lists "file sha256" lines (# comments); each file is a -p1 patch
+# applied in order after Debian's series. Each patch's header gives its reason (DEP-3).
+own_patches_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/patches"
+
+# own_patches NAME: prints "file sha256" of NAME's series (nothing when it has none).
+own_patches() {
+  local series="$own_patches_dir/$1/series"
+  [[ -f "$series" ]] || return 0
+  awk '!/^[ \t]*(#|$)/ { print $1, $2 }' "$series"
+}
+
+# own_patches_key NAME: the series lines and the patches' actual sha256, for a cache key.
+own_patches_key() {
+  local file sha
+  while read -r file sha; do
+    echo "patch $1 $file $sha $(sha256sum "$own_patches_dir/$1/$file" 2>/dev/null | cut -d' ' -f1)"
+  done < <(own_patches "$1")
+}
+
+apply_own_patches() {
+  local name="$1" dest="$2" file sha got
+  while read -r file sha; do
+    [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || die "scripts/patches/$name/series: malformed line for '$file'"
+    [[ -f "$own_patches_dir/$name/$file" ]] || die "scripts/patches/$name/$file missing"
+    got="$(sha256sum "$own_patches_dir/$name/$file" | cut -d' ' -f1)"
+    [[ "$got" == "$sha" ]] ||
+      die "sha256 mismatch for scripts/patches/$name/$file: series pins $sha, file has $got"
+    patch -d "$dest" -p1 --forward --batch --no-backup-if-mismatch <"$own_patches_dir/$name/$file" ||
+      die "scripts/patches/$name/$file does not apply to $name ${lock_version[$name]}"
+    echo "applied scripts/patches/$name/$file"
+  done < <(own_patches "$name")
 }
 
 # --- builds ----------------------------------------------------------------------------------------

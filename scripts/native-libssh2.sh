@@ -10,7 +10,8 @@
 #
 # --cc defaults to cc, --cflags to "-O2 -g". Cache:
 # ${MANA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mana-websocket}/native-libssh2/<key>, where <key>
-# names the libssh2 version and the compiler and hashes the lock lines of libssh2, the compiler's
+# names the libssh2 version and the compiler and hashes the lock lines of libssh2, our patches of it
+# (scripts/patches/libssh2/series and the patches' sha256), the compiler's
 # version text, the flags, the CMake options and Debian's OpenSSL version. <key>/.complete marks a
 # finished build (written last, in a temporary folder renamed to <key>). The configure step of the
 # native presets runs this script (root CMakeLists.txt), so the debug, asan, release and noexcept
@@ -81,6 +82,7 @@ key_hash="$(
   {
     echo "recipe $recipe_version"
     grep '^libssh2 ' "$lock_file"
+    own_patches_key libssh2
     "$cc" --version 2>&1 | head -n1
     echo "cc $(readlink -f "$cc_path")"
     echo "cflags $cflags"

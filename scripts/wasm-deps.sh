@@ -10,7 +10,8 @@
 #                                                      # prints their folder (third-party notices)
 #
 # Cache: ${MANA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mana-websocket}/wasm-deps/<key>, where <key>
-# encodes the pinned versions, the emcc version and a short hash of the lock file and build flags.
+# encodes the pinned versions, the emcc version and a short hash of the lock file, our own patches
+# (scripts/patches/<name>/series) and the build flags.
 # <key>/.complete marks a finished build; builds run in a temporary folder renamed to <key> at the
 # end, so an interrupted build never looks complete. Progress goes to stderr; the last line of
 # stdout is the absolute prefix. Sources are fetched with an isolated apt configuration (own
@@ -100,6 +101,7 @@ flags_hash="$(
   {
     echo "recipe $recipe_version"
     grep -v '^#' "$lock_file"
+    for name in "${lock_names[@]}"; do own_patches_key "$name"; done
     printf 'openssl %s\n' "${openssl_configure_opts[*]}" "CFLAGS=$openssl_cflags"
     printf 'libssh2 %s\n' "${libssh2_cmake_opts[@]}"
     echo "emcc $emcc_version"
