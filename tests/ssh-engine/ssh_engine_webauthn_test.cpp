@@ -28,7 +28,6 @@
 #include "ssh_engine.hpp"
 
 using mana::ssh::AuthKind;
-using mana::ssh::AuthMethod;
 using mana::ssh::CloseKind;
 using mana::ssh::EngineConfig;
 using mana::ssh::test::Session;
@@ -39,11 +38,11 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-constexpr std::uint8_t kUserPresent = 0x01;
-constexpr std::uint8_t kUserVerified = 0x04;
-constexpr const char* kKeyType = "sk-ecdsa-sha2-nistp256@openssh.com";
-constexpr const char* kSigType = "webauthn-sk-ecdsa-sha2-nistp256@openssh.com";
-constexpr const char* kOrigin = "http://localhost";
+constexpr std::uint8_t user_present = 0x01;
+constexpr std::uint8_t user_verified = 0x04;
+constexpr const char* key_type = "sk-ecdsa-sha2-nistp256@openssh.com";
+constexpr const char* sig_type = "webauthn-sk-ecdsa-sha2-nistp256@openssh.com";
+constexpr const char* origin_url = "http://localhost";
 
 void put_u32(Bytes& b, std::uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8)
@@ -86,7 +85,7 @@ std::string base64(const Bytes& in, bool url) {
 }
 
 /// A P-256 credential that signs like a WebAuthn authenticator for `rp_id` (the key's SSH
-/// application), with the clientDataJSON a browser at kOrigin writes.
+/// application), with the clientDataJSON a browser at origin_url writes.
 class TestAuthenticator {
  public:
   explicit TestAuthenticator(std::string rp_id)
@@ -102,14 +101,14 @@ class TestAuthenticator {
                                             point.size(), &len) == 1);
     REQUIRE(len == 65);
     Bytes b;
-    put_string(b, std::string(kKeyType));
+    put_string(b, std::string(key_type));
     put_string(b, std::string("nistp256"));
     put_string(b, Bytes(point.begin(), point.end()));
     put_string(b, rp_id_);
     return b;
   }
   [[nodiscard]] std::string authorized_keys_line(const std::string& options = {}) const {
-    return (options.empty() ? "" : options + " ") + kKeyType + " " + base64(public_blob(), false) +
+    return (options.empty() ? "" : options + " ") + key_type + " " + base64(public_blob(), false) +
            " webauthn-test";
   }
 
@@ -117,7 +116,7 @@ class TestAuthenticator {
   Bytes sign(const Bytes& data, std::uint8_t flags, bool corrupt = false) {
     ++counter_;
     const std::string client_data = R"({"type":"webauthn.get","challenge":")" + base64(data, true) +
-                                    R"(","origin":")" + kOrigin + R"(","crossOrigin":false})";
+                                    R"(","origin":")" + origin_url + R"(","crossOrigin":false})";
     const Bytes client_bytes(client_data.begin(), client_data.end());
     Bytes signed_data = sha256(Bytes(rp_id_.begin(), rp_id_.end()));  // authenticatorData
     signed_data.push_back(flags);
@@ -143,11 +142,11 @@ class TestAuthenticator {
     if (corrupt) rs[rs.size() - 1] ^= 0x01;  // the last byte of s
 
     Bytes blob;
-    put_string(blob, std::string(kSigType));
+    put_string(blob, std::string(sig_type));
     put_string(blob, rs);
     blob.push_back(flags);
     put_u32(blob, counter_);
-    put_string(blob, std::string(kOrigin));
+    put_string(blob, std::string(origin_url));
     put_string(blob, client_bytes);
     put_string(blob, Bytes{});  // extensions (flag ED clear)
     return blob;
@@ -209,7 +208,7 @@ TEST_CASE("ssh engine: a webauthn signature of a security key logs in to stock s
   Bytes challenge;
   s.sign_with([&](const Bytes& data) -> std::optional<Bytes> {
     challenge = data;
-    return a.sign(data, kUserPresent | kUserVerified);
+    return a.sign(data, user_present | user_verified);
   });
   REQUIRE(s.run_until_closed());
   INFO(s.describe());
@@ -217,7 +216,7 @@ TEST_CASE("ssh engine: a webauthn signature of a security key logs in to stock s
   // The data to sign: string session id, then the USERAUTH_REQUEST (50) with the key's algorithm.
   REQUIRE(challenge.size() > 100);
   const std::string as_text(challenge.begin(), challenge.end());
-  CHECK(as_text.find(kKeyType) != std::string::npos);
+  CHECK(as_text.find(key_type) != std::string::npos);
   CHECK(as_text.find("webauthn") == std::string::npos);
   REQUIRE(s.closed()->kind == CloseKind::none);
   CHECK(s.out() == "webauthn-ok\n");
@@ -232,7 +231,7 @@ TEST_CASE("ssh engine: sshd refuses a bogus webauthn signature, with the methods
   Session s(security_key_config(a), sshd().port, "webauthn_bogus");
   s.accept_fingerprint(sshd().host_fingerprint);
   s.sign_with([&](const Bytes& data) -> std::optional<Bytes> {
-    return a.sign(data, kUserPresent | kUserVerified, /*corrupt=*/true);
+    return a.sign(data, user_present | user_verified, /*corrupt=*/true);
   });
   REQUIRE(s.run_until_closed());
   INFO(s.describe());
@@ -248,7 +247,7 @@ TEST_CASE("ssh engine: sshd refuses a webauthn signature without user presence",
   Session s(security_key_config(a), sshd().port, "webauthn_no_presence");
   s.accept_fingerprint(sshd().host_fingerprint);
   s.sign_with([&](const Bytes& data) -> std::optional<Bytes> {
-    return a.sign(data, kUserVerified);  // UP clear
+    return a.sign(data, user_verified);  // UP clear
   });
   REQUIRE(s.run_until_closed());
   INFO(s.describe());
@@ -263,7 +262,7 @@ TEST_CASE("ssh engine: verify-required refuses a webauthn signature without user
   Session s(security_key_config(a), sshd().port, "webauthn_no_verification");
   s.accept_fingerprint(sshd().host_fingerprint);
   s.sign_with([&](const Bytes& data) -> std::optional<Bytes> {
-    return a.sign(data, kUserPresent);  // UV clear
+    return a.sign(data, user_present);  // UV clear
   });
   REQUIRE(s.run_until_closed());
   INFO(s.describe());
@@ -295,7 +294,7 @@ TEST_CASE("ssh engine: a security key sshd does not know is refused before any s
   Session s(security_key_config(a), sshd().port, "webauthn_unknown_key");
   s.accept_fingerprint(sshd().host_fingerprint);
   s.sign_with(
-      [&](const Bytes& data) -> std::optional<Bytes> { return a.sign(data, kUserPresent); });
+      [&](const Bytes& data) -> std::optional<Bytes> { return a.sign(data, user_present); });
   REQUIRE(s.run_until_closed());
   INFO(s.describe());
   CHECK(s.closed()->kind == CloseKind::auth_failed);
