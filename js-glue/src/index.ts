@@ -64,6 +64,13 @@ export {
   type SshAlgorithms,
 } from './ssh/algorithms.js';
 export { forgetHostKey, type KeyValueStorage, type KnownHostsOption } from './ssh/known-hosts.js';
+export {
+  enrollSecurityKey,
+  SecurityKeyError,
+  type EnrolledSecurityKey,
+  type EnrollSecurityKeyOptions,
+  type SecurityKeyCredential,
+} from './ssh/security-key.js';
 export { loadSshModule as loadSsh, liveSshEngines, type SshLoadOptions } from './internal/ssh.js';
 export {
   attachTerminal,

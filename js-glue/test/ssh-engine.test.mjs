@@ -1,13 +1,17 @@
 // The wasm SSH engine driven directly over a TCP socket to a real sshd (no gateway): strict KEX,
-// bounded queues, and randomness that fails closed. Each test instantiates its own module.
+// bounded queues, randomness that fails closed, and a security-key login (the wasm libssh2 with
+// our webauthn patch, signed by a software WebAuthn authenticator). Each test instantiates its own
+// module.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { clearInterval, setImmediate, setInterval } from 'node:timers';
 import { distDir } from './helpers.mjs';
+import { install, SoftAuthenticator } from './soft-authenticator.mjs';
 import { sshBuilt, sshWasm, startSshd } from './ssh-helpers.mjs';
 
 const skip = sshBuilt ? false : 'mana-ssh.wasm is not in the package (MANA_WASM_SSH is OFF)';
@@ -112,6 +116,56 @@ describe('SSH engine over plain TCP', { skip }, () => {
     assert.match(sshd.log(), /KEX algorithms: [^\n]*,ext-info-c,kex-strict-c-v00@openssh.com/);
     assert.match(sshd.log(), /will use strict KEX ordering/, 'strict KEX (Terrapin fix) is on');
     assert.match(sshd.log(), /kex: client->server cipher: chacha20-poly1305@openssh.com/);
+  });
+
+  test('security key: a webauthn signature logs in (ECDSA-SK in sshd log); cancel closes', async () => {
+    const sk = await import(join(distDir, 'ssh', 'security-key.js'));
+    install(new SoftAuthenticator());
+    try {
+      const { authorizedKeysLine, credential } = await sk.enrollSecurityKey({
+        rpId: 'localhost',
+        user: 'wasm',
+      });
+      appendFileSync(join(sshd.dir, 'authorized_keys'), authorizedKeysLine + '\n'); // read per login
+      const mod = await freshModule();
+      const login = async (answer) => {
+        const engine = new mod.SshEngine({
+          username: sshd.user,
+          auth: [{ type: 'security-key', publicKey: sk.securityKeyBlob(credential) }],
+          command: 'echo signed-in',
+        });
+        let out = '';
+        const states = [];
+        const events = await drive(engine, sshd.port, {
+          onEvent: (ev, e, pump) => {
+            if (ev.type === 'hostKey') e.hostKeyDecision(true);
+            if (ev.type === 'signRequest') {
+              states.push(e.state());
+              void answer(ev.data).then((sig) => {
+                e.signResult(sig);
+                pump();
+              });
+            }
+            if (ev.type === 'data') {
+              out += new TextDecoder().decode(ev.data);
+              e.consume(ev.data.length);
+            }
+          },
+        });
+        engine.delete();
+        return { out, states, closed: events.find((e) => e.type === 'closed') };
+      };
+      const ok = await login((data) => sk.signWithSecurityKey(credential, data));
+      assert.equal(ok.closed.reason, 'none', JSON.stringify(ok.closed));
+      assert.ok(ok.out.endsWith('signed-in\n'), ok.out);
+      assert.deepEqual(ok.states, ['auth_sign']); // waiting, not blocked, until get() resolved
+      assert.match(sshd.log(), /Accepted publickey for \S+ from [^\n]* ECDSA-SK SHA256:/u);
+      const cancelled = await login(async () => null);
+      assert.equal(cancelled.closed.reason, 'auth_cancelled');
+      assert.equal(mod.liveEngines(), 0);
+    } finally {
+      delete globalThis.navigator;
+    }
   });
 
   test('outbound queue stays bounded while the transport does not drain', async () => {

@@ -106,6 +106,8 @@ const char* to_string(EngineState s) {
       return "auth_try";
     case EngineState::auth_prompt:
       return "auth_prompt";
+    case EngineState::auth_sign:
+      return "auth_sign";
     case EngineState::channel_open:
       return "channel_open";
     case EngineState::channel_env:
@@ -134,8 +136,14 @@ const char* to_string(AuthKind k) {
       return "publickey";
     case AuthKind::keyboard_interactive:
       return "keyboard-interactive";
+    case AuthKind::security_key:
+      return "security-key";
   }
   return "unknown";
+}
+
+const char* wire_method(AuthKind k) {
+  return k == AuthKind::security_key ? "publickey" : to_string(k);
 }
 
 const char* to_string(CloseKind k) {
@@ -395,6 +403,14 @@ SshEngine::Progress SshEngine::advance() {
       }
       if (!kbd_answered_) return Progress::blocked;
       kbd_answered_ = false;
+      set_state(EngineState::auth_try);
+      return Progress::again;
+    case EngineState::auth_sign:
+      if (sign_cancelled_) {
+        fail(CloseKind::auth_cancelled, 0, "security key signature cancelled", methods_);
+        return Progress::blocked;
+      }
+      if (!sign_blob_) return Progress::blocked;
       set_state(EngineState::auth_try);
       return Progress::again;
     case EngineState::channel_open:

@@ -25,6 +25,9 @@
 //   6. Until the handshake ends, the bytes libssh2 reads also go through a bounded tap that keeps
 //      the server's first KEXINIT (ssh_kexinit.hpp): a failed negotiation closes with
 //      algorithm_mismatch naming the kind and both lists, which libssh2 does not report.
+//   7. A security key signs outside the engine: libssh2's sign callback hands the data to sign
+//      out as a SignRequest event and returns EAGAIN (state auth_sign) until sign_result() gives
+//      the signature blob; libssh2 then calls it again with the same data and gets the blob.
 #pragma once
 
 #include <cstddef>
@@ -67,6 +70,7 @@ enum class EngineState : std::uint8_t {
   auth_list,      // userauth_list (the "none" request)
   auth_try,       // one method in progress
   auth_prompt,    // keyboard-interactive: waits for kbd_answers()
+  auth_sign,      // security key: waits for sign_result()
   channel_open,   // session channel
   channel_env,    // setenv requests
   channel_pty,    // pty-req
@@ -79,12 +83,17 @@ enum class EngineState : std::uint8_t {
 
 const char* to_string(EngineState s);
 
-enum class AuthKind : std::uint8_t { password, publickey, keyboard_interactive };
+enum class AuthKind : std::uint8_t { password, publickey, keyboard_interactive, security_key };
 const char* to_string(AuthKind k);
+/// The SSH method name a kind uses ("publickey" for security_key).
+const char* wire_method(AuthKind k);
 
 struct AuthMethod {
   AuthKind kind = AuthKind::password;
-  std::string secret;      // password, or the private key text (OpenSSH or PEM)
+  // password, the private key text (OpenSSH or PEM), or for security_key the public key blob
+  // (sk-ecdsa-sha2-nistp256@openssh.com: string type, string curve, string point, string
+  // application); the signature comes from sign_result().
+  std::string secret;
   std::string passphrase;  // publickey only
 };
 
@@ -166,6 +175,10 @@ struct KbdPrompts {
   std::string instruction;
   std::vector<KbdPrompt> prompts;
 };
+/// security_key: sign `data` (libssh2's to-be-signed bytes) and answer with sign_result().
+struct SignRequest {
+  std::vector<std::uint8_t> data;
+};
 struct Ready {};
 struct Data {
   int stream = 0;  // 0 stdout, 1 stderr
@@ -193,8 +206,8 @@ struct Closed {
 }  // namespace event
 
 using Event = std::variant<event::StateChanged, event::KexDone, event::HostKey, event::AuthMethods,
-                           event::AuthResult, event::KbdPrompts, event::Ready, event::Data,
-                           event::Exit, event::Diagnostic, event::Closed>;
+                           event::AuthResult, event::KbdPrompts, event::SignRequest, event::Ready,
+                           event::Data, event::Exit, event::Diagnostic, event::Closed>;
 
 class SshEngine {
  public:
@@ -232,6 +245,10 @@ class SshEngine {
   void host_key_decision(bool accept);
   /// Answers for the last KbdPrompts (same order); std::nullopt cancels the authentication.
   void kbd_answers(std::optional<std::vector<std::string>> answers);
+  /// The signature for the last SignRequest: a whole SSH signature blob (for a WebAuthn
+  /// assertion the webauthn-sk-ecdsa-sha2-nistp256@openssh.com blob, at most 64 KiB);
+  /// std::nullopt cancels the authentication (Closed auth_cancelled). Ignored outside auth_sign.
+  void sign_result(std::optional<std::vector<std::uint8_t>> signature);
   /// Queues input for the remote process; returns how many bytes fit (write_cap bound).
   std::size_t write(const std::uint8_t* p, std::size_t n);
   [[nodiscard]] std::size_t write_room() const;
@@ -250,6 +267,10 @@ class SshEngine {
   long on_recv(void* buffer, std::size_t length);
   void on_kbd_prompts(const char* name, int name_len, const char* instruction, int instruction_len,
                       int num_prompts, const void* prompts, void* responses);
+  /// libssh2's publickey sign callback (security_key): the blob when sign_result() gave it for
+  /// this data, else a SignRequest and EAGAIN. The blob is malloc'ed (libssh2 frees it).
+  int on_sign(unsigned char** sig, std::size_t* sig_len, const unsigned char* data,
+              std::size_t data_len);
 
  private:
   enum class Progress : std::uint8_t { again, blocked };
@@ -313,6 +334,12 @@ class SshEngine {
   bool kbd_answered_ = false;
   bool kbd_cancelled_ = false;
   int kbd_rounds_ = 0;
+  // security_key: the data of the pending SignRequest and its answer
+  void* sign_self_ = this;  // libssh2 hands the callback a pointer to this pointer
+  std::vector<std::uint8_t> sign_data_;
+  std::optional<std::vector<std::uint8_t>> sign_blob_;
+  bool sign_requested_ = false;
+  bool sign_cancelled_ = false;
 
   std::size_t env_index_ = 0;
   std::size_t unconsumed_ = 0;

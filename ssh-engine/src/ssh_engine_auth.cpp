@@ -26,6 +26,14 @@ void kbd_cb(const char* name, int name_len, const char* instruction, int instruc
                                                      num_prompts, prompts, responses);
 }
 
+// libssh2's publickey sign callback: `abstract` points at SshEngine::sign_self_.
+int sign_cb(LIBSSH2_SESSION* /*session*/, unsigned char** sig, std::size_t* sig_len,
+            const unsigned char* data, std::size_t data_len, void** abstract) {
+  return static_cast<SshEngine*>(*abstract)->on_sign(sig, sig_len, data, data_len);
+}
+
+constexpr std::size_t kMaxSignatureBlob = 64 * 1024;
+
 std::string base64_no_pad(const unsigned char* p, std::size_t n) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -103,7 +111,7 @@ SshEngine::Progress SshEngine::do_handshake() {
 }
 
 bool SshEngine::method_allowed(AuthKind k) const {
-  return list_contains(methods_, to_string(k));
+  return list_contains(methods_, wire_method(k));
 }
 
 SshEngine::Progress SshEngine::do_auth_list() {
@@ -154,12 +162,28 @@ SshEngine::Progress SshEngine::do_auth_try() {
       if (!auth_attempt_active_) kbd_missing_ = false;
       rc = libssh2_userauth_keyboard_interactive_ex(session_, cfg_.username.data(), ulen, &kbd_cb);
       break;
+    case AuthKind::security_key:
+      // libssh2_userauth_publickey (not _sk, which loops on EAGAIN and wants a key file): the
+      // key blob's type selects libssh2's sk branch, which (with our patch) sends a webauthn
+      // signature blob from the callback as it is.
+      rc = libssh2_userauth_publickey(session_, cfg_.username.c_str(),
+                                      reinterpret_cast<const unsigned char*>(m.secret.data()),
+                                      m.secret.size(), &sign_cb, &sign_self_);
+      break;
   }
   if (rc == LIBSSH2_ERROR_EAGAIN) {
     auth_attempt_active_ = true;
+    if (m.kind == AuthKind::security_key && sign_requested_ && !sign_blob_) {
+      set_state(EngineState::auth_sign);
+    }
     return Progress::blocked;
   }
   auth_attempt_active_ = false;
+  if (m.kind == AuthKind::security_key) {
+    sign_requested_ = false;
+    sign_blob_.reset();
+    sign_data_.clear();
+  }
   const char* name = to_string(m.kind);
   if (rc == 0) {
     events_.emplace_back(event::AuthResult{name, true, 0, {}});
@@ -250,6 +274,36 @@ void SshEngine::kbd_answers(std::optional<std::vector<std::string>> answers) {
     kbd_cache_[kbd_pending_.prompts[i].text] = (*answers)[i];
   }
   kbd_answered_ = true;
+}
+
+int SshEngine::on_sign(unsigned char** sig, std::size_t* sig_len, const unsigned char* data,
+                       std::size_t data_len) {
+  const bool same = sign_requested_ && sign_data_.size() == data_len &&
+                    std::equal(sign_data_.begin(), sign_data_.end(), data);
+  if (same && sign_blob_) {
+    // libssh2 frees the signature with the session's allocator (the default: free).
+    auto* out = static_cast<unsigned char*>(std::malloc(sign_blob_->size()));
+    if (out == nullptr) return LIBSSH2_ERROR_ALLOC;
+    std::memcpy(out, sign_blob_->data(), sign_blob_->size());
+    *sig = out;
+    *sig_len = sign_blob_->size();
+    return 0;
+  }
+  if (same) return LIBSSH2_ERROR_EAGAIN;  // still waiting for sign_result()
+  sign_requested_ = true;
+  sign_blob_.reset();
+  sign_data_.assign(data, data + data_len);
+  events_.emplace_back(event::SignRequest{sign_data_});
+  return LIBSSH2_ERROR_EAGAIN;
+}
+
+void SshEngine::sign_result(std::optional<std::vector<std::uint8_t>> signature) {
+  if (state_ != EngineState::auth_sign) return;
+  if (!signature || signature->empty() || signature->size() > kMaxSignatureBlob) {
+    sign_cancelled_ = true;
+    return;
+  }
+  sign_blob_ = std::move(signature);
 }
 
 void SshEngine::host_key_decision(bool accept) {

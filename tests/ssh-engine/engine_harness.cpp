@@ -83,6 +83,7 @@ class SshdProcess {
     info_.password = j.at("password").get<std::string>();
     info_.host_fingerprint = j.at("hostKeys").at("ed25519").at("fingerprint").get<std::string>();
     info_.user_key = j.at("userKey").at("privateKey").get<std::string>();
+    info_.dir = j.at("dir").get<std::string>();
   }
   ~SshdProcess() { stop(); }
   SshdProcess(const SshdProcess&) = delete;
@@ -195,6 +196,8 @@ void Session::flush_output() {
 void Session::handle(const Event& ev) {
   if (const auto* hk = std::get_if<event::HostKey>(&ev)) {
     engine_.host_key_decision(!accept_fp_.empty() && hk->fingerprint == accept_fp_);
+  } else if (const auto* sr = std::get_if<event::SignRequest>(&ev)) {
+    if (signer_) engine_.sign_result(signer_(sr->data));
   } else if (const auto* d = std::get_if<event::Data>(&ev)) {
     out_[d->stream == 0 ? 0 : 1].append(d->bytes.begin(), d->bytes.end());
     engine_.consume(d->bytes.size());

@@ -27,6 +27,7 @@ struct SshdInfo {
   std::string password;
   std::string host_fingerprint;  // ed25519 host key, SHA256:<base64>
   std::string user_key;          // OpenSSH private key text (no passphrase)
+  std::string dir;               // its folder: authorized_keys (read at each login), sshd.log
 };
 
 /// The process's sshd (started on first use). Fails the calling test when it cannot start.
@@ -46,6 +47,11 @@ class Session {
 
   /// The host key fingerprint accepted at the HostKey event (empty: reject every key).
   void accept_fingerprint(std::string fp) { accept_fp_ = std::move(fp); }
+  /// Answers SignRequest events (security_key): the signature blob, or std::nullopt to cancel.
+  /// Without it, a SignRequest is left unanswered.
+  using Signer = std::function<std::optional<std::vector<std::uint8_t>>(
+      const std::vector<std::uint8_t>& data)>;
+  void sign_with(Signer signer) { signer_ = std::move(signer); }
   /// Runs the engine and the socket until done() or the engine closed or timeout_ms passed;
   /// returns done().
   bool run_until(const std::function<bool()>& done, double timeout_ms = 20000);
@@ -69,6 +75,7 @@ class Session {
   SshEngine engine_;
   int fd_ = -1;
   std::string accept_fp_;
+  Signer signer_;
   std::string record_name_;
   std::vector<std::uint8_t> recorded_;
   std::vector<Event> events_;

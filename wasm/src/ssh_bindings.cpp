@@ -41,6 +41,13 @@ std::string get_string(const val& o, const char* key) {
   return v.isString() ? v.as<std::string>() : std::string();
 }
 
+// A Uint8Array (or array of numbers) as bytes, at most `cap` of them; empty otherwise.
+std::vector<std::uint8_t> get_bytes(const val& v, std::size_t cap) {
+  if (!v.isArray() && !v.instanceof (val::global("Uint8Array"))) return {};
+  if (v["length"].as<double>() > static_cast<double>(cap)) return {};
+  return emscripten::convertJSArrayToNumberVector<std::uint8_t>(v);
+}
+
 std::size_t get_size(const val& o, const char* key, std::size_t fallback) {
   const val v = o[key];
   if (!v.isNumber()) return fallback;
@@ -48,7 +55,8 @@ std::size_t get_size(const val& o, const char* key, std::size_t fallback) {
   return d > 0 && d < 1e12 ? static_cast<std::size_t>(d) : fallback;
 }
 
-// Keys: username, auth [{type, password | privateKey, passphrase}], hostkeyPref, kexPref,
+// Keys: username, auth [{type, password | privateKey, passphrase | publicKey (security-key:
+// the key blob, Uint8Array)}], hostkeyPref, kexPref,
 // cipherPref, macPref, signPref, pty, termType, cols, rows, env [[name, value]], command,
 // keepaliveS, outBound, inCap, appHighWater, writeCap, channelWindow (64 KiB .. 16 MiB),
 // directHost + directPort (tunnel mode: a direct-tcpip channel instead of a session).
@@ -71,6 +79,10 @@ ssh::EngineConfig config_from_js(const val& o) {
         m.passphrase = get_string(a, "passphrase");
       } else if (type == "keyboard-interactive") {
         m.kind = ssh::AuthKind::keyboard_interactive;
+      } else if (type == "security-key") {
+        m.kind = ssh::AuthKind::security_key;
+        const std::vector<std::uint8_t> blob = get_bytes(a["publicKey"], 4096);
+        m.secret.assign(blob.begin(), blob.end());
       } else {
         continue;
       }
@@ -174,6 +186,11 @@ struct EventToJs {
     o.set("prompts", prompts);
     return o;
   }
+  val operator()(const ssh::event::SignRequest& e) const {
+    val o = typed("signRequest");
+    o.set("data", bytes_to_js(e.data.data(), e.data.size()));
+    return o;
+  }
   val operator()(const ssh::event::Ready& /*e*/) const { return typed("ready"); }
   // Data goes through fields(), never as an object.
   val operator()(const ssh::event::Data& /*e*/) const { return val::null(); }
@@ -269,6 +286,14 @@ class WasmSshEngine {
     }
     engine_->kbd_answers(std::move(out));
   }
+  // The signature blob (Uint8Array) for the last signRequest; null cancels.
+  void sign_result(const val& signature) {
+    if (signature.isNull() || signature.isUndefined()) {
+      engine_->sign_result(std::nullopt);
+      return;
+    }
+    engine_->sign_result(get_bytes(signature, 64 * 1024));
+  }
   double write(double n) {
     return static_cast<double>(engine_->write(scratch_in_.data(), input_size(n)));
   }
@@ -337,6 +362,7 @@ EMSCRIPTEN_BINDINGS(mana_ssh) {
       .function("eventDetail", &WasmSshEngine::event_detail)
       .function("hostKeyDecision", &WasmSshEngine::host_key_decision)
       .function("kbdAnswers", &WasmSshEngine::kbd_answers)
+      .function("signResult", &WasmSshEngine::sign_result)
       .function("write", &WasmSshEngine::write)
       .function("writeRoom", &WasmSshEngine::write_room)
       .function("writeQueued", &WasmSshEngine::write_queued)

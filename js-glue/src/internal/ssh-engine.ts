@@ -101,6 +101,9 @@ class WasmSshEngine implements SshEngineHandle {
   kbdAnswers(answers: string[] | null): void {
     this.#raw.kbdAnswers(answers);
   }
+  signResult(signature: Uint8Array | null): void {
+    this.#raw.signResult(signature);
+  }
   writeRoom(): number {
     return this.#raw.writeRoom();
   }

@@ -8,6 +8,7 @@ export type SshEngineState =
   | 'auth_list'
   | 'auth_try'
   | 'auth_prompt'
+  | 'auth_sign'
   | 'channel_open'
   | 'channel_env'
   | 'channel_pty'
@@ -49,6 +50,8 @@ export type SshEngineEvent =
       instruction: string;
       prompts: { prompt: string; echo: boolean }[];
     }
+  /** security-key: sign `data` (the SSH to-be-signed bytes) and answer with signResult(). */
+  | { type: 'signRequest'; data: Uint8Array }
   | { type: 'ready' }
   | { type: 'data'; stream: 'stdout' | 'stderr'; data: Uint8Array }
   | { type: 'exit'; code: number | null; signal: string | null; message: string }
@@ -68,7 +71,9 @@ export type SshEngineEvent =
 export type SshEngineAuth =
   | { type: 'password'; password: string }
   | { type: 'publickey'; privateKey: string; passphrase?: string }
-  | { type: 'keyboard-interactive' };
+  | { type: 'keyboard-interactive' }
+  /** The sk-ecdsa-sha2-nistp256@openssh.com key blob; the signature comes from signResult(). */
+  | { type: 'security-key'; publicKey: Uint8Array };
 
 export interface SshEngineConfig {
   username: string;
@@ -111,6 +116,8 @@ export interface SshEngineHandle {
   pollEvent(): SshEngineEvent | null;
   hostKeyDecision(accept: boolean): void;
   kbdAnswers(answers: string[] | null): void;
+  /** The signature blob for the last signRequest; null cancels (closed auth_cancelled). */
+  signResult(signature: Uint8Array | null): void;
   write(data: Uint8Array): number;
   writeRoom(): number;
   writeQueued(): number;
@@ -155,6 +162,8 @@ export interface RawSshEngine {
   eventDetail(): SshEngineEvent | null;
   hostKeyDecision(accept: boolean): void;
   kbdAnswers(answers: string[] | null): void;
+  /** The signature blob for the last signRequest; null cancels (closed auth_cancelled). */
+  signResult(signature: Uint8Array | null): void;
   write(n: number): number;
   writeRoom(): number;
   writeQueued(): number;

@@ -53,6 +53,8 @@ export interface CloseContext {
   username: string;
   /** The HostKeyError of the refused host key. */
   hostKeyError(sshCode: number): ManaError;
+  /** Why this side cancelled the authentication (a security key failure), if it did. */
+  authError?(): ManaError | undefined;
   /** The error of a lost transport (lostError, or the failure of the bastion carrying it). */
   lost(message: string): ManaError;
   /** Tunnel mode (a bastion of a jump-host session): where its direct-tcpip channel goes. */
@@ -102,12 +104,15 @@ export function engineCloseError(
         { ...init, code: 'auth_failed', methods },
       );
     case 'auth_cancelled':
-      return new SshAuthError('keyboard-interactive authentication was cancelled', {
-        ...init,
-        code: 'auth_cancelled',
-        origin: 'local',
-        methods,
-      });
+      return (
+        ctx.authError?.() ??
+        new SshAuthError('keyboard-interactive authentication was cancelled', {
+          ...init,
+          code: 'auth_cancelled',
+          origin: 'local',
+          methods,
+        })
+      );
     case 'key_error':
       return new SshAuthError(`the private key could not be used${detail}`, {
         ...init,

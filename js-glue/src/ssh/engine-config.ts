@@ -7,6 +7,7 @@ import type { SshEngineAuth, SshEngineConfig, SshModule } from '../internal/ssh-
 import { engineKind, resolveAlgorithms } from './algorithms.js';
 import type { SshAlgorithmKind } from './errors.js';
 import { hostKeyPreference, type KnownHosts } from './known-hosts.js';
+import { securityKeyBlob } from './security-key.js';
 import type { SshAuthMethod, SshJumpHost } from './types.js';
 
 /** What every layer has: where it goes, who logs in, how, with which algorithms. */
@@ -22,6 +23,8 @@ function toEngineAuth(m: SshAuthMethod): SshEngineAuth {
       ? { type: 'publickey', privateKey: m.privateKey, passphrase: m.passphrase }
       : { type: 'publickey', privateKey: m.privateKey };
   }
+  if ('securityKey' in m)
+    return { type: 'security-key', publicKey: securityKeyBlob(m.securityKey) };
   return { type: 'keyboard-interactive' };
 }
 
@@ -40,7 +43,7 @@ export function validateLogin(o: SshLogin, what: string): void {
   const methods = Array.isArray(o.auth) ? o.auth : [o.auth];
   if (methods.length === 0 || methods.some((m) => typeof m !== 'object' || m === null)) {
     throw invalid(
-      `openSession: ${what}auth needs {password}, {privateKey} or {keyboardInteractive}`,
+      `openSession: ${what}auth needs {password}, {privateKey}, {keyboardInteractive} or {securityKey}`,
     );
   }
 }
@@ -68,7 +71,8 @@ export function supportedOf(module: SshModule): (kind: SshAlgorithmKind) => stri
 /**
  * The engine configuration of one layer without the channel part (pty, exec, tunnel): auth
  * methods, algorithms (host key preference from the known hosts), keepalive. Throws
- * SshAlgorithmError `unsupported_algorithm` for names this build cannot negotiate.
+ * SshAlgorithmError `unsupported_algorithm` for names this build cannot negotiate, and
+ * SecurityKeyError for a securityKey whose public key is unusable or not of its rpId.
  */
 export function loginConfig(
   o: SshLogin,

@@ -2,11 +2,18 @@
 // The open of an SshSession up to authentication: the negotiated algorithms, and the two questions
 // the SSH engine asks its session: whether to trust the server's host key (known hosts: trust on
 // first use, a changed key always fails; or the application's hostKey.verify) and the answers to
-// keyboard-interactive prompts (the application's handler). Answers go into the engine and nowhere
-// else.
+// keyboard-interactive prompts (the application's handler), and the signature of a security key
+// (navigator.credentials.get() over the data to sign: ssh/security-key.ts). Answers go into the
+// engine and nowhere else.
 import type { SshEngineEvent, SshEngineHandle } from '../internal/ssh-types.js';
 import { weakNegotiated } from './algorithms.js';
+import type { ManaError } from '../errors.js';
 import { HostKeyError, type HostKeyInfo } from './errors.js';
+import {
+  SecurityKeyError,
+  signWithSecurityKey,
+  type SecurityKeyCredential,
+} from './security-key.js';
 import { base64Of, type KnownHosts } from './known-hosts.js';
 import type {
   KeyboardInteractiveHandler,
@@ -169,6 +176,43 @@ async function answerPrompts(
   host.pump();
 }
 
+/**
+ * Signs a signRequest with the first securityKey method; the engine waits (auth_sign) meanwhile.
+ * A failure cancels the authentication and is kept (`fail`) as the error of its close.
+ */
+async function signChallenge(
+  ev: Extract<SshEngineEvent, { type: 'signRequest' }>,
+  methods: SshAuthMethod[],
+  host: HandshakeHost,
+  fail: (e: ManaError) => void,
+): Promise<void> {
+  const key = methods.find(
+    (m): m is { securityKey: SecurityKeyCredential } => 'securityKey' in m,
+  )?.securityKey;
+  let signature: Uint8Array | null = null;
+  host.diag('ssh_auth_sign', `${ev.data.length} bytes to sign`);
+  try {
+    if (key === undefined) throw new Error('no securityKey method');
+    signature = await signWithSecurityKey(key, ev.data);
+  } catch (e) {
+    fail(
+      e instanceof SecurityKeyError
+        ? e
+        : new SecurityKeyError(`the security key did not sign: ${String(e)}`, {
+            code: 'security_key_unavailable',
+            origin: 'local',
+            methods: [],
+            cause: e,
+          }),
+    );
+    host.diag('ssh_auth_sign', `failed: ${String(e)}`);
+  }
+  const engine = host.engine();
+  if (engine === undefined) return;
+  engine.signResult(signature);
+  host.pump();
+}
+
 /** The events of the open up to authentication, and what they taught (info). */
 export class SshHandshake {
   /** Negotiated algorithms, host key fingerprint and auth method, as far as known. */
@@ -176,6 +220,8 @@ export class SshHandshake {
   readonly #hostKeys: HostKeyCheck;
   readonly #methods: SshAuthMethod[];
   readonly #host: HandshakeHost;
+  /** Why the application side cancelled the authentication (a security key failure). */
+  #authError: ManaError | undefined;
 
   constructor(
     target: { host: string; port: number },
@@ -227,6 +273,11 @@ export class SshHandshake {
       case 'kbdPrompts':
         void answerPrompts(ev, this.#methods, host);
         return true;
+      case 'signRequest':
+        void signChallenge(ev, this.#methods, host, (e) => {
+          this.#authError = e;
+        });
+        return true;
       default:
         return false;
     }
@@ -250,5 +301,10 @@ export class SshHandshake {
   /** The error of a refused host key (the engine closed with `hostkey_rejected`). */
   hostKeyError(sshCode: number): HostKeyError {
     return this.#hostKeys.error(sshCode);
+  }
+
+  /** Why the authentication was cancelled on this side (a SecurityKeyError), if it was. */
+  authError(): ManaError | undefined {
+    return this.#authError;
   }
 }

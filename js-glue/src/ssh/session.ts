@@ -401,6 +401,7 @@ export class SshSession implements DisposableLike {
     const error = engineCloseError(ev, {
       username: this.username,
       hostKeyError: (sshCode) => this.#handshake.hostKeyError(sshCode),
+      authError: () => this.#handshake.authError(),
       lost: (message) => this.#lost(message),
       tunnelTo: this.#layer?.tunnelTo,
     });

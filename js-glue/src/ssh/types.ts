@@ -5,6 +5,7 @@ import type { SshLoadOptions } from '../internal/ssh.js';
 import type { SshAlgorithms } from './algorithms.js';
 import type { HostKeyInfo } from './errors.js';
 import type { KnownHostsOption } from './known-hosts.js';
+import type { SecurityKeyCredential } from './security-key.js';
 
 export type SshSessionState = 'connecting' | 'authenticating' | 'open' | 'closing' | 'closed';
 
@@ -21,7 +22,10 @@ export type KeyboardInteractiveHandler = (
 export type SshAuthMethod =
   | { password: string }
   | { privateKey: string; passphrase?: string }
-  | { keyboardInteractive: KeyboardInteractiveHandler };
+  | { keyboardInteractive: KeyboardInteractiveHandler }
+  /** A security key or passkey through WebAuthn (enrollSecurityKey() made it): no private key
+   *  in the page; the browser asks the user to touch the key. */
+  | { securityKey: SecurityKeyCredential };
 
 export interface SshTermOptions {
   cols: number;
