@@ -335,8 +335,9 @@ long SshEngine::on_recv(void* buffer, std::size_t length) {
     // kex-strict-c-v00@openssh.com: kex methods with no hostkey requirement and a null
     // exchange_keys) when a server lists it, and then calls that null pointer (found by
     // fuzz_ssh_engine). No server sends a client marker: such a KEXINIT never reaches libssh2,
-    // the handshake fails with ssh_error. (A re-key KEXINIT is encrypted and not tapped: that
-    // case needs a libssh2 fix.)
+    // the handshake fails with ssh_error. Our libssh2 patch 0003 fixes the agreement itself (a
+    // re-key KEXINIT is encrypted and not tapped, and the tap and libssh2 may find the first
+    // KEXINIT at different offsets after odd banner lines); this guard stays for its message.
     if (const auto& offer = kex_tap_.offer()) {
       if (list_contains(offer->kex, "ext-info-c") ||
           list_contains(offer->kex, "kex-strict-c-v00@openssh.com")) {

@@ -123,3 +123,16 @@ TEST_CASE("ssh engine: a packet whose MAC does not verify closes the session (no
   CHECK(r.closed->code == -12);  // LIBSSH2_ERROR_DECRYPT
   CHECK_FALSE(r.ready);
 }
+
+TEST_CASE("ssh engine: a server KEXINIT naming the client's kex marker is refused, not called",
+          "[ssh-engine]") {
+  // Banner lines before the version line, then a KEXINIT listing kex-strict-c-v00@openssh.com
+  // (found by fuzz_ssh_engine): libssh2 1.11.1 agreed on the marker and called its NULL
+  // exchange_keys. With our patch (scripts/patches/libssh2/0003-kex-markers-are-not-key-
+  // exchanges.patch) the marker is never agreed on: a typed close, no crash.
+  const Replayed r = replay(read_seed("kex-marker-after-banner-lines"));
+  REQUIRE(r.closed);
+  INFO(r.closed->message);
+  CHECK(r.closed->kind != CloseKind::none);
+  CHECK_FALSE(r.ready);
+}
