@@ -110,6 +110,13 @@ describe('connections and channels in the session worker', () => {
     ch2.write('second channel');
     await until(() => text === `${BANNER}second channel`, 10_000, 'second channel echo');
     assert.equal(ch2.unconsumed, 0, 'autoConsume consumed');
+    // Node Buffers: a small one is a view on Node's pool, a subarray a view on a larger buffer;
+    // only their own bytes cross to the worker (Buffer#slice would be a view of the whole).
+    ch2.write(Buffer.from(' pooled'));
+    ch2.write(Buffer.alloc(64, 0x61).subarray(10, 13));
+    await until(() => text.length >= `${BANNER}second channel pooledaaa`.length, 10_000, 'Buffers');
+    await sleep(200);
+    assert.equal(text, `${BANNER}second channel pooledaaa`, "exactly the Buffers' bytes");
 
     if (sshd) {
       const session = await client.openSession(conn, {

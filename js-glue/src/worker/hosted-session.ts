@@ -206,7 +206,7 @@ export class HostedSession {
     this.#place(view, readOnly);
     const offset = this.#consumedTotal;
     link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen: '', offset });
-    for (const p of this.#pending) this.#post(view, p.data.slice().buffer, p.stream);
+    for (const p of this.#pending) this.#post(view, new Uint8Array(p.data).buffer, p.stream);
   }
 
   /** Removes `link`'s view; the grace timer starts when no view is left. */
@@ -272,7 +272,7 @@ export class HostedSession {
     for (const view of [this.#control, this.#readOnly]) {
       if (view === undefined) continue;
       // The screen model (or the replay queue) keeps `data`; each view gets its own buffer, moved.
-      this.#post(view, data.slice().buffer, stream);
+      this.#post(view, new Uint8Array(data).buffer, stream);
     }
   }
 

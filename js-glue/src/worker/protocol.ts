@@ -465,5 +465,5 @@ export function transferable(bytes: Uint8Array): ArrayBuffer {
   ) {
     return bytes.buffer;
   }
-  return bytes.slice().buffer;
+  return new Uint8Array(bytes).buffer; // a copy: Buffer#slice would be a view
 }

@@ -136,7 +136,9 @@ export class RemoteSshSession implements DisposableLike {
     );
     if (n === 0) return 0;
     if (this.#link.inputRoom === true) this.#room -= n;
-    const buf = data.slice(0, n).buffer;
+    // A copy of exactly n bytes: `slice` of a Node Buffer is a view on the whole (often pooled or
+    // larger) ArrayBuffer, which the worker refuses (over its input limit) or would over-read.
+    const buf = new Uint8Array(data.subarray(0, n)).buffer;
     this.#link.send({ v: 1, type: 'input', sessionId: this.sessionId, data: buf }, [buf]);
     return n;
   }
