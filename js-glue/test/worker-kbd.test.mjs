@@ -270,14 +270,18 @@ test('client: bad auth is invalid_argument before anything is sent; other typed 
     assert.ok(e instanceof lib.InvalidStateError, String(e));
     assert.equal(e.code, 'invalid_argument');
   }
-  // Jump hosts run in-page only: `via` is refused, never dropped (the session would go direct).
-  const via = { target: { host: 'bastion', port: 22 }, username: 'u', auth: { password: 'p' } };
+  // A bastion the worker cannot run (keyboard-interactive) is refused, never dropped.
+  const via = {
+    target: { host: 'bastion', port: 22 },
+    username: 'u',
+    auth: { keyboardInteractive: async () => ['x'] },
+  };
   const viaErr = await client.openSession(connect, { ...base, auth: { password: 'p' }, via }).then(
     () => assert.fail('must not open'),
     (x) => x,
   );
   assert.ok(viaErr instanceof lib.InvalidStateError, String(viaErr));
-  assert.match(viaErr.message, /no `via`/);
+  assert.match(viaErr.message, /bastion/);
   assert.equal(script.opens.length, before, 'nothing reached the worker');
 
   const hostKey = {

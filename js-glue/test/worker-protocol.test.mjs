@@ -399,6 +399,7 @@ test('connection messages: round-trips, and malformed ones are WorkerProtocolErr
     { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'error', code: 'x', message: 'm' },
     { v: 1, type: 'writable', sessionId: 's', room: 4096 },
     { v: 1, type: 'ready', mode: 'page', inputRoom: true },
+    { v: 1, type: 'ready', mode: 'page', inputRoom: true, via: true },
   ];
   for (const m of workerOk) assert.deepEqual(parseWorkerMessage(m), m, m.type);
   const pageBad = [
@@ -444,6 +445,98 @@ test('connection messages: round-trips, and malformed ones are WorkerProtocolErr
     { v: 1, type: 'connection-ended', connectionId: 'c', reason: 'closed', code: 'x'.repeat(65) },
     { v: 1, type: 'connection-ended', reason: 'closed' },
     { v: 1, type: 'writable', sessionId: 's', room: -1 },
+  ];
+  for (const m of workerBad) {
+    assert.throws(() => parseWorkerMessage(m), WorkerProtocolError, JSON.stringify(m));
+  }
+});
+
+test('connection status, events and stats: round-trips, bounds, no credit grants', () => {
+  const status = {
+    state: 'reconnecting',
+    pauseReasons: ['transport', 'app'],
+    bufferedAmount: 12,
+    storedSession: 'none',
+    rttMs: 1.25,
+    server: {
+      server: 'mana-gateway/1',
+      maxFrame: 1 << 20,
+      heartbeatMs: 20000,
+      idleTimeoutMs: 60000,
+      maxChannels: 64,
+      window: 262144,
+      resumeTtlMs: null,
+      route: 'gw-1',
+    },
+    lastError: { name: 'TransportError', code: 'transport_lost', origin: 'remote', message: 'm' },
+  };
+  const pageOk = [
+    { v: 1, type: 'connection-status', req: 5, connectionId: 'c' },
+    { v: 1, type: 'pause-connection', connectionId: 'c', on: true },
+    { v: 1, type: 'close-connection', connectionId: 'c', code: 4001, reason: 'bye' },
+    { v: 1, type: 'close-connection', connectionId: 'c', code: 1000, reason: '' },
+    { v: 1, type: 'channel-stats', req: 6, sessionId: 's' },
+  ];
+  for (const m of pageOk) assert.deepEqual(parsePageMessage(m), m, m.type);
+  const stats = {
+    sent: 1,
+    sendLimit: 2,
+    acked: 1,
+    received: 3,
+    consumed: 3,
+    recvLimit: 9,
+    window: 6,
+    replayBytes: 0,
+  };
+  const ev = (event) => ({ v: 1, type: 'connection-event', connectionId: 'c', status, event });
+  const workerOk = [
+    { v: 1, type: 'connected', req: 1, connectionId: 'c', secret: 's', status },
+    { v: 1, type: 'connection-event', connectionId: 'c', req: 5, status },
+    ev({ kind: 'state', from: 'ready', to: 'reconnecting', error: status.lastError }),
+    ev({ kind: 'state', from: 'reconnecting', to: 'ready' }),
+    ev({ kind: 'diagnostic', code: 'rtt_sample', at: 1.5e12, phase: 'ready', detail: 'd' }),
+    ev({ kind: 'pause', reason: 'app', reasons: ['app'] }),
+    ev({ kind: 'resume', reason: 'app', reasons: [] }),
+    ev({ kind: 'rate_limited', channel: 3, detail: 'slow' }),
+    ev({ kind: 'persistence', persistence: 'load', storage: 'memory', found: false }),
+    { v: 1, type: 'channel-stats', req: 6, sessionId: 's', stats },
+    { v: 1, type: 'channel-stats', req: 6, sessionId: 's', stats: null },
+  ];
+  for (const m of workerOk) assert.deepEqual(parseWorkerMessage(m), m, JSON.stringify(m.event));
+  const pageBad = [
+    { v: 1, type: 'close-connection', connectionId: 'c', code: 1001, reason: '' },
+    { v: 1, type: 'close-connection', connectionId: 'c', code: 5000, reason: '' },
+    { v: 1, type: 'close-connection', connectionId: 'c', code: 4000, reason: 'r'.repeat(124) },
+    { v: 1, type: 'pause-connection', connectionId: 'c', on: 'yes' },
+    { v: 1, type: 'connection-status', connectionId: 'c' },
+    { v: 1, type: 'channel-stats', req: 1 },
+  ];
+  for (const m of pageBad) {
+    assert.throws(() => parsePageMessage(m), WorkerProtocolError, JSON.stringify(m));
+  }
+  const workerBad = [
+    { v: 1, type: 'connection-event', connectionId: 'c' },
+    { v: 1, type: 'connection-event', connectionId: 'c', status: { ...status, state: 'open' } },
+    {
+      v: 1,
+      type: 'connection-event',
+      connectionId: 'c',
+      status: { ...status, pauseReasons: ['detached'] },
+    },
+    { v: 1, type: 'connection-event', connectionId: 'c', status: { ...status, rttMs: -1 } },
+    { v: 1, type: 'connection-event', connectionId: 'c', status: { ...status, server: {} } },
+    ev({ kind: 'credit_grant', channel: 1, amount: 5 }),
+    ev({ kind: 'diagnostic', code: 'x', at: Number.NaN, phase: 'p', detail: '' }),
+    ev({
+      kind: 'diagnostic',
+      code: 'x',
+      at: 1,
+      phase: 'p',
+      detail: 'd'.repeat(limits.maxText + 1),
+    }),
+    ev({ kind: 'state', from: 'ready', to: 'gone' }),
+    { v: 1, type: 'channel-stats', req: 6, sessionId: 's', stats: { ...stats, sent: -1 } },
+    { v: 1, type: 'channel-stats', req: 6, sessionId: 's' },
   ];
   for (const m of workerBad) {
     assert.throws(() => parseWorkerMessage(m), WorkerProtocolError, JSON.stringify(m));

@@ -2,13 +2,60 @@
 // The auth of ManaWorkerClient.openSession as it crosses to the worker, and the page's answers to
 // the worker's keyboard-interactive rounds (worker/client.ts).
 import { invalidArgument } from '../errors.js';
-import type { KeyboardInteractiveHandler, SshSessionOptions } from '../ssh/types.js';
+import type { HostKeyInfo } from '../ssh/errors.js';
+import type { KeyboardInteractiveHandler, SshJumpHost, SshSessionOptions } from '../ssh/types.js';
 import {
   limits,
   type WireAuthMethod,
+  type WireJumpHost,
   type WireSessionOptions,
   type WorkerMessage,
 } from './protocol.js';
+
+type Verify = (info: HostKeyInfo) => boolean | Promise<boolean>;
+
+/**
+ * `via` as it crosses to the worker, and each bastion's hostKey.verify (by hop; it stays in the
+ * page). Refuses what the worker cannot run: a keyboard-interactive bastion, a `knownHosts` of
+ * its own (the worker keeps host keys in memory), more than 4 bastions.
+ */
+export function wireVia(via: SshJumpHost | SshJumpHost[]): {
+  via: WireJumpHost[];
+  verifiers: (Verify | undefined)[];
+} {
+  const hops = Array.isArray(via) ? via : [via];
+  if (hops.length === 0 || hops.length > 4) {
+    throw invalidArgument('openSession: via takes 1..4 jump hosts');
+  }
+  const verifiers: (Verify | undefined)[] = [];
+  const wire = hops.map((h, i): WireJumpHost => {
+    const { auth, kbd } = wireAuth(h.auth);
+    if (kbd !== undefined) {
+      throw invalidArgument(
+        `openSession: via[${i}]: keyboard-interactive on a bastion is not supported by the worker`,
+      );
+    }
+    if (h.knownHosts !== undefined) {
+      throw invalidArgument(
+        `openSession: via[${i}].knownHosts: the worker keeps host keys in memory; use hostKey.verify`,
+      );
+    }
+    const out: WireJumpHost = {
+      target: { host: h.target.host, port: h.target.port },
+      username: h.username,
+      auth: (Array.isArray(auth) ? auth : [auth]) as WireJumpHost['auth'],
+    };
+    if (h.algorithms !== undefined) out.algorithms = h.algorithms;
+    if (h.ciphers !== undefined) out.ciphers = h.ciphers;
+    if (h.keepaliveMs !== undefined) out.keepaliveMs = h.keepaliveMs;
+    if (h.timeoutMs !== undefined) out.timeoutMs = h.timeoutMs;
+    const verify = h.hostKey?.verify;
+    if (verify !== undefined) out.verifyHostKey = true;
+    verifiers.push(verify);
+    return out;
+  });
+  return { via: wire, verifiers };
+}
 
 /**
  * The auth of openSession as it crosses to the worker, and the handler of its first

@@ -32,9 +32,12 @@ import {
   type RemoteChannelOptions,
 } from './remote-connection.js';
 import { RemoteSshSession } from './view.js';
-import { runKbd, wireAuth } from './client-auth.js';
+import { runKbd, wireAuth, wireVia } from './client-auth.js';
+import { StoredSecrets } from './stored-secrets.js';
 
 export type WorkerMode = 'shared' | 'dedicated' | 'page';
+
+type Verify = (info: HostKeyInfo) => boolean | Promise<boolean>;
 
 /** The worker's fixed name: pages of one release share one worker. */
 export const WORKER_NAME = `mana-websocket-session-worker-v${PROTOCOL_VERSION}`;
@@ -52,8 +55,11 @@ export interface WorkerClientOptions {
   startTimeoutMs?: number;
 }
 
-/** SshSessionOptions without `via`: jump hosts run in-page only for now (openSession rejects it). */
-export interface WorkerSessionOptions extends Omit<SshSessionOptions, 'via'> {
+/**
+ * SshSessionOptions, run by the worker. `via` too (the bastions' SSH sessions run in the worker;
+ * their `hostKey.verify` in this page), without keyboard-interactive or `knownHosts` on a bastion.
+ */
+export interface WorkerSessionOptions extends SshSessionOptions {
   /** Key of the stored attach secret in this tab (several sessions per tab). Default `default`. */
   key?: string;
   /** Grace of the session in the worker without a view, ms (100..300 000). Default 30 000. */
@@ -72,13 +78,6 @@ export interface WorkerSessionOptions extends Omit<SshSessionOptions, 'via'> {
 /** The worker refused an attach (`bad-secret`, `busy`, ...) or a request failed. */
 export class WorkerRequestError extends ManaError {}
 nameErrorClasses({ WorkerRequestError });
-
-/** What sessionStorage keeps per key: an id and its attach secret (and a channel's target). */
-interface Stored {
-  sessionId: string;
-  secret: string;
-  target?: { host: string; port: number };
-}
 
 interface Pending {
   resolve: (m: WorkerMessage) => void;
@@ -102,14 +101,6 @@ export function extendedLifetimeOptions(): {
   return { options, read: () => read };
 }
 
-function defaultStorage(): WorkerClientOptions['storage'] {
-  try {
-    return (globalThis as { sessionStorage?: Storage }).sessionStorage ?? null;
-  } catch {
-    return null; // sandboxed iframes throw on access
-  }
-}
-
 function randomId(): string {
   const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -118,12 +109,15 @@ function randomId(): string {
 export class ManaWorkerClient {
   readonly mode: WorkerMode;
   readonly #port: { postMessage(m: unknown, t: Transferable[]): void };
-  readonly #storage: WorkerClientOptions['storage'];
-  readonly #storageKey: string;
+  readonly #secrets: StoredSecrets;
   readonly #pending = new Map<number, Pending>();
   readonly #views = new Map<string, RemoteSshSession>();
   readonly #connections = new Map<string, RemoteConnection>();
-  readonly #verifiers = new Map<number, (info: HostKeyInfo) => boolean | Promise<boolean>>();
+  /** The hostKey.verify of each pending open (the target's, and its bastions' by hop). */
+  readonly #verifiers = new Map<
+    number,
+    { target: Verify | undefined; hops: (Verify | undefined)[] }
+  >();
   /** The keyboard-interactive handler of each pending open, by its request number. */
   readonly #kbdHandlers = new Map<number, KeyboardInteractiveHandler>();
   /** Why recently ended sessions ended (bounded). */
@@ -131,6 +125,8 @@ export class ManaWorkerClient {
   #nextReq = 1;
   /** The worker returns input room (`writable`); an older worker does not. */
   #inputRoom = false;
+  /** The worker runs `via` (a worker of before that would ignore it). */
+  #via = false;
   #releaseLock: (() => void) | undefined;
 
   private constructor(
@@ -140,8 +136,7 @@ export class ManaWorkerClient {
   ) {
     this.mode = mode;
     this.#port = port;
-    this.#storage = options.storage === undefined ? defaultStorage() : options.storage;
-    this.#storageKey = options.storageKey ?? 'mana-websocket:worker-sessions';
+    this.#secrets = new StoredSecrets(options.storage, options.storageKey);
   }
 
   /** Starts or joins the session worker. */
@@ -242,12 +237,13 @@ export class ManaWorkerClient {
   async openSession(
     connect: { url: string; token?: string } | RemoteConnection,
     options: WorkerSessionOptions,
-  ) {
-    // Never dropped silently: the session would go to `target` directly.
-    if ((options as { via?: unknown }).via !== undefined) {
-      throw invalidArgument('openSession: the session worker has no `via` (jump hosts) yet');
-    }
+  ): Promise<RemoteSshSession> {
     const { auth, kbd } = wireAuth(options.auth);
+    const via = options.via !== undefined ? wireVia(options.via) : undefined;
+    // Never dropped silently: an older worker would open the session to `target` directly.
+    if (via !== undefined && !this.#via) {
+      throw invalidArgument('openSession: this session worker (an older release) has no `via`');
+    }
     const session: WireSessionOptions = {
       target: options.target,
       username: options.username,
@@ -259,10 +255,13 @@ export class ManaWorkerClient {
     if (options.timeoutMs !== undefined) session.timeoutMs = options.timeoutMs;
     if (options.ciphers !== undefined) session.ciphers = options.ciphers;
     if (options.algorithms !== undefined) session.algorithms = options.algorithms;
+    if (via !== undefined) session.via = via.via;
     const verify = options.hostKey?.verify;
     if (verify) session.verifyHostKey = true;
     const req = this.#nextReq++;
-    if (verify) this.#verifiers.set(req, verify);
+    if (verify || via?.verifiers.some((v) => v !== undefined)) {
+      this.#verifiers.set(req, { target: verify, hops: via?.verifiers ?? [] });
+    }
     if (kbd) this.#kbdHandlers.set(req, kbd);
     // On a RemoteConnection: the session shares that connection's WebSocket in the worker.
     const msg: PageMessage =
@@ -275,7 +274,7 @@ export class ManaWorkerClient {
     try {
       const r = await this.#request(req, msg);
       if (r.type !== 'opened') throw new Error(`unexpected ${r.type}`);
-      this.#remember(options.key ?? 'default', r.sessionId, r.secret);
+      this.#secrets.remember(options.key ?? 'default', r.sessionId, r.secret);
       return this.#view(r.sessionId, false, '', 0);
     } finally {
       this.#verifiers.delete(req);
@@ -291,7 +290,7 @@ export class ManaWorkerClient {
   async reattach(
     options: { key?: string; readOnly?: boolean; takeOver?: boolean } = {},
   ): Promise<RemoteSshSession | undefined> {
-    const stored = this.#stored()[options.key ?? 'default'];
+    const stored = this.#secrets.all()[options.key ?? 'default'];
     if (stored === undefined) return undefined;
     return this.attach(stored.sessionId, stored.secret, options);
   }
@@ -330,7 +329,7 @@ export class ManaWorkerClient {
     const req = this.#nextReq++;
     const msg: PageMessage = { v: 1, type: 'connect', req, connect: { ...connect } };
     if (options.graceMs !== undefined) msg.graceMs = options.graceMs;
-    return this.#connectionView(await this.#request(req, msg), options.key);
+    return this.#connectionView(await this.#request(req, msg), connect.url, options.key);
   }
 
   /**
@@ -338,7 +337,7 @@ export class ManaWorkerClient {
    * SessionLostError when the worker no longer has it; WorkerRequestError `bad-secret`.
    */
   async reattachConnection(options: { key?: string } = {}): Promise<RemoteConnection | undefined> {
-    const stored = this.#stored()[`connection:${options.key ?? 'default'}`];
+    const stored = this.#secrets.all()[`connection:${options.key ?? 'default'}`];
     if (stored === undefined) return undefined;
     const req = this.#nextReq++;
     const r = await this.#request(req, {
@@ -348,7 +347,7 @@ export class ManaWorkerClient {
       connectionId: stored.sessionId,
       secret: stored.secret,
     });
-    return this.#connectionView(r);
+    return this.#connectionView(r, stored.url);
   }
 
   /**
@@ -360,18 +359,38 @@ export class ManaWorkerClient {
     autoConsume?: boolean;
     takeOver?: boolean;
   }): Promise<RemoteChannel | undefined> {
-    const stored = this.#stored()[`channel:${options.key}`];
+    const stored = this.#secrets.all()[`channel:${options.key}`];
     if (stored === undefined) return undefined;
     const view = await this.attach(stored.sessionId, stored.secret, {
       takeOver: options.takeOver ?? false,
     });
-    return new RemoteChannel(view, stored.target, options.autoConsume ?? false);
+    return this.#channel(view, stored.target, options.autoConsume ?? false);
   }
 
-  #connectionView(r: WorkerMessage, key?: string): RemoteConnection {
+  #channel(
+    view: RemoteSshSession,
+    target: { host: string; port: number } | undefined,
+    autoConsume: boolean,
+  ): RemoteChannel {
+    return new RemoteChannel(view, target, autoConsume, async () => {
+      const req = this.#nextReq++;
+      const r = await this.#request(req, {
+        v: 1,
+        type: 'channel-stats',
+        req,
+        sessionId: view.sessionId,
+      });
+      if (r.type !== 'channel-stats') throw new Error(`unexpected ${r.type}`);
+      return r.stats;
+    });
+  }
+
+  #connectionView(r: WorkerMessage, url: string | undefined, key?: string): RemoteConnection {
     if (r.type !== 'connected') throw new Error(`unexpected ${r.type}`);
-    if (key !== undefined) this.#remember(`connection:${key}`, r.connectionId, r.secret);
-    const conn = new RemoteConnection(this.#connectionLink, r.connectionId);
+    if (key !== undefined) {
+      this.#secrets.remember(`connection:${key}`, r.connectionId, r.secret, undefined, url);
+    }
+    const conn = new RemoteConnection(this.#connectionLink, r.connectionId, url, r.status);
     this.#connections.set(r.connectionId, conn);
     return conn;
   }
@@ -390,9 +409,9 @@ export class ManaWorkerClient {
       const r = await this.#request(req, msg);
       if (r.type !== 'opened') throw new Error(`unexpected ${r.type}`);
       if (options.key !== undefined) {
-        this.#remember(`channel:${options.key}`, r.sessionId, r.secret, target);
+        this.#secrets.remember(`channel:${options.key}`, r.sessionId, r.secret, target);
       }
-      return new RemoteChannel(
+      return this.#channel(
         this.#view(r.sessionId, false, '', 0),
         target,
         options.autoConsume ?? false,
@@ -400,9 +419,22 @@ export class ManaWorkerClient {
     },
     release: (connectionId) => {
       this.#connections.delete(connectionId);
-      this.#forget(connectionId);
+      this.#secrets.forget(connectionId);
       this.#send({ v: 1, type: 'release-connection', connectionId });
     },
+    status: async (connectionId) => {
+      const req = this.#nextReq++;
+      const r = await this.#request(req, { v: 1, type: 'connection-status', req, connectionId });
+      if (r.type !== 'connection-event') throw new Error(`unexpected ${r.type}`);
+      return r.status;
+    },
+    setAppPaused: (connectionId, on) => {
+      this.#send({ v: 1, type: 'pause-connection', connectionId, on });
+    },
+    close: (connectionId, code, reason) => {
+      this.#send({ v: 1, type: 'close-connection', connectionId, code, reason });
+    },
+    openSession: (conn, options) => this.openSession(conn, options),
   };
 
   /** Detaches every view and releases the page's lock (the sessions stay for their grace). */
@@ -425,7 +457,7 @@ export class ManaWorkerClient {
         inputRoom: this.#inputRoom,
         forget: (id, ended) => {
           this.#views.delete(id);
-          if (ended) this.#forget(id);
+          if (ended) this.#secrets.forget(id);
         },
       },
       sessionId,
@@ -457,11 +489,12 @@ export class ManaWorkerClient {
     }
     if (msg.type === 'ready') {
       this.#inputRoom = msg.inputRoom === true;
+      this.#via = msg.via === true;
       this.#onReady?.();
       return;
     }
     if (msg.type === 'hostkey') {
-      void this.#answerHostKey(msg.req, msg.info, msg.open);
+      void this.#answerHostKey(msg.req, msg.info, msg.open, msg.hop);
       return;
     }
     if (msg.type === 'kbd') {
@@ -481,7 +514,7 @@ export class ManaWorkerClient {
           // The worker does not have the session (it ended, or this is another worker: a
           // dedicated one after a reload, another origin's): its stored secret is useless now.
           const unknown = msg.code === 'unknown-session' || msg.code === 'unknown-connection';
-          if (unknown && msg.sessionId !== undefined) this.#forget(msg.sessionId);
+          if (unknown && msg.sessionId !== undefined) this.#secrets.forget(msg.sessionId);
           const typed = msg.failure !== undefined ? fromFailure(msg.failure) : undefined;
           p.reject(
             typed ??
@@ -498,15 +531,19 @@ export class ManaWorkerClient {
         return;
       }
     }
+    if (msg.type === 'connection-event') {
+      this.#connections.get(msg.connectionId)?._event(msg);
+      return;
+    }
     if (msg.type === 'connection-ended') {
-      this.#forget(msg.connectionId);
+      this.#secrets.forget(msg.connectionId);
       this.#connections.get(msg.connectionId)?._ended(msg);
       this.#connections.delete(msg.connectionId);
       return;
     }
     if ('sessionId' in msg && msg.sessionId !== undefined) {
       if (msg.type === 'session-ended') {
-        this.#forget(msg.sessionId);
+        this.#secrets.forget(msg.sessionId);
         this.#endedWhy.set(msg.sessionId, msg.reason);
         if (this.#endedWhy.size > 64)
           this.#endedWhy.delete(this.#endedWhy.keys().next().value ?? '');
@@ -515,53 +552,23 @@ export class ManaWorkerClient {
     }
   }
 
-  async #answerHostKey(req: number, info: HostKeyInfo, open: number | undefined): Promise<void> {
+  async #answerHostKey(
+    req: number,
+    info: HostKeyInfo,
+    open: number | undefined,
+    hop: number | undefined,
+  ): Promise<void> {
     let accept = false;
-    // The question belongs to open request `open` (its own hostKey.verify answers; none: refused).
-    // A worker of before that does not say asks any registered verifier of this page.
-    const verify =
-      open !== undefined ? this.#verifiers.get(open) : [...this.#verifiers.values()][0];
+    // The question belongs to open request `open` (its own hostKey.verify answers, the target's
+    // or bastion `hop`'s; none: refused). A worker of before that does not say asks any
+    // registered verifier of this page.
+    const v = open !== undefined ? this.#verifiers.get(open) : [...this.#verifiers.values()][0];
+    const verify = hop !== undefined ? v?.hops[hop] : v?.target;
     try {
       accept = verify !== undefined && (await verify(info));
     } catch {
       accept = false;
     }
     this.#send({ v: 1, type: 'hostkey-answer', req, accept });
-  }
-
-  #stored(): Record<string, Stored> {
-    try {
-      const raw = this.#storage?.getItem(this.#storageKey);
-      const v: unknown = raw ? JSON.parse(raw) : {};
-      return typeof v === 'object' && v !== null ? (v as Record<string, Stored>) : {};
-    } catch {
-      return {};
-    }
-  }
-
-  #remember(
-    key: string,
-    sessionId: string,
-    secret: string,
-    target?: { host: string; port: number },
-  ): void {
-    const all = this.#stored();
-    all[key] = target !== undefined ? { sessionId, secret, target } : { sessionId, secret };
-    try {
-      this.#storage?.setItem(this.#storageKey, JSON.stringify(all));
-    } catch {
-      // Quota or a disabled storage: the session works, a reload cannot reattach.
-    }
-  }
-
-  #forget(sessionId: string): void {
-    const entries = Object.entries(this.#stored());
-    const all = Object.fromEntries(entries.filter(([, v]) => v.sessionId !== sessionId));
-    if (Object.keys(all).length === entries.length) return;
-    try {
-      this.#storage?.setItem(this.#storageKey, JSON.stringify(all));
-    } catch {
-      // See #remember.
-    }
   }
 }

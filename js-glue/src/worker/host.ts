@@ -19,7 +19,8 @@
 import type { HostKeyInfo } from '../ssh/errors.js';
 import type { KeyboardInteractiveHandler } from '../ssh/types.js';
 import { toFailure } from './failure.js';
-import { HostedConnection, type HostConnection } from './hosted-connection.js';
+import type { HostedConnection, HostConnection } from './hosted-connection.js';
+import { HostConnections } from './host-connections.js';
 import { HostedSession, type HostSession, type PageLink } from './hosted-session.js';
 import {
   PROTOCOL_VERSION,
@@ -51,8 +52,11 @@ export interface OpenedSession {
 
 /** The opening page's answers, as the SshSession's options take them. */
 export interface PageAsk {
-  /** hostKey.verify of the page; undefined when it does not verify (`verifyHostKey` unset). */
-  verifyHostKey: ((info: HostKeyInfo) => Promise<boolean>) | undefined;
+  /**
+   * hostKey.verify of the page for the target (`hop` undefined) or for bastion `via[hop]`;
+   * undefined when the page verifies none of them (`verifyHostKey` unset on all).
+   */
+  verifyHostKey: ((info: HostKeyInfo, hop?: number) => Promise<boolean>) | undefined;
   /**
    * The handler of the `keyboardInteractive` methods (protocol.ts WireAuthMethod): asks the page;
    * throws (so the attempt is cancelled: SshAuthError `auth_cancelled`) when the page's handler
@@ -111,9 +115,7 @@ export class WorkerHost {
   readonly #deps: HostDeps;
   readonly #graceMs: number;
   readonly #maxSessions: number;
-  readonly #maxConnections: number;
-  readonly #connections = new Map<string, HostedConnection>();
-  #connecting = 0;
+  readonly #connections: HostConnections<PageState>;
   readonly #maxInput: number;
   readonly #maxLag: number;
   readonly #hostKeyTimeoutMs: number;
@@ -129,12 +131,24 @@ export class WorkerHost {
     this.#deps = deps;
     this.#graceMs = options.graceMs ?? 30_000;
     this.#maxSessions = options.maxSessions ?? 64;
-    this.#maxConnections = options.maxConnections ?? 16;
     this.#maxInput = options.maxInputBytes ?? 1024 * 1024;
     this.#maxLag = options.maxReadOnlyLag ?? 4 * 1024 * 1024;
     this.#hostKeyTimeoutMs = options.hostKeyTimeoutMs ?? 120_000;
     this.#kbdTimeoutMs = options.kbdTimeoutMs ?? 120_000;
     this.#questions = new PageQuestions(MAX_QUESTIONS, deps.timers);
+    this.#connections = new HostConnections<PageState>({
+      connect: deps.connect?.bind(deps),
+      graceMs: this.#graceMs,
+      maxConnections: options.maxConnections ?? 16,
+      timers: deps.timers,
+      error: (page, code, message, raw) => {
+        this.#error(page, code, message, raw);
+      },
+      openFailed: (page, req, e) => {
+        this.#openFailed(page, req, e);
+      },
+      host: (page, req, graceMs, on, how) => this.#host(page, req, graceMs, on, how),
+    });
   }
 
   /** The hosted sessions, by id (tests, diagnostics). */
@@ -218,7 +232,7 @@ export class WorkerHost {
     switch (msg.type) {
       case 'hello':
         page.pageId = msg.pageId;
-        page.send({ v: 1, type: 'ready', mode: this.#deps.mode, inputRoom: true });
+        page.send({ v: 1, type: 'ready', mode: this.#deps.mode, inputRoom: true, via: true });
         if (msg.lock !== null && this.#deps.watchLock) {
           void this.#deps.watchLock(msg.lock).then(() => {
             this.#pageGone(page);
@@ -235,12 +249,15 @@ export class WorkerHost {
         this.#attach(page, msg);
         return;
       case 'connect':
-        void this.#connect(page, msg);
+        void this.#connections.connect(page, msg);
         return;
       case 'attach-connection':
       case 'open-channel':
       case 'release-connection':
-        this.#connectionMessage(page, msg);
+      case 'connection-status':
+      case 'pause-connection':
+      case 'close-connection':
+        this.#connections.message(page, msg);
         return;
       case 'hostkey-answer':
         if (!this.#questions.answer(page, 'hostkey', msg.req, msg.accept)) {
@@ -262,11 +279,18 @@ export class WorkerHost {
 
   #sessionMessage(
     page: PageState,
-    msg: Extract<PageMessage, { type: 'input' | 'consume' | 'resize' | 'detach' | 'close' }>,
+    msg: Extract<
+      PageMessage,
+      { type: 'input' | 'consume' | 'resize' | 'detach' | 'close' | 'channel-stats' }
+    >,
   ): void {
     const s = this.#sessions.get(msg.sessionId);
     if (!s?.isViewer(page)) {
       this.#error(page, 'not-attached', `not attached to session ${msg.sessionId}`, msg);
+      return;
+    }
+    if (msg.type === 'channel-stats') {
+      page.send({ v: 1, type: 'channel-stats', req: msg.req, sessionId: s.id, stats: s.stats() });
       return;
     }
     if (msg.type === 'consume') {
@@ -301,8 +325,8 @@ export class WorkerHost {
   async #open(page: PageState, msg: Extract<PageMessage, { type: 'open' }>): Promise<void> {
     const ask: PageAsk = {
       verifyHostKey:
-        msg.session.verifyHostKey === true
-          ? (info: HostKeyInfo) => this.#askHostKey(page, msg.req, info)
+        msg.session.verifyHostKey === true || msg.session.via?.some((h) => h.verifyHostKey)
+          ? (info: HostKeyInfo, hop?: number) => this.#askHostKey(page, msg.req, info, hop)
           : undefined,
       keyboardInteractive: (prompts, info) => this.#askKbd(page, msg.req, prompts, info),
     };
@@ -401,96 +425,6 @@ export class WorkerHost {
     });
   }
 
-  async #connect(page: PageState, msg: Extract<PageMessage, { type: 'connect' }>): Promise<void> {
-    if (this.#deps.connect === undefined) {
-      this.#error(page, 'protocol', 'this worker hosts no connections', msg);
-      return;
-    }
-    if (this.#connections.size + this.#connecting >= this.#maxConnections) {
-      this.#error(
-        page,
-        'limit',
-        `this worker keeps at most ${this.#maxConnections} connections`,
-        msg,
-      );
-      return;
-    }
-    this.#connecting++;
-    let conn: HostConnection;
-    try {
-      conn = await this.#deps.connect(msg.connect);
-    } catch (e) {
-      this.#openFailed(page, msg.req, e);
-      return;
-    } finally {
-      this.#connecting--;
-    }
-    const id = newSessionId();
-    const secret = newSecret();
-    const hc = new HostedConnection({
-      id,
-      secret,
-      conn,
-      graceMs: msg.graceMs ?? this.#graceMs,
-      ...(this.#deps.timers ? { timers: this.#deps.timers } : {}),
-      ended: () => {
-        this.#connections.delete(id);
-      },
-    });
-    this.#connections.set(id, hc);
-    hc.attach(page);
-    if (page.gone) hc.pageGone(page);
-    page.send({ v: 1, type: 'connected', req: msg.req, connectionId: id, secret });
-  }
-
-  #connectionMessage(
-    page: PageState,
-    msg: Extract<
-      PageMessage,
-      { type: 'attach-connection' | 'open-channel' | 'release-connection' }
-    >,
-  ): void {
-    const hc = this.#connections.get(msg.connectionId);
-    if (msg.type === 'attach-connection') {
-      if (hc === undefined) {
-        this.#error(page, 'unknown-connection', 'no such connection in this worker', msg);
-      } else if (!secretsEqual(msg.secret, hc.secret)) {
-        this.#error(page, 'bad-secret', 'attach refused: wrong secret', msg);
-      } else {
-        hc.attach(page);
-        page.send({
-          v: 1,
-          type: 'connected',
-          req: msg.req,
-          connectionId: hc.id,
-          secret: hc.secret,
-        });
-      }
-      return;
-    }
-    // Only a page that holds a view of the connection (it knew the secret) uses it.
-    if (!hc?.isViewer(page)) {
-      this.#error(
-        page,
-        'unknown-connection',
-        `not attached to connection ${msg.connectionId}`,
-        msg,
-      );
-      return;
-    }
-    if (msg.type === 'release-connection') {
-      hc.release(page);
-      return;
-    }
-    void this.#host(page, msg.req, msg.graceMs, hc, {
-      open: async () => ({
-        session: await hc.conn.openChannel(msg.target),
-        release: () => undefined,
-      }),
-      screen: () => null,
-    });
-  }
-
   #attach(page: PageState, msg: Extract<PageMessage, { type: 'attach' }>): void {
     const s = this.#sessions.get(msg.sessionId);
     if (s === undefined) {
@@ -529,10 +463,15 @@ export class WorkerHost {
     void s.attach(page, msg.req, msg.readOnly);
   }
 
-  #askHostKey(page: PageState, open: number, info: HostKeyInfo): Promise<boolean> {
+  #askHostKey(
+    page: PageState,
+    open: number,
+    info: HostKeyInfo,
+    hop: number | undefined,
+  ): Promise<boolean> {
     if (page.gone) return Promise.resolve(false);
     return this.#questions.ask(page, 'hostkey', this.#hostKeyTimeoutMs, false, (req) => {
-      page.send({ v: 1, type: 'hostkey', req, info, open });
+      page.send({ v: 1, type: 'hostkey', req, info, open, ...(hop !== undefined ? { hop } : {}) });
     });
   }
 
@@ -572,7 +511,7 @@ export class WorkerHost {
     if (page.gone) return;
     page.gone = true;
     for (const s of this.#sessions.values()) if (s.isViewer(page)) s.detach(page);
-    for (const c of [...this.#connections.values()]) c.pageGone(page);
+    this.#connections.pageGone(page);
     this.#questions.pageGone(page);
   }
 }

@@ -20,6 +20,7 @@ import type { HostSession, HostedSession, PageLink } from './hosted-session.js';
 import type { PageAsk } from './host.js';
 import { GraceTimer, type Timers } from './grace.js';
 import type { ConnectionEndReason, WireSessionOptions, WorkerMessage } from './protocol.js';
+import type { WireConnectionEvent, WireConnectionStatus } from './protocol-status.js';
 
 /** What the host needs of a Connection (tests substitute their own; worker/open.ts). */
 export interface HostConnection {
@@ -27,10 +28,27 @@ export interface HostConnection {
   openChannel(target: { host: string; port: number }): Promise<HostSession>;
   /** An SSH session on this connection (flow manual). */
   openSession(session: WireSessionOptions, ask: PageAsk): Promise<HostSession>;
-  /** The Connection closed for good (not fired by dispose()). */
-  onClose(listener: (error: { code: string; message: string }) => void): void;
+  /**
+   * The Connection closed for good (not fired by dispose()); `normal`: a close without an error
+   * (close() of a page, the gateway's normal close).
+   */
+  onClose(listener: (error: { code: string; message: string; normal?: boolean }) => void): void;
   dispose(): void;
+  /** The Connection's status snapshot (absent: a test connection, `ready` is reported). */
+  status?(): WireConnectionStatus;
+  /** The Connection's events for the views (state, diagnostic, policy, persistence). */
+  onEvent?(listener: (event: WireConnectionEvent) => void): void;
+  setAppPaused?(on: boolean): void;
+  /** Connection.close(code, reason): closes for good; onClose follows. */
+  close?(code: number, reason: string): void;
 }
+
+const readyStatus: WireConnectionStatus = {
+  state: 'ready',
+  pauseReasons: [],
+  bufferedAmount: 0,
+  storedSession: 'none',
+};
 
 /**
  * A Channel as a HostSession: its stdout / stderr chunks, its writes and credit; resize does
@@ -76,6 +94,7 @@ export function channelSession(ch: Channel): HostSession {
       return stdout.event(l);
     },
     onStderr: stderr.event,
+    channelStats: () => ch.stats() ?? null,
     onExit: (l) =>
       ch.onExit(({ code, signal }) => {
         l({ ...(code !== null ? { code } : {}), ...(signal !== null ? { signal } : {}) });
@@ -116,6 +135,8 @@ export class HostedConnection {
   readonly #o: HostedConnectionOptions;
   readonly #grace: GraceTimer;
   #ended = false;
+  /** A page asked for close(): the end is `closed` when the Connection reports it. */
+  #closing = false;
   readonly id: string;
   readonly secret: string;
   readonly conn: HostConnection;
@@ -128,9 +149,45 @@ export class HostedConnection {
     this.#grace = new GraceTimer(o.graceMs, o.timers, () => {
       this.end('detached-too-long');
     });
-    o.conn.onClose((e) => {
-      this.end('error', e.code, e.message);
+    // Before onClose: the views get the `closed` state, then `connection-ended`.
+    o.conn.onEvent?.((event) => {
+      this.#broadcast(event);
     });
+    o.conn.onClose((e) => {
+      // A close a page asked for (close(4001)) is a normal end, whatever code it carried.
+      if (e.normal === true || this.#closing) this.end('closed');
+      else this.end('error', e.code, e.message);
+    });
+  }
+
+  status(): WireConnectionStatus {
+    return this.conn.status?.() ?? { ...readyStatus };
+  }
+
+  /** Connection.setAppPaused of a page (the `app` pause holds every channel on the connection). */
+  setAppPaused(on: boolean): void {
+    if (!this.#ended) this.conn.setAppPaused?.(on);
+  }
+
+  /** Connection.close of a page: closes it for good, for every page (`connection-ended`). */
+  close(code: number, reason: string): void {
+    if (this.#ended || this.#closing) return;
+    this.#closing = true;
+    // The views get the `closed` state, then `connection-ended` (onClose above).
+    if (this.conn.close !== undefined) this.conn.close(code, reason);
+    else this.end('closed');
+  }
+
+  #broadcast(event: WireConnectionEvent): void {
+    if (this.#ended || this.#views.size === 0) return;
+    const msg: WorkerMessage = {
+      v: 1,
+      type: 'connection-event',
+      connectionId: this.id,
+      status: this.status(),
+      event,
+    };
+    for (const v of this.#views) v.send(msg);
   }
 
   get ended(): boolean {

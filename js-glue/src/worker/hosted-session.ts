@@ -15,6 +15,7 @@
 // credit: the engine stops reading at its high-water mark) and a reattaching view gets them again
 // after `attached` (whose `offset` says where they start), so nothing is lost across a reload.
 import type { EventRegistration } from '../emitter.js';
+import type { CoreChannelStats } from '../internal/core-types.js';
 import type { SshCloseEvent, SshExitEvent } from '../ssh/types.js';
 import type { SessionEndReason, WorkerMessage } from './protocol.js';
 import type { ScreenModel } from './screen.js';
@@ -33,6 +34,8 @@ export interface HostSession {
   resize(cols: number, rows: number): void;
   close(): void;
   dispose(): void;
+  /** A raw channel's credit and byte counters (RemoteChannel.stats()); absent: none. */
+  channelStats?(): CoreChannelStats | null;
 }
 
 /** A page's end of the channel to the host. */
@@ -236,6 +239,11 @@ export class HostedSession {
     this.#inputBytes += data.length;
     this.#pumpInput();
     return true;
+  }
+
+  /** The session's channel counters, or null (an SSH session, or one that ended). */
+  stats(): CoreChannelStats | null {
+    return this.#ended ? null : (this.#session.channelStats?.() ?? null);
   }
 
   resize(cols: number, rows: number): void {

@@ -5,11 +5,12 @@
 // worker is what survives a reload) and there is no document (no hidden pause).
 import type { Connection } from '../connect.js';
 import type { ConnectOptions } from '../connection-types.js';
-import type { SshSessionOptions } from '../ssh/types.js';
+import type { SshJumpHost, SshSessionOptions } from '../ssh/types.js';
 import { channelSession, type HostConnection } from './hosted-connection.js';
 import type { OpenedSession, PageAsk } from './host.js';
-import type { WireConnectOptions, WireSessionOptions } from './protocol.js';
+import type { WireConnectOptions, WireJumpHost, WireSessionOptions } from './protocol.js';
 import { sessionAuth } from './questions.js';
+import { connectionStatus, forwardEvents } from './status.js';
 
 /** SSH channel window and high-water mark of a terminal session in the worker. */
 const TERMINAL_CHANNEL_WINDOW = 64 * 1024;
@@ -41,7 +42,28 @@ export function sessionOptions(s: WireSessionOptions, ask: PageAsk): SshSessionO
     ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
     ...(s.ciphers !== undefined ? { ciphers: s.ciphers } : {}),
     ...(s.algorithms !== undefined ? { algorithms: s.algorithms } : {}),
-    ...(ask.verifyHostKey !== undefined ? { hostKey: { verify: ask.verifyHostKey } } : {}),
+    ...(s.verifyHostKey === true && ask.verifyHostKey !== undefined
+      ? { hostKey: { verify: ask.verifyHostKey } }
+      : {}),
+    ...(s.via !== undefined ? { via: s.via.map((h, i) => jumpHost(h, i, ask)) } : {}),
+  };
+}
+
+/** A bastion of `via` in the worker: its own host key question (`hop` i) and algorithms. */
+function jumpHost(h: WireJumpHost, hop: number, ask: PageAsk): SshJumpHost {
+  const verify = ask.verifyHostKey;
+  return {
+    target: h.target,
+    username: h.username,
+    auth: h.auth,
+    knownHosts: 'memory',
+    ...(h.verifyHostKey === true && verify !== undefined
+      ? { hostKey: { verify: (info) => verify(info, hop) } }
+      : {}),
+    ...(h.algorithms !== undefined ? { algorithms: h.algorithms } : {}),
+    ...(h.ciphers !== undefined ? { ciphers: h.ciphers } : {}),
+    ...(h.keepaliveMs !== undefined ? { keepaliveMs: h.keepaliveMs } : {}),
+    ...(h.timeoutMs !== undefined ? { timeoutMs: h.timeoutMs } : {}),
   };
 }
 
@@ -83,8 +105,19 @@ export async function openHostConnection(
         listener({
           code: error?.code ?? 'closed',
           message: error?.message ?? 'the connection closed',
+          ...(error === undefined ? { normal: true } : {}),
         });
       });
+    },
+    status: () => connectionStatus(conn),
+    onEvent: (listener) => {
+      forwardEvents(conn, listener);
+    },
+    setAppPaused: (on) => {
+      if (conn.state !== 'closed') conn.setAppPaused(on);
+    },
+    close: (code, reason) => {
+      conn.close(code, reason);
     },
     dispose: () => {
       conn.dispose();

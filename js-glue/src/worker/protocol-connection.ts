@@ -4,7 +4,17 @@
 // connection is then a stream session of worker/protocol.ts (`opened`, `data`, `consume`,
 // `input`, `attach`, `session-ended`), so only the connection's own messages are here. Checked
 // with the same readers and bounds as protocol.ts (protocol-read.ts).
-import { fail, int, limits, optional, rec, str, type Rec } from './protocol-read.js';
+import type { CoreChannelStats } from '../internal/core-types.js';
+import { bool, fail, int, limits, optional, rec, str, type Rec } from './protocol-read.js';
+import {
+  parseChannelStats,
+  parseEvent,
+  parseStatus,
+  type WireConnectionEvent,
+  type WireConnectionStatus,
+} from './protocol-status.js';
+
+export type { WireConnectionEvent, WireConnectionStatus } from './protocol-status.js';
 
 /** The part of ConnectOptions that crosses to the worker (no functions, no storage). */
 export interface WireConnectOptions {
@@ -33,10 +43,39 @@ export type ConnectionPageMessage =
       graceMs?: number;
     }
   /** This page's view of the connection is gone (the connection ends once nothing uses it). */
-  | { v: 1; type: 'release-connection'; connectionId: string };
+  | { v: 1; type: 'release-connection'; connectionId: string }
+  /** A fresh status snapshot (answered by `connection-event` with `req`). */
+  | { v: 1; type: 'connection-status'; req: number; connectionId: string }
+  /** Connection.setAppPaused(on) in the worker. */
+  | { v: 1; type: 'pause-connection'; connectionId: string; on: boolean }
+  /** Connection.close(code, reason) in the worker: the connection ends for every page. */
+  | { v: 1; type: 'close-connection'; connectionId: string; code: number; reason: string }
+  /** Channel.stats() of a channel (a stream session) this page views (answered by `channel-stats`). */
+  | { v: 1; type: 'channel-stats'; req: number; sessionId: string };
 
 export type ConnectionWorkerMessage =
-  | { v: 1; type: 'connected'; req: number; connectionId: string; secret: string }
+  | {
+      v: 1;
+      type: 'connected';
+      req: number;
+      connectionId: string;
+      secret: string;
+      /** Absent from workers of before it. */
+      status?: WireConnectionStatus;
+    }
+  /**
+   * The connection's status after `event` (none: the answer to `connection-status` `req`). Sent to
+   * every view of the connection.
+   */
+  | {
+      v: 1;
+      type: 'connection-event';
+      connectionId: string;
+      req?: number;
+      status: WireConnectionStatus;
+      event?: WireConnectionEvent;
+    }
+  | { v: 1; type: 'channel-stats'; req: number; sessionId: string; stats: CoreChannelStats | null }
   | {
       v: 1;
       type: 'connection-ended';
@@ -99,6 +138,28 @@ export function parseConnectionPageMessage(
     }
     case 'release-connection':
       return { v, type, connectionId: str(m, 'connectionId', idMax) };
+    case 'connection-status':
+      return {
+        v,
+        type,
+        req: int(m, 'req', 0, reqMax),
+        connectionId: str(m, 'connectionId', idMax),
+      };
+    case 'pause-connection':
+      return { v, type, connectionId: str(m, 'connectionId', idMax), on: bool(m, 'on') };
+    case 'close-connection': {
+      const code = int(m, 'code', 1000, 4999);
+      if (code !== 1000 && code < 4000) fail('code: not 1000 or 4000..4999');
+      return {
+        v,
+        type,
+        connectionId: str(m, 'connectionId', idMax),
+        code,
+        reason: str(m, 'reason', 123),
+      };
+    }
+    case 'channel-stats':
+      return { v, type, req: int(m, 'req', 0, reqMax), sessionId: str(m, 'sessionId', idMax) };
     default:
       return undefined;
   }
@@ -122,13 +183,36 @@ export function parseConnectionWorkerMessage(
 ): ConnectionWorkerMessage | undefined {
   const v = 1 as const;
   switch (type) {
-    case 'connected':
-      return {
+    case 'connected': {
+      const out: ConnectionWorkerMessage = {
         v,
         type,
         req: int(m, 'req', 0, reqMax),
         connectionId: str(m, 'connectionId', idMax),
         secret: str(m, 'secret', 128),
+      };
+      if (m.status !== undefined) out.status = parseStatus(m.status);
+      return out;
+    }
+    case 'connection-event': {
+      const out: ConnectionWorkerMessage = {
+        v,
+        type,
+        connectionId: str(m, 'connectionId', idMax),
+        status: parseStatus(m.status),
+      };
+      const req = optional(m, 'req', (r, k) => int(r, k, 0, reqMax));
+      if (req !== undefined) out.req = req;
+      if (m.event !== undefined) out.event = parseEvent(m.event);
+      return out;
+    }
+    case 'channel-stats':
+      return {
+        v,
+        type,
+        req: int(m, 'req', 0, reqMax),
+        sessionId: str(m, 'sessionId', idMax),
+        stats: parseChannelStats(m.stats),
       };
     case 'connection-ended': {
       const reason = str(m, 'reason', 32);

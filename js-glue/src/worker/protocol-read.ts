@@ -2,6 +2,8 @@
 // The bounds of the page <-> session worker messages and the typed field readers that
 // protocol.ts checks every message with: each failure is a WorkerProtocolError naming the field.
 import { ProtocolError, nameErrorClasses, type ManaErrorInit } from '../errors.js';
+import type { HostKeyInfo } from '../ssh/errors.js';
+import type { WireFailure } from './protocol.js';
 
 /** Bounds of what one message may carry. */
 export const limits = {
@@ -77,4 +79,52 @@ export function buffer(m: Rec, k: string, max: number): ArrayBuffer {
 
 export function optional<T>(m: Rec, k: string, read: (m: Rec, k: string) => T): T | undefined {
   return m[k] === undefined ? undefined : read(m, k);
+}
+
+/** A list of at most `max` strings of at most `maxChars` each. */
+export function strings(v: unknown, what: string, max: number, maxChars: number): string[] {
+  if (!Array.isArray(v) || v.length > max) fail(`${what}: not a list of <= ${max} strings`);
+  return v.map((x: unknown) => {
+    // The values are not in the message: they may be secrets (keyboard-interactive answers).
+    if (typeof x !== 'string' || x.length > maxChars) {
+      fail(`${what}: not a list of strings of <= ${maxChars} chars`);
+    }
+    return x;
+  });
+}
+
+export function parseHostKeyInfo(v: unknown, what: string, known: readonly string[]): HostKeyInfo {
+  const i = rec(v, what);
+  const k = str(i, 'known', 16);
+  if (!known.includes(k)) fail(`${what}.known: unknown`);
+  return {
+    host: str(i, 'host', 255),
+    port: int(i, 'port', 1, 65535),
+    algorithm: str(i, 'algorithm', 64),
+    fingerprint: str(i, 'fingerprint', 256),
+    known: k as HostKeyInfo['known'],
+  };
+}
+
+export function parseFailure(v: unknown): WireFailure {
+  const f = rec(v, 'failure');
+  const origin = str(f, 'origin', 8);
+  if (origin !== 'local' && origin !== 'remote') fail('failure.origin: unknown');
+  const out: WireFailure = {
+    name: str(f, 'name', 64),
+    code: str(f, 'code', 64),
+    origin,
+    message: str(f, 'message'),
+  };
+  const sshCode = optional(f, 'sshCode', (r, k) => int(r, k, -(2 ** 31), 2 ** 31));
+  if (sshCode !== undefined) out.sshCode = sshCode;
+  if (f.methods !== undefined) out.methods = strings(f.methods, 'failure.methods', 16, 64);
+  if (f.hostKey !== undefined) {
+    out.hostKey = parseHostKeyInfo(f.hostKey, 'failure.hostKey', ['new', 'match', 'changed']);
+  }
+  const wsCode = optional(f, 'wsCode', (r, k) => int(r, k, 0, 65535));
+  if (wsCode !== undefined) out.wsCode = wsCode;
+  const appCode = optional(f, 'appCode', (r, k) => int(r, k, 0, 65535));
+  if (appCode !== undefined) out.appCode = appCode;
+  return out;
 }

@@ -29,7 +29,28 @@ export interface WireSessionOptions {
   algorithms?: SshAlgorithms | 'default' | 'legacy';
   /** The page answers `hostkey` prompts (hostKey.verify in the page). */
   verifyHostKey?: boolean;
+  /**
+   * Jump hosts (SshSessionOptions.via), outermost first (1..4): their SSH sessions run in the
+   * worker too; a bastion's host key goes to the page with its `hop` when it verifies them.
+   */
+  via?: WireJumpHost[];
 }
+
+/** One bastion of `via` as it crosses to the worker (no keyboard-interactive: not yet). */
+export interface WireJumpHost {
+  target: { host: string; port: number };
+  username: string;
+  auth: Exclude<WireAuthMethod, { keyboardInteractive: true }>[];
+  algorithms?: SshAlgorithms | 'default' | 'legacy';
+  ciphers?: string;
+  keepaliveMs?: number;
+  timeoutMs?: number;
+  /** The page answers this bastion's `hostkey` prompts (`hop` = its index). */
+  verifyHostKey?: boolean;
+}
+
+/** Jump hosts of one session (ssh/jump.ts takes 1..4 as well). */
+export const maxJumpHosts = 4;
 
 function parseTerm(v: unknown): SshTermOptions {
   const t = rec(v, 'term');
@@ -91,6 +112,37 @@ function parseAlgorithms(m: Rec, k: string): NonNullable<WireSessionOptions['alg
   return out;
 }
 
+function parseTarget(v: unknown, what: string): { host: string; port: number } {
+  const t = rec(v, what);
+  return { host: str(t, 'host', 255), port: int(t, 'port', 1, 65535) };
+}
+
+function parseJumpHost(v: unknown): WireJumpHost {
+  const h = rec(v, 'via');
+  const auth = parseAuth(h.auth);
+  const methods = Array.isArray(auth) ? auth : [auth];
+  const out: WireJumpHost = {
+    target: parseTarget(h.target, 'via.target'),
+    username: str(h, 'username', 255),
+    auth: methods.map((m) =>
+      'keyboardInteractive' in m
+        ? fail('via.auth: keyboard-interactive on a bastion is not supported by the worker')
+        : m,
+    ),
+  };
+  const algorithms = optional(h, 'algorithms', parseAlgorithms);
+  if (algorithms !== undefined) out.algorithms = algorithms;
+  const ciphers = optional(h, 'ciphers', (r, k) => str(r, k, 1024));
+  if (ciphers !== undefined) out.ciphers = ciphers;
+  const keepalive = optional(h, 'keepaliveMs', (r, k) => int(r, k, 0, 3_600_000));
+  if (keepalive !== undefined) out.keepaliveMs = keepalive;
+  const timeout = optional(h, 'timeoutMs', (r, k) => int(r, k, 1, 600_000));
+  if (timeout !== undefined) out.timeoutMs = timeout;
+  const verify = optional(h, 'verifyHostKey', bool);
+  if (verify !== undefined) out.verifyHostKey = verify;
+  return out;
+}
+
 export function parseSession(v: unknown): WireSessionOptions {
   const s = rec(v, 'session');
   const target = rec(s.target, 'target');
@@ -112,5 +164,11 @@ export function parseSession(v: unknown): WireSessionOptions {
   if (algorithms !== undefined) out.algorithms = algorithms;
   const verify = optional(s, 'verifyHostKey', bool);
   if (verify !== undefined) out.verifyHostKey = verify;
+  if (s.via !== undefined) {
+    if (!Array.isArray(s.via) || s.via.length === 0 || s.via.length > maxJumpHosts) {
+      fail(`via: a list of 1..${maxJumpHosts} jump hosts expected`);
+    }
+    out.via = s.via.map((h: unknown) => parseJumpHost(h));
+  }
   return out;
 }

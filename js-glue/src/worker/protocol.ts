@@ -14,8 +14,11 @@ import {
   int,
   limits,
   optional,
+  parseFailure,
+  parseHostKeyInfo,
   rec,
   str,
+  strings,
   type Rec,
 } from './protocol-read.js';
 import {
@@ -28,10 +31,10 @@ import {
   type ConnectionWorkerMessage,
   type WireConnectOptions,
 } from './protocol-connection.js';
-import { parseSession, type WireSessionOptions } from './protocol-session.js';
+import { maxJumpHosts, parseSession, type WireSessionOptions } from './protocol-session.js';
 
 export { WorkerProtocolError, limits };
-export type { WireAuthMethod, WireSessionOptions } from './protocol-session.js';
+export type { WireAuthMethod, WireJumpHost, WireSessionOptions } from './protocol-session.js';
 export type {
   ConnectionEndReason,
   ConnectionPageMessage,
@@ -132,6 +135,11 @@ export type WorkerMessage =
        * workers of before that (a SharedWorker of an older release may still run after a deploy).
        */
       inputRoom?: boolean;
+      /**
+       * The worker runs `session.via` (jump hosts); a worker of before that would ignore the
+       * field and open the session to `target` directly, so the page refuses `via` without it.
+       */
+      via?: boolean;
     }
   | { v: 1; type: 'opened'; req: number; sessionId: string; secret: string }
   | {
@@ -147,8 +155,11 @@ export type WorkerMessage =
        */
       offset: number;
     }
-  /** A host key of the session being opened by request `open` (absent from older workers). */
-  | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo; open?: number }
+  /**
+   * A host key of the session being opened by request `open` (absent from older workers); `hop`:
+   * of its bastion `via[hop]`, absent: of the target.
+   */
+  | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo; open?: number; hop?: number }
   /**
    * One keyboard-interactive round of the session being opened by request `open` (the page runs
    * that request's handler and answers with `kbd-answer` `req`).
@@ -199,54 +210,6 @@ function header(raw: unknown): { m: Rec; type: string } {
 }
 
 const sessionIdMax = 64;
-
-/** A list of at most `max` strings of at most `maxChars` each. */
-function strings(v: unknown, what: string, max: number, maxChars: number): string[] {
-  if (!Array.isArray(v) || v.length > max) fail(`${what}: not a list of <= ${max} strings`);
-  return v.map((x: unknown) => {
-    // The values are not in the message: they may be secrets (keyboard-interactive answers).
-    if (typeof x !== 'string' || x.length > maxChars) {
-      fail(`${what}: not a list of strings of <= ${maxChars} chars`);
-    }
-    return x;
-  });
-}
-
-function parseHostKeyInfo(v: unknown, what: string, known: readonly string[]): HostKeyInfo {
-  const i = rec(v, what);
-  const k = str(i, 'known', 16);
-  if (!known.includes(k)) fail(`${what}.known: unknown`);
-  return {
-    host: str(i, 'host', 255),
-    port: int(i, 'port', 1, 65535),
-    algorithm: str(i, 'algorithm', 64),
-    fingerprint: str(i, 'fingerprint', 256),
-    known: k as HostKeyInfo['known'],
-  };
-}
-
-function parseFailure(v: unknown): WireFailure {
-  const f = rec(v, 'failure');
-  const origin = str(f, 'origin', 8);
-  if (origin !== 'local' && origin !== 'remote') fail('failure.origin: unknown');
-  const out: WireFailure = {
-    name: str(f, 'name', 64),
-    code: str(f, 'code', 64),
-    origin,
-    message: str(f, 'message'),
-  };
-  const sshCode = optional(f, 'sshCode', (r, k) => int(r, k, -(2 ** 31), 2 ** 31));
-  if (sshCode !== undefined) out.sshCode = sshCode;
-  if (f.methods !== undefined) out.methods = strings(f.methods, 'failure.methods', 16, 64);
-  if (f.hostKey !== undefined) {
-    out.hostKey = parseHostKeyInfo(f.hostKey, 'failure.hostKey', ['new', 'match', 'changed']);
-  }
-  const wsCode = optional(f, 'wsCode', (r, k) => int(r, k, 0, 65535));
-  if (wsCode !== undefined) out.wsCode = wsCode;
-  const appCode = optional(f, 'appCode', (r, k) => int(r, k, 0, 65535));
-  if (appCode !== undefined) out.appCode = appCode;
-  return out;
-}
 
 /** Validates a message from a page. Throws WorkerProtocolError. */
 export function parsePageMessage(raw: unknown): PageMessage {
@@ -353,7 +316,10 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
     case 'ready': {
       const mode = str(m, 'mode', 16);
       if (mode !== 'shared' && mode !== 'dedicated' && mode !== 'page') fail('mode: unknown');
-      return m.inputRoom === true ? { v, type, mode, inputRoom: true } : { v, type, mode };
+      const out: WorkerMessage = { v, type, mode };
+      if (m.inputRoom === true) out.inputRoom = true;
+      if (m.via === true) out.via = true;
+      return out;
     }
     case 'opened':
       return { v, type, req: req(), sessionId: sid(), secret: str(m, 'secret', 128) };
@@ -376,6 +342,8 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
       };
       const open = optional(m, 'open', (r, k) => int(r, k, 0, Number.MAX_SAFE_INTEGER));
       if (open !== undefined) out.open = open;
+      const hop = optional(m, 'hop', (r, k) => int(r, k, 0, maxJumpHosts - 1));
+      if (hop !== undefined) out.hop = hop;
       return out;
     }
     case 'kbd': {

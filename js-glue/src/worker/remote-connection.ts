@@ -1,161 +1,56 @@
 // SPDX-License-Identifier: Apache-2.0
-// RemoteConnection and RemoteChannel: a page's views of a Connection and of its raw channels held
-// by the session worker (worker/hosted-connection.ts). One WebSocket, in the worker, carries every
-// channel and SSH session opened on the connection, and outlives a reload of the page for the
-// connection's grace (shared mode).
+// RemoteConnection: a page's view of a Connection held by the session worker
+// (worker/hosted-connection.ts). One WebSocket, in the worker, carries every channel and SSH
+// session opened on the connection, and outlives a reload of the page for the connection's grace
+// (shared mode).
 //
-// The shapes follow Connection and Channel; what crosses to the worker is async: openChannel()
-// resolves once the gateway accepted the channel (Connection.openChannel returns at once and
-// `opened` resolves later), openSession() resolves like ManaWorkerClient.openSession. A channel is
-// a stream session of the worker: the bytes this page has not consumed are kept there (bounded by
-// the channel's credit) and a page that reattaches gets them again from `offset`.
+// The shape of Connection (connection.ts, connect.ts), member by member. The getters (state,
+// pauseReasons, rttMs, server, lastError, bufferedAmount, storedSession) read the last status the
+// worker sent: with `connected` and with every event (state change, diagnostic, pause), so they
+// are as fresh as the last event; refreshStatus() asks for a fresh one (bufferedAmount and rttMs
+// change without an event). The events fire as in-page, after the worker's. What differs, because
+// it crosses to the worker:
+//   - openChannel() and openSession() return promises that resolve once the gateway accepted the
+//     channel / the session runs (Connection.openChannel returns at once, `opened` later);
+//   - whenReady() is resolved: the worker answers `connected` only once the connection was ready;
+//   - onPolicy does not report `credit_grant` (read a channel's credit with RemoteChannel.stats());
+//   - a diagnostic's `at` is the worker's time mapped onto this page's performance.now();
+//   - dispose() releases this page's view (the worker closes the connection once nothing uses it);
+//     close() closes it for every page;
+//   - onClose (not in Connection) reports the end of the connection in the worker.
+import type { OpenChannelOptions } from '../channel.js';
+import type {
+  ConnectionState,
+  DiagnosticEvent,
+  PauseReason,
+  PersistenceEvent,
+  PolicyEvent,
+  ServerInfo,
+  StateChangeEvent,
+  StoredSessionOutcome,
+} from '../connection-types.js';
 import { disposeSymbol } from '../dispose.js';
 import { Emitter, type DisposableLike, type EventRegistration } from '../emitter.js';
-import { InvalidStateError } from '../errors.js';
-import type { ChannelCloseEvent, ChannelData, ChannelState } from '../channel.js';
+import { InvalidStateError, ManaError, invalidArgument } from '../errors.js';
 import { SessionLostError } from '../ssh/errors.js';
-import type { ConnectionEndReason, WorkerMessage } from './protocol.js';
-import type { DetachReason, RemoteSshSession } from './view.js';
+import { fromFailure } from './failure.js';
+import type { ConnectionEndReason, WireFailure, WorkerMessage } from './protocol.js';
+import type { WireConnectionEvent, WireConnectionStatus } from './protocol-status.js';
+import {
+  RemoteChannel,
+  type RemoteChannelOptions,
+  type RemoteCloseEvent,
+} from './remote-channel.js';
+import type { WorkerSessionOptions } from './client.js';
+import type { RemoteSshSession } from './view.js';
 
-/** A channel's or connection's end as a RemoteChannel / RemoteConnection reports it. */
-export interface RemoteCloseEvent extends ChannelCloseEvent {
-  /**
-   * Set when the worker ended it rather than the target closing it: SessionLostError
-   * `detached_too_long` (no view for its grace) or `session_lost` (the connection failed or ended).
-   */
-  error?: SessionLostError;
-}
-
-export interface RemoteChannelOptions {
-  /** Consume every delivered chunk right after the onData listeners ran. Default false. */
-  autoConsume?: boolean;
-  /** Key of the stored attach secret in this tab (reattachChannel). None: not stored. */
-  key?: string;
-  /** Grace of the channel in the worker without a view, ms (100..300 000). Default 30 000. */
-  graceMs?: number;
-}
+export { RemoteChannel, type RemoteChannelOptions, type RemoteCloseEvent };
 
 function lost(what: string, reason: string, code?: string): SessionLostError {
   return new SessionLostError(`${what} ended in the worker (${reason}${code ? `: ${code}` : ''})`, {
     code: reason === 'detached-too-long' ? 'detached_too_long' : 'session_lost',
     origin: 'local',
   });
-}
-
-/** A raw channel held by the worker: the shape of Channel, over a stream view (view.ts). */
-export class RemoteChannel implements DisposableLike {
-  /** The channel's id in the worker (its attach key with the secret). */
-  readonly id: string;
-  /** Undefined after a reattach of a channel whose target was not stored. */
-  readonly target: { host: string; port: number } | undefined;
-  readonly autoConsume: boolean;
-  /** Bytes of the channel before the first byte this view delivers (0 for a new channel). */
-  readonly offset: number;
-  readonly #view: RemoteSshSession;
-  readonly #close = new Emitter<RemoteCloseEvent>();
-  #closing = false;
-
-  /** The target's bytes. Call consume(n) once they are really consumed (unless autoConsume). */
-  readonly onData: EventRegistration<ChannelData> = (l) => {
-    // Both streams subscribe at once: the view flushes what it held on the first subscription.
-    const out = this.#view.onData((data) => {
-      l({ data, stream: 'stdout' });
-    });
-    const err = this.#view.onStderr((data) => {
-      l({ data, stream: 'stderr' });
-    });
-    return {
-      dispose: () => {
-        out.dispose();
-        err.dispose();
-      },
-    };
-  };
-  /** Room for write() came back (the bytes it took left the worker's queue). */
-  readonly onWritable: EventRegistration<number>;
-  readonly onClose: EventRegistration<RemoteCloseEvent> = this.#close.event;
-  /** This view no longer shows the channel (taken over by another page, or replaced). */
-  readonly onDetached: EventRegistration<DetachReason>;
-
-  /** @internal Made by ManaWorkerClient. */
-  constructor(
-    view: RemoteSshSession,
-    target: { host: string; port: number } | undefined,
-    autoConsume: boolean,
-  ) {
-    this.#view = view;
-    this.id = view.sessionId;
-    this.target = target;
-    this.autoConsume = autoConsume;
-    this.offset = view.offset;
-    this.onWritable = view.onWritable;
-    this.onDetached = view.onDetached;
-    if (autoConsume) view.setFlow('auto');
-    view.onClose(() => {
-      const error = view.error;
-      this.#close.fire(
-        error === undefined
-          ? { reason: 'closed', origin: 'remote' }
-          : { reason: error.code, origin: 'local', error },
-      );
-      this.#close.clear();
-    });
-  }
-
-  get state(): ChannelState {
-    if (this.#view.state !== 'open') return 'closed';
-    return this.#closing ? 'closing' : 'open';
-  }
-
-  /** Bytes write() would take now (the room of the worker's input queue). */
-  get writable(): number {
-    return this.state === 'open' ? this.#view.writable : 0;
-  }
-
-  /** Bytes delivered by onData and not consumed yet. */
-  get unconsumed(): number {
-    return this.#view.unconsumed;
-  }
-
-  /**
-   * Queues up to `writable` bytes for the worker's channel and returns how many were taken; the
-   * rest is not kept: write it again after onWritable. Throws InvalidStateError once closed.
-   */
-  write(data: Uint8Array | string): number {
-    const state = this.state;
-    if (state !== 'open') {
-      throw new InvalidStateError(`write: channel ${this.id} is ${state}`, {
-        code: 'invalid_state',
-        origin: 'local',
-      });
-    }
-    return this.#view.write(typeof data === 'string' ? new TextEncoder().encode(data) : data);
-  }
-
-  /** This page consumed `n` delivered bytes: the worker may credit the channel. */
-  consume(n: number): void {
-    this.#view.consume(n);
-  }
-
-  /** Closes the channel in the worker (for every page); onClose fires when it is closed. */
-  close(): void {
-    if (this.state !== 'open') return;
-    this.#closing = true;
-    this.#view.close();
-  }
-
-  /**
-   * Detaches this view: the channel stays in the worker for its grace (its unconsumed bytes kept,
-   * its credit withheld), and this tab can reattach (reattachChannel). close() ends it.
-   */
-  dispose(): void {
-    this.#view.dispose();
-    this.#close.clear();
-  }
-
-  [disposeSymbol](): void {
-    this.dispose();
-  }
 }
 
 /** What a RemoteConnection needs of its client. */
@@ -166,39 +61,121 @@ export interface ConnectionClientLink {
     options: RemoteChannelOptions,
   ): Promise<RemoteChannel>;
   release(connectionId: string): void;
+  /** A fresh status of the connection from the worker. */
+  status(connectionId: string): Promise<WireConnectionStatus>;
+  setAppPaused(connectionId: string, on: boolean): void;
+  close(connectionId: string, code: number, reason: string): void;
+  openSession(conn: RemoteConnection, options: WorkerSessionOptions): Promise<RemoteSshSession>;
+}
+
+/** The worker's error as its class in this page (a ManaError for a class not rebuilt). */
+function errorOf(f: WireFailure): ManaError {
+  return fromFailure(f) ?? new ManaError(f.message, { code: f.code, origin: f.origin });
+}
+
+function timeOrigin(): number {
+  return (globalThis as { performance?: { timeOrigin?: number } }).performance?.timeOrigin ?? 0;
 }
 
 /**
- * A Connection held by the worker. Its channels and sessions (openChannel, and openSession of the
- * client with `connection`) share its one WebSocket; dispose() releases it: the worker closes it
- * once nothing opened on it runs any more. A page that goes away without dispose() leaves it in
- * the worker for its grace (reattachConnection after a reload).
+ * A Connection held by the worker. Its channels and sessions (openChannel, openSession) share its
+ * one WebSocket; dispose() releases it: the worker closes it once nothing opened on it runs any
+ * more. A page that goes away without dispose() leaves it in the worker for its grace
+ * (reattachConnection after a reload).
  */
 export class RemoteConnection implements DisposableLike {
   readonly connectionId: string;
+  /** The gateway URL (undefined after a reattach of a connection stored without it). */
+  readonly url: string | undefined;
   readonly #link: ConnectionClientLink;
   readonly #close = new Emitter<RemoteCloseEvent>();
-  #state: 'ready' | 'closed' = 'ready';
+  readonly #onStateChange = new Emitter<StateChangeEvent>();
+  readonly #onDiagnostic = new Emitter<DiagnosticEvent>();
+  readonly #onPolicy = new Emitter<PolicyEvent>();
+  readonly #onPersistence = new Emitter<PersistenceEvent>();
+  #status: WireConnectionStatus;
+  #released = false;
 
   /** The connection ended in the worker (`error` unless it closed normally). */
   readonly onClose: EventRegistration<RemoteCloseEvent> = this.#close.event;
+  /** As Connection.onStateChange (`error` rebuilt as the worker's error class). */
+  readonly onStateChange: EventRegistration<StateChangeEvent> = this.#onStateChange.event;
+  /** As Connection.onDiagnostic (`at` on this page's clock). */
+  readonly onDiagnostic: EventRegistration<DiagnosticEvent> = this.#onDiagnostic.event;
+  /** As Connection.onPolicy, without `credit_grant`. */
+  readonly onPolicy: EventRegistration<PolicyEvent> = this.#onPolicy.event;
+  /** As Connection.onPersistence (the worker keeps the resume token in memory). */
+  readonly onPersistence: EventRegistration<PersistenceEvent> = this.#onPersistence.event;
 
   /** @internal Made by ManaWorkerClient. */
-  constructor(link: ConnectionClientLink, connectionId: string) {
+  constructor(
+    link: ConnectionClientLink,
+    connectionId: string,
+    url: string | undefined,
+    status: WireConnectionStatus | undefined,
+  ) {
     this.#link = link;
     this.connectionId = connectionId;
+    this.url = url;
+    this.#status = status ?? {
+      state: 'ready',
+      pauseReasons: [],
+      bufferedAmount: 0,
+      storedSession: 'none',
+    };
   }
 
-  get state(): 'ready' | 'closed' {
-    return this.#state;
+  /** The worker's connection state; `closed` also once this view was disposed. */
+  get state(): ConnectionState {
+    return this.#released ? 'closed' : this.#status.state;
+  }
+  get pauseReasons(): PauseReason[] {
+    return [...this.#status.pauseReasons];
+  }
+  get rttMs(): number | undefined {
+    return this.#status.rttMs;
+  }
+  get server(): ServerInfo | undefined {
+    return this.#status.server === undefined ? undefined : { ...this.#status.server };
+  }
+  get lastError(): ManaError | undefined {
+    const f = this.#status.lastError;
+    return f === undefined ? undefined : errorOf(f);
+  }
+  /** The worker's WebSocket bufferedAmount at the last status. */
+  get bufferedAmount(): number {
+    return this.#status.bufferedAmount;
+  }
+  /** This view was disposed (released). */
+  get disposed(): boolean {
+    return this.#released;
+  }
+  /** The worker's connections keep their resume token in memory: `none`. */
+  get storedSession(): StoredSessionOutcome {
+    return this.#status.storedSession;
   }
 
-  /** A raw channel to `target` through the gateway; resolves once the gateway accepted it. */
+  /** Resolved: the worker hands out a connection once it was ready. */
+  whenReady(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Asks the worker for a fresh status (bufferedAmount, rttMs); the getters read it then. */
+  async refreshStatus(): Promise<void> {
+    this.#assertUsable('refreshStatus');
+    this.#status = await this.#link.status(this.connectionId);
+  }
+
+  /**
+   * A raw channel through the gateway: `openChannel({target, autoConsume})` as in-page, or
+   * `openChannel(target, options)`. Resolves once the gateway accepted it; rejects with
+   * ChannelOpenError otherwise.
+   */
   openChannel(
-    target: { host: string; port: number },
+    target: { host: string; port: number } | (OpenChannelOptions & RemoteChannelOptions),
     options: RemoteChannelOptions = {},
   ): Promise<RemoteChannel> {
-    if (this.#state !== 'ready') {
+    if (this.state === 'closed') {
       return Promise.reject(
         new InvalidStateError('openChannel: the connection is closed', {
           code: 'invalid_state',
@@ -206,31 +183,123 @@ export class RemoteConnection implements DisposableLike {
         }),
       );
     }
+    if ('target' in target) {
+      const { target: t, kind, ...rest } = target;
+      if (kind !== undefined && kind !== 'tcp') {
+        return Promise.reject(invalidArgument(`openChannel: kind ${kind} is not supported`));
+      }
+      return this.#link.openChannel(this.connectionId, t, { ...rest, ...options });
+    }
     return this.#link.openChannel(this.connectionId, target, options);
+  }
+
+  /**
+   * An SSH session on this connection's WebSocket, run by the worker (ManaWorkerClient
+   * .openSession(this, options)); resolves when the shell or command runs.
+   */
+  openSession(options: WorkerSessionOptions): Promise<RemoteSshSession> {
+    return this.#link.openSession(this, options);
+  }
+
+  /** Application pause (`app` reason) of the connection in the worker, for every channel on it. */
+  setAppPaused(on: boolean): void {
+    this.#assertUsable('setAppPaused');
+    this.#link.setAppPaused(this.connectionId, on);
+  }
+
+  /** Closes the connection in the worker for good (for every page). Code 1000 or 4000-4999. */
+  close(code = 1000, reason = ''): void {
+    if (!Number.isInteger(code) || (code !== 1000 && (code < 4000 || code > 4999))) {
+      throw invalidArgument(`close: code ${code} is not 1000 or 4000..4999`);
+    }
+    if (this.state === 'closed') return;
+    this.#link.close(this.connectionId, code, reason.slice(0, 120));
   }
 
   /** Releases this page's view; the worker closes the connection once nothing else uses it. */
   dispose(): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    if (this.#released) return;
+    this.#released = true;
     this.#link.release(this.connectionId);
-    this.#close.clear();
+    this.#clear();
   }
 
   [disposeSymbol](): void {
     this.dispose();
   }
 
+  #assertUsable(what: string): void {
+    if (this.state === 'closed') {
+      throw new InvalidStateError(`${what}: the connection is closed`, {
+        code: 'invalid_state',
+        origin: 'local',
+      });
+    }
+  }
+
+  #clear(): void {
+    this.#close.clear();
+    this.#onStateChange.clear();
+    this.#onDiagnostic.clear();
+    this.#onPolicy.clear();
+    this.#onPersistence.clear();
+  }
+
+  /** @internal A status the client asked for (refreshStatus of another path). */
+  _status(status: WireConnectionStatus): void {
+    this.#status = status;
+  }
+
+  /** @internal `connection-event` from the worker. */
+  _event(msg: Extract<WorkerMessage, { type: 'connection-event' }>): void {
+    if (this.#released) return;
+    this.#status = msg.status;
+    const e: WireConnectionEvent | undefined = msg.event;
+    if (e === undefined) return;
+    switch (e.kind) {
+      case 'state': {
+        const error = e.error === undefined ? undefined : errorOf(e.error);
+        this.#onStateChange.fire(
+          error === undefined ? { from: e.from, to: e.to } : { from: e.from, to: e.to, error },
+        );
+        return;
+      }
+      case 'diagnostic':
+        this.#onDiagnostic.fire({
+          code: e.code,
+          at: e.at - timeOrigin(),
+          phase: e.phase,
+          detail: e.detail,
+        });
+        return;
+      case 'pause':
+      case 'resume':
+        this.#onPolicy.fire({ kind: e.kind, reason: e.reason, reasons: [...e.reasons] });
+        return;
+      case 'rate_limited':
+      case 'channel_limit':
+        this.#onPolicy.fire({ kind: e.kind, channel: e.channel, detail: e.detail });
+        return;
+      case 'persistence':
+        this.#onPersistence.fire(
+          e.found === undefined
+            ? { kind: e.persistence, storage: e.storage }
+            : { kind: e.persistence, storage: e.storage, found: e.found },
+        );
+        return;
+    }
+  }
+
   /** @internal `connection-ended` from the worker. */
   _ended(msg: Extract<WorkerMessage, { type: 'connection-ended' }>): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    if (this.#released) return;
+    this.#released = true;
     const reason: ConnectionEndReason = msg.reason;
     this.#close.fire(
       reason === 'closed'
         ? { reason, origin: 'local' }
         : { reason, origin: 'local', error: lost('the connection', reason, msg.code) },
     );
-    this.#close.clear();
+    this.#clear();
   }
 }
