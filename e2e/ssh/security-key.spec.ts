@@ -9,8 +9,12 @@
 // sent); a wrong signature and a verify-required key signed without user verification are refused
 // by sshd (SshAuthError auth_failed); an rpId that is not the key's application is
 // rp_id_mismatch. A credential of a fixed P-256 key (WebAuthn.addCredential) checks the golden
-// authorized_keys line and the signature blob against bytes assembled here from the assertion.
-import { appendFileSync } from 'node:fs';
+// authorized_keys line and the signature blob against bytes assembled here from the assertion
+// and against OpenSSH's own check (ssh-keygen -Y check-novalidate on an SSHSIG).
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import crypto from 'node:crypto';
 import type { CDPSession, Page } from '@playwright/test';
 import { test as base, expect, devkit, openManaPage, type Gateway } from '../fixtures';
@@ -223,9 +227,12 @@ const sshString = (b: Buffer | string) => {
   n.writeUInt32BE(v.length);
   return Buffer.concat([n, v]);
 };
+const keyBlob = (line: string) =>
+  Buffer.from(line.split(' ').find((f) => f.startsWith('AAAA')) ?? '', 'base64');
+
 /** The four strings of an sk-ecdsa public key line's blob (type, curve, point, application). */
 function keyFields(line: string): [Buffer, Buffer, Buffer, Buffer] {
-  const blob = Buffer.from(line.split(' ').find((f) => f.startsWith('AAAA')) ?? '', 'base64');
+  const blob = keyBlob(line);
   const out: Buffer[] = [];
   for (let i = 0; i < blob.length;) {
     const n = blob.readUInt32BE(i);
@@ -452,29 +459,12 @@ const golden = {
     'sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNhLXNoYTItbmlzdHAyNTZAb3BlbnNzaC5jb20AAAAIbmlzdHAyNTYAAABBBEuMzGgR/Kvkb9zf+LC6I43TJBRUWsPmTG1SRJu5YPNSMOphOr81l32q+1vuX4JyrwBj7pynnIeSyM1//CmYPZkAAAAJbG9jYWxob3N0',
 };
 
-test('golden key through WebAuthn.addCredential: its line logs in, the blob is the bytes OpenSSH verifies', async ({
-  authn,
-  skGateway,
-  skSshd,
-}) => {
-  const key = crypto.createPrivateKey({ key: golden.jwk, format: 'jwk' });
-  const id = Buffer.from('mana-e2e golden credential');
-  await addCredential(authn, id, key, 41);
-  authorize(skSshd, golden.keyLine);
-  const credential = {
-    credentialId: id.toString('base64url'),
-    publicKey: golden.keyLine,
-    rpId: 'localhost',
-  };
-  const r = await login(authn, skGateway, skSshd, credential);
-  expect(r.ok, JSON.stringify(r)).toBe(true);
-  const { fingerprintOf } = await devkit<SshdModule>('sshd.mjs');
-  expect(skLog(skSshd, 'Accepted')[0]).toContain(`ECDSA-SK ${fingerprintOf(golden.keyLine)}`);
-
-  // The package's assembly of an assertion over fixed data, against the same assembly done here
-  // by hand from the raw assertion, and the ECDSA signature checked with the golden public key.
-  const signed = crypto.randomBytes(120);
-  const a = await authn.page.evaluate(
+/**
+ * navigator.credentials.get() over `data` with the credential `id` (rpId localhost), in the page;
+ * the raw assertion and the package's webauthnSignatureBlob() of it.
+ */
+function assertOver(authn: Authn, id: Buffer, data: Buffer) {
+  return authn.page.evaluate(
     async ({ idB64, data }) => {
       const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
       const hex = (b: ArrayBuffer | Uint8Array) =>
@@ -504,8 +494,33 @@ test('golden key through WebAuthn.addCredential: its line logs in, the blob is t
         blob: hex(wb.webauthnSignatureBlob(assertion, challenge)),
       };
     },
-    { idB64: id.toString('base64'), data: signed.toString('base64') },
+    { idB64: id.toString('base64'), data: data.toString('base64') },
   );
+}
+
+test('golden key through WebAuthn.addCredential: its line logs in, the blob is the bytes OpenSSH verifies', async ({
+  authn,
+  skGateway,
+  skSshd,
+}) => {
+  const key = crypto.createPrivateKey({ key: golden.jwk, format: 'jwk' });
+  const id = Buffer.from('mana-e2e golden credential');
+  await addCredential(authn, id, key, 41);
+  authorize(skSshd, golden.keyLine);
+  const credential = {
+    credentialId: id.toString('base64url'),
+    publicKey: golden.keyLine,
+    rpId: 'localhost',
+  };
+  const r = await login(authn, skGateway, skSshd, credential);
+  expect(r.ok, JSON.stringify(r)).toBe(true);
+  const { fingerprintOf } = await devkit<SshdModule>('sshd.mjs');
+  expect(skLog(skSshd, 'Accepted')[0]).toContain(`ECDSA-SK ${fingerprintOf(golden.keyLine)}`);
+
+  // The package's assembly of an assertion over fixed data, against the same assembly done here
+  // by hand from the raw assertion, and the ECDSA signature checked with the golden public key.
+  const signed = crypto.randomBytes(120);
+  const a = await assertOver(authn, id, signed);
   const sha256 = (b: Buffer | string) => crypto.createHash('sha256').update(b).digest();
   const authData = Buffer.from(a.authenticatorData, 'hex');
   expect(authData.subarray(0, 32).equals(sha256('localhost'))).toBe(true);
@@ -539,4 +554,40 @@ test('golden key through WebAuthn.addCredential: its line logs in, the blob is t
     sshString(''),
   ]);
   expect(a.blob).toBe(expected.toString('hex'));
+
+  // OpenSSH's own sk code offline: an SSHSIG (PROTOCOL.sshsig) whose signature is the package's
+  // blob of a Chromium assertion over the SSHSIG wrapper of a message; ssh-keygen -Y
+  // check-novalidate accepts it, and refuses it for another message.
+  const message = 'mana-websocket: a Chromium security key, checked by ssh-keygen\n';
+  const wrapped = (m: string) =>
+    Buffer.concat([
+      Buffer.from('SSHSIG'),
+      ...['file', '', 'sha512'].map((v) => sshString(v)),
+      sshString(crypto.createHash('sha512').update(m).digest()),
+    ]);
+  const sigBlob = Buffer.from((await assertOver(authn, id, wrapped(message))).blob, 'hex');
+  const sshsig = Buffer.concat([
+    Buffer.from('SSHSIG'),
+    Buffer.from([0, 0, 0, 1]),
+    ...[keyBlob(golden.keyLine), 'file', '', 'sha512', sigBlob].map((v) => sshString(v)),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'mana-e2e-sshsig-'));
+  try {
+    const sigFile = join(dir, 'msg.sig');
+    const b64 = sshsig.toString('base64').replace(/.{1,70}/g, '$&\n');
+    writeFileSync(sigFile, `-----BEGIN SSH SIGNATURE-----\n${b64}-----END SSH SIGNATURE-----\n`);
+    const check = (m: string) =>
+      spawnSync('ssh-keygen', ['-Y', 'check-novalidate', '-n', 'file', '-s', sigFile], {
+        input: m,
+        encoding: 'utf8',
+      });
+    const good = check(message);
+    expect(good.status, good.stdout + good.stderr).toBe(0);
+    expect(good.stdout).toContain(
+      `Good "file" signature with ECDSA-SK key ${fingerprintOf(golden.keyLine)}`,
+    );
+    expect(check(message + 'x').status).not.toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
