@@ -42,6 +42,8 @@
 //     userKey         { privateKey, publicKey, passphrase?, path, fingerprint }  (privateKey is
 //                     the OpenSSH "BEGIN OPENSSH PRIVATE KEY" text)
 //     dir, configPath, logPath
+//     authorizedKeysPath  the user's authorized_keys (sshd reads it at every login: a test may
+//                     append a line it learns later, e.g. an enrolled security key)
 //     log()           string: sshd's stderr so far (sshd -e logs there)
 //     stop()          Promise<void>: SIGTERM to sshd and every session process it forked
 //                     (SIGKILL after 2 s), removes a temp dir it created. Idempotent. Also runs
@@ -297,6 +299,7 @@ export async function startSshd(options = {}) {
     dir,
     configPath,
     logPath,
+    authorizedKeysPath: authPath,
     pid: proc.pid,
     log: () => (fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : ''),
     ...daemonStop(
