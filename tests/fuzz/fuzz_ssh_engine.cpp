@@ -30,36 +30,11 @@ namespace {
 using mana::ssh::CloseKind;
 using mana::ssh::EngineConfig;
 using mana::ssh::EngineState;
+using mana::ssh::Event;
 using mana::ssh::SshEngine;
 namespace event = mana::ssh::event;
 
-constexpr std::size_t chunk_bytes = 512;
 constexpr std::size_t output_bound = 512 * 1024;  // engine: out_bound + one packet
-
-// Drains events and output; answers host key and prompt requests. Counts Closed events and
-// notes Ready.
-void drain(SshEngine& e, int* closed_events, bool* ready) {
-  while (auto ev = e.poll_event()) {
-    if (std::holds_alternative<event::HostKey>(*ev)) {
-      e.host_key_decision(true);
-    } else if (const auto* kp = std::get_if<event::KbdPrompts>(&*ev)) {
-      e.kbd_answers(std::vector<std::string>(kp->prompts.size(), "answer"));
-    } else if (const auto* d = std::get_if<event::Data>(&*ev)) {
-      e.consume(d->bytes.size());
-    } else if (std::holds_alternative<event::Ready>(*ev)) {
-      *ready = true;
-    } else if (const auto* c = std::get_if<event::Closed>(&*ev)) {
-      ++*closed_events;
-      // A clean end (kind none) only for a session that ran (Ready: logged in, channel open).
-      if (c->kind == CloseKind::none && !*ready) __builtin_trap();
-    }
-  }
-  if (e.output_bytes() > output_bound) __builtin_trap();
-  std::uint8_t sink[4096];
-  while (e.take_output(sink, sizeof sink) > 0) {
-  }
-  (void)e.take_input_consumed();
-}
 
 }  // namespace
 
@@ -70,18 +45,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool ready = false;
   {
     SshEngine e(std::move(c));
-    double now = 0;
-    for (std::size_t off = 0; off < size && e.state() != EngineState::closed; off += chunk_bytes) {
-      const std::size_t n = size - off < chunk_bytes ? size - off : chunk_bytes;
-      if (!e.push_input(data + off, n)) __builtin_trap();  // far below in_cap
-      e.step(now += 10);
-      drain(e, &closed_events, &ready);
-    }
-    e.transport_closed();
-    for (int i = 0; i < 8 && e.state() != EngineState::closed; ++i) {
-      e.step(now += 10);
-      drain(e, &closed_events, &ready);
-    }
+    // Host keys accepted, prompts answered, output consumed; Closed counted, Ready noted.
+    const auto result = mana::ssh::test::feed_as_server(e, data, size, [&](const Event& ev) {
+      if (std::holds_alternative<event::HostKey>(ev)) {
+        e.host_key_decision(true);
+      } else if (const auto* kp = std::get_if<event::KbdPrompts>(&ev)) {
+        e.kbd_answers(std::vector<std::string>(kp->prompts.size(), "answer"));
+      } else if (const auto* d = std::get_if<event::Data>(&ev)) {
+        e.consume(d->bytes.size());
+      } else if (std::holds_alternative<event::Ready>(ev)) {
+        ready = true;
+      } else if (const auto* cl = std::get_if<event::Closed>(&ev)) {
+        ++closed_events;
+        // A clean end (kind none) only for a session that ran (Ready: logged in, channel open).
+        if (cl->kind == CloseKind::none && !ready) __builtin_trap();
+      }
+    });
+    if (result.input_refused) __builtin_trap();  // far below in_cap
+    if (result.max_output > output_bound) __builtin_trap();
     if (e.state() != EngineState::closed || closed_events != 1) __builtin_trap();
   }
   if (mana::ssh::live_engines() != 0) __builtin_trap();

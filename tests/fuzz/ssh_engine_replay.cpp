@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
 
@@ -58,6 +59,37 @@ EngineConfig replay_config() {
   c.auth.push_back({AuthKind::keyboard_interactive, {}, {}});
   c.command = "true";
   return c;
+}
+
+FeedResult feed_as_server(SshEngine& e, const std::uint8_t* data, std::size_t size,
+                          const std::function<void(const Event&)>& on_event) {
+  constexpr std::size_t chunk_bytes = 512;
+  FeedResult result;
+  double now = 0;
+  std::array<std::uint8_t, 4096> sink{};
+  auto drain = [&] {
+    while (auto ev = e.poll_event())
+      on_event(*ev);
+    result.max_output = std::max(result.max_output, e.output_bytes());
+    while (e.take_output(sink.data(), sink.size()) > 0) {
+    }
+    (void)e.take_input_consumed();
+  };
+  for (std::size_t off = 0; off < size && e.state() != EngineState::closed; off += chunk_bytes) {
+    const std::size_t n = std::min(chunk_bytes, size - off);
+    if (!e.push_input(data + off, n)) {
+      result.input_refused = true;
+      return result;
+    }
+    e.step(now += 10);
+    drain();
+  }
+  e.transport_closed();
+  for (int i = 0; i < 8 && e.state() != EngineState::closed; ++i) {
+    e.step(now += 10);
+    drain();
+  }
+  return result;
 }
 
 }  // namespace mana::ssh::test

@@ -19,7 +19,9 @@
 //     with another login still decrypts, and one recorded with password auth replays to its end.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "ssh_engine.hpp"
 
@@ -30,5 +32,16 @@ void reset_deterministic_rand(std::uint64_t seed = 0);
 
 /// The fuzz target's engine: password, then keyboard-interactive, then the command `true`.
 EngineConfig replay_config();
+
+struct FeedResult {
+  bool input_refused = false;  // push_input() said no (the inbound bound)
+  std::size_t max_output = 0;  // the largest outbound queue seen before it was drained
+};
+
+/// Plays `data` as the server's side of the wire: 512-byte chunks with a step() after each, then
+/// the end of the transport and up to 8 more steps. After every step the events go to `on_event`
+/// (which may answer them on the engine) and the engine's output is discarded.
+FeedResult feed_as_server(SshEngine& e, const std::uint8_t* data, std::size_t size,
+                          const std::function<void(const Event&)>& on_event);
 
 }  // namespace mana::ssh::test

@@ -20,7 +20,7 @@
 namespace {
 
 using mana::ssh::CloseKind;
-using mana::ssh::EngineState;
+using mana::ssh::Event;
 using mana::ssh::SshEngine;
 namespace event = mana::ssh::event;
 
@@ -40,44 +40,27 @@ struct Replayed {
   std::optional<event::Closed> closed;
 };
 
-// As the fuzz target feeds an input: 512-byte chunks, a step after each, then the transport ends.
+// Fed as the fuzz target feeds an input (feed_as_server), with its configuration and randomness.
 Replayed replay(const std::vector<std::uint8_t>& seed) {
   mana::ssh::test::reset_deterministic_rand();
   SshEngine e(mana::ssh::test::replay_config());
   Replayed r;
-  double now = 0;
-  auto drain = [&] {
-    while (auto ev = e.poll_event()) {
-      if (std::holds_alternative<event::HostKey>(*ev)) {
-        e.host_key_decision(true);
-      } else if (const auto* d = std::get_if<event::Data>(&*ev)) {
-        if (d->stream == 0) r.out.append(d->bytes.begin(), d->bytes.end());
-        e.consume(d->bytes.size());
-      } else if (std::holds_alternative<event::Ready>(*ev)) {
-        r.ready = true;
-      } else if (const auto* x = std::get_if<event::Exit>(&*ev)) {
-        r.exit = *x;
-      } else if (const auto* c = std::get_if<event::Closed>(&*ev)) {
-        r.closed = *c;
-      }
-    }
-    std::vector<std::uint8_t> sink(4096);
-    while (e.take_output(sink.data(), sink.size()) > 0) {
-    }
-    (void)e.take_input_consumed();
-  };
-  constexpr std::size_t chunk = 512;
-  for (std::size_t off = 0; off < seed.size() && e.state() != EngineState::closed; off += chunk) {
-    const std::size_t n = std::min(chunk, seed.size() - off);
-    REQUIRE(e.push_input(seed.data() + off, n));
-    e.step(now += 10);
-    drain();
-  }
-  e.transport_closed();
-  for (int i = 0; i < 8 && e.state() != EngineState::closed; ++i) {
-    e.step(now += 10);
-    drain();
-  }
+  const auto result =
+      mana::ssh::test::feed_as_server(e, seed.data(), seed.size(), [&](const Event& ev) {
+        if (std::holds_alternative<event::HostKey>(ev)) {
+          e.host_key_decision(true);
+        } else if (const auto* d = std::get_if<event::Data>(&ev)) {
+          if (d->stream == 0) r.out.append(d->bytes.begin(), d->bytes.end());
+          e.consume(d->bytes.size());
+        } else if (std::holds_alternative<event::Ready>(ev)) {
+          r.ready = true;
+        } else if (const auto* x = std::get_if<event::Exit>(&ev)) {
+          r.exit = *x;
+        } else if (const auto* c = std::get_if<event::Closed>(&ev)) {
+          r.closed = *c;
+        }
+      });
+  REQUIRE_FALSE(result.input_refused);
   return r;
 }
 
