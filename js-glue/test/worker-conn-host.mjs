@@ -5,11 +5,19 @@
 // opening lib.connect() connections with the test's options (`config.extra`: the tracked
 // WebSocket, no document) through the worker's own open.ts.
 import { MessageChannel } from 'node:worker_threads';
-import { lib } from './helpers.mjs';
+import { gatewayConnectOptions, lib } from './helpers.mjs';
 import { WorkerHost, headlessScreen } from './worker-helpers.mjs';
 import { openHostConnection, openOwnSession } from '../../build/js/package/dist/worker/open.js';
 
 export const config = { extra: {}, hostOptions: {} };
+
+/** The worker's connections take the test gateway's options besides url and token (open.ts). */
+export function useGateway(gw) {
+  const extra = gatewayConnectOptions(gw.url, '');
+  delete extra.url;
+  delete extra.token;
+  config.extra = extra;
+}
 const ports = [];
 let host;
 

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { startTarget } from '../../tools/devkit/targets.mjs';
 import { gatewayConnectOptions, lib, sleep, sockets, startGateway } from './helpers.mjs';
 import { memoryStorage } from './ssh-helpers.mjs';
-import { closeAll, config, sharedHost } from './worker-conn-host.mjs';
+import { closeAll, sharedHost, useGateway } from './worker-conn-host.mjs';
 
 const BANNER = 'SSH-2.0-test\r\n';
 const workerUrl = import.meta.resolve('./worker-conn-host.mjs');
@@ -56,10 +56,7 @@ describe('the Connection / Channel API through the session worker', () => {
   before(async () => {
     echo = await startTarget({ mode: 'echo', banner: 'SSH-2.0-test' });
     gw = await startGateway({ ports: [echo.port], resumeTtlMs: 10_000 });
-    const extra = gatewayConnectOptions(gw.url, '');
-    delete extra.url;
-    delete extra.token;
-    config.extra = extra;
+    useGateway(gw);
     storage = memoryStorage();
   });
 

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startTarget } from '../../tools/devkit/targets.mjs';
-import { gatewayConnectOptions, lib, sleep, sockets, startGateway } from './helpers.mjs';
+import { lib, sleep, sockets, startGateway } from './helpers.mjs';
 import { memoryStorage, sshBuilt, startSshd } from './ssh-helpers.mjs';
 import { TestPage } from './worker-helpers.mjs';
-import { closeAll, config, sharedHost } from './worker-conn-host.mjs';
+import { closeAll, sharedHost, useGateway } from './worker-conn-host.mjs';
 
 const BANNER = 'SSH-2.0-test\r\n';
 const workerUrl = import.meta.resolve('./worker-conn-host.mjs');
@@ -65,11 +65,7 @@ describe('connections and channels in the session worker', () => {
       ports: sshd ? [echo.port, sshd.port] : [echo.port],
       resumeTtlMs: 10_000,
     });
-    // What the worker's connections take besides url and token (open.ts sets those).
-    const extra = gatewayConnectOptions(gw.url, '');
-    delete extra.url;
-    delete extra.token;
-    config.extra = extra;
+    useGateway(gw);
     storage = memoryStorage();
   });
 

@@ -7,7 +7,6 @@
 // ManaWorkerClient runs in page mode against one real WorkerHost (worker-conn-host.mjs).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { gatewayConnectOptions } from './helpers.mjs';
 import {
   collect,
   lib,
@@ -17,7 +16,7 @@ import {
   startGateway,
   startSshd,
 } from './ssh-helpers.mjs';
-import { closeAll, config, sharedHost } from './worker-conn-host.mjs';
+import { closeAll, sharedHost, useGateway } from './worker-conn-host.mjs';
 
 const skip = sshBuilt ? false : 'mana-ssh.wasm is not in the package (MANA_WASM_SSH is OFF)';
 const workerUrl = import.meta.resolve('./worker-conn-host.mjs');
@@ -35,10 +34,7 @@ describe('SSH through a jump host (via) in the session worker', { skip }, () => 
     b = await startSshd();
     a = await startSshd({ extraConfig: `PermitOpen 127.0.0.1:${b.port}` });
     gw = await startGateway([a.port]);
-    const extra = gatewayConnectOptions(gw.url, '');
-    delete extra.url;
-    delete extra.token;
-    config.extra = extra;
+    useGateway(gw);
     storage = memoryStorage();
   });
 
