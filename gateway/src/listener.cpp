@@ -101,6 +101,12 @@ void Listener::start() {
   ctx_.route_id = ctx_.cfg.route_id.empty() ? default_route_id(ctx_.cfg.listen_host, bound_port_)
                                             : ctx_.cfg.route_id;
   wait_signal();
+  do_accept();
+  if (handover_) {
+    handover_->listen();
+    if (taken) handover_->confirm_taken();
+  }
+  // Last: launchers take this line as "ready", which includes the handover socket.
   log_always("listening", {{"address", ctx_.cfg.listen_host},
                            {"port", bound_port_},
                            {"route", ctx_.route_id},
@@ -114,11 +120,6 @@ void Listener::start() {
                            {"handover", taken       ? "taken"
                                         : handover_ ? "ready"
                                                     : "off"}});
-  do_accept();
-  if (handover_) {
-    handover_->listen();
-    if (taken) handover_->confirm_taken();
-  }
 }
 
 void Listener::do_accept() {
