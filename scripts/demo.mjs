@@ -4,7 +4,8 @@
 //
 //   node scripts/demo.mjs            start everything, print URL + credentials, run until Ctrl-C
 //   node scripts/demo.mjs --check    the same on random ports, then drive the page in headless
-//                                    Chromium (log in, echo, resize + stty size, exit 3), print
+//                                    Chromium (log in, echo, resize + stty size, exit 3; enrol a
+//                                    security key in a virtual authenticator and log in with it), print
 //                                    the transcript, stop everything; exit 0 only if all passed
 //
 // Options: --port N (demo page, default 8080; --check: random), --gateway-port N (default 8022,
@@ -125,7 +126,9 @@ function demoMaterial() {
   if (wantPassword) {
     const pwPath = path.join(demoDir, 'password');
     if (!fs.existsSync(pwPath)) {
-      fs.writeFileSync(pwPath, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
+      fs.writeFileSync(pwPath, randomBytes(12).toString('base64url') + '\n', {
+        mode: 0o600,
+      });
     }
     password = fs.readFileSync(pwPath, 'utf8').trim();
   }
@@ -169,7 +172,33 @@ const MIME = {
   '.ico': 'image/x-icon',
 };
 
-function startServer({ port, gatewayPort, material, target, user }) {
+// POST /api/authorized-key: one security-key line from the page's "Enrol a security key" for the
+// demo sshd's authorized_keys. Only this shape: an optional verify-required, the sk-ecdsa key type,
+// its base64 blob and a plain comment; at most MAX_ADDED_KEYS per run, nothing else is written.
+const SK_LINE =
+  /^(verify-required )?sk-ecdsa-sha2-nistp256@openssh\.com [A-Za-z0-9+/]{40,600}={0,2}( [\w.@:-]{1,200})?$/;
+const MAX_ADDED_KEYS = 16;
+
+function readSmallBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let n = 0;
+    req.on('data', (c) => {
+      n += c.length;
+      if (n > limit) {
+        reject(new Error('too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function startServer({ port, gatewayPort, material, target, user, authorizedKeysPath }) {
+  let addedKeys = 0;
   const origins = new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
   const gatewayUrl = `ws://127.0.0.1:${gatewayPort}/`;
   const csp = [
@@ -207,8 +236,50 @@ function startServer({ port, gatewayPort, material, target, user }) {
         user,
         privateKey: material.userPrivate,
         ...(material.password ? { password: material.password } : {}),
-        hostKey: { algorithm: 'ssh-ed25519', fingerprint: fingerprintOf(material.hostPub) },
+        hostKey: {
+          algorithm: 'ssh-ed25519',
+          fingerprint: fingerprintOf(material.hostPub),
+        },
+        authorizeKeys: true,
       });
+      return;
+    }
+    if (url.pathname === '/api/authorized-key') {
+      // The same same-origin rule as /api/token (below).
+      const origin = req.headers.origin;
+      if (req.method !== 'POST' || req.headers['x-mana-demo'] !== '1') {
+        json(res, 405, { error: 'POST with x-mana-demo: 1' });
+        return;
+      }
+      if (origin !== undefined && !origins.has(origin)) {
+        json(res, 403, { error: 'origin not allowed' });
+        return;
+      }
+      readSmallBody(req, 2048).then(
+        (body) => {
+          const line = body.trim();
+          if (!SK_LINE.test(line)) {
+            json(res, 400, {
+              error: 'not a sk-ecdsa-sha2-nistp256@openssh.com authorized_keys line',
+            });
+            return;
+          }
+          const have = fs.readFileSync(authorizedKeysPath, 'utf8').split('\n');
+          if (!have.includes(line)) {
+            if (addedKeys >= MAX_ADDED_KEYS) {
+              json(res, 429, {
+                error: `at most ${MAX_ADDED_KEYS} keys per demo run`,
+              });
+              return;
+            }
+            fs.appendFileSync(authorizedKeysPath, line + '\n');
+            addedKeys++;
+            log(`security key added to ${authorizedKeysPath}: ${line.slice(0, 60)}...`);
+          }
+          json(res, 200, { path: authorizedKeysPath });
+        },
+        () => json(res, 413, { error: 'body over 2 KiB' }),
+      );
       return;
     }
     if (url.pathname === '/api/token') {
@@ -299,7 +370,10 @@ async function main() {
     listen: gwListen,
     origins: [`http://127.0.0.1:${webPort}`, `http://localhost:${webPort}`],
     targets: [{ host: '127.0.0.1', ports: [target.port] }],
-    config: { server: { shutdown_grace_ms: 1000 }, session: { resume_ttl_ms: 60000 } },
+    config: {
+      server: { shutdown_grace_ms: 1000 },
+      session: { resume_ttl_ms: 60000 },
+    },
     logFile: gwLogPath,
     keepLog: false,
   });
@@ -312,7 +386,14 @@ async function main() {
   });
   log(`mana-gateway on ${gateway.url} (config build/demo/gateway.toml)`);
 
-  server = await startServer({ port: webPort, gatewayPort: gwPort, material, target, user });
+  server = await startServer({
+    port: webPort,
+    gatewayPort: gwPort,
+    material,
+    target,
+    user,
+    authorizedKeysPath: sshd.authorizedKeysPath,
+  });
   const url = `http://127.0.0.1:${webPort}/`;
   log(`demo server on ${url}`);
 
@@ -328,6 +409,8 @@ async function main() {
         `  Host key   ssh-ed25519 ${hostFp}`,
         `  Login key  ${path.relative(root, material.userKey)} (the page is prefilled with it)`,
         ...(material.password ? [`  Password   ${material.password}`] : []),
+        `  Security   open http://localhost:${webPort}/ (WebAuthn needs a host name), choose`,
+        '             "security key", "Enrol a security key", "Add to the demo sshd", Connect',
         `  Gateway    ws://127.0.0.1:${gwPort}/  log: build/demo/gateway.log`,
         '',
         '  Ctrl-C stops sshd, the gateway and this server.',
@@ -343,6 +426,7 @@ async function main() {
     ok = await runCheck({
       url,
       hostFingerprint: hostFp,
+      sshdLog: () => sshd.log(),
       onBrowser: (b) => {
         browser = b;
       },

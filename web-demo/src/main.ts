@@ -24,6 +24,7 @@ import {
   ManaAttachAddon,
   ManaError,
   PolicyError,
+  SecurityKeyError,
   SessionLostError,
   SshAuthError,
   SshSession,
@@ -33,6 +34,7 @@ import {
   type SshAuthMethod,
   type SshExitEvent,
 } from '@mana/websocket';
+import { initSecurityKeyPanel, type SecurityKeyPanel } from './security-key';
 
 type AuthOption = SshAuthMethod;
 
@@ -43,6 +45,8 @@ interface DemoDefaults {
   password?: string;
   privateKey?: string;
   hostKey?: { algorithm: string; fingerprint: string };
+  /** The demo server appends security-key lines to its sshd (POST /api/authorized-key). */
+  authorizeKeys?: boolean;
 }
 
 // ---- DOM -----------------------------------------------------------------------------------------
@@ -118,6 +122,9 @@ function describeError(e: unknown): { text: string; hard: boolean } {
           : ''),
       hard: true,
     };
+  }
+  if (e instanceof SecurityKeyError) {
+    return { text: `Security key (${e.code}): ${e.message}`, hard: false };
   }
   if (e instanceof SshAuthError) {
     const allowed = e.methods.length ? ` The server allows: ${e.methods.join(', ')}.` : '';
@@ -274,26 +281,31 @@ interface Live {
 }
 let live: Live | undefined;
 
+let securityKeys: SecurityKeyPanel | undefined;
+
 function formValues(): {
   gateway: string;
   host: string;
   port: number;
   user: string;
-  auth: AuthOption;
+  auth: AuthOption | { error: string };
 } {
   const method = (form.elements.namedItem('method') as RadioNodeList).value;
   const passphrase = field('passphrase').value;
-  const auth: AuthOption =
+  const user = field('user').value.trim();
+  const auth: AuthOption | { error: string } =
     method === 'password'
       ? { password: field('password').value }
-      : passphrase
-        ? { privateKey: field('privateKey').value, passphrase }
-        : { privateKey: field('privateKey').value };
+      : method === 'securityKey'
+        ? (securityKeys?.auth(user) ?? { error: 'The page is still loading.' })
+        : passphrase
+          ? { privateKey: field('privateKey').value, passphrase }
+          : { privateKey: field('privateKey').value };
   return {
     gateway: field('gateway').value.trim(),
     host: field('host').value.trim(),
     port: Number(field('port').value),
-    user: field('user').value.trim(),
+    user,
     auth,
   };
 }
@@ -312,10 +324,15 @@ async function start(): Promise<void> {
     showBanner('Host, port (1..65535) and user are required.');
     return;
   }
+  if ('error' in v.auth) {
+    showBanner(v.auth.error);
+    return;
+  }
   if ('privateKey' in v.auth && !v.auth.privateKey.includes('PRIVATE KEY')) {
     showBanner('Paste an OpenSSH private key ("BEGIN OPENSSH PRIVATE KEY"), or choose password.');
     return;
   }
+  const auth = v.auth;
   btnConnect.disabled = true;
   await stop();
   let conn: Connection | undefined;
@@ -347,7 +364,7 @@ async function start(): Promise<void> {
     const session = await conn.openSession({
       target: { host: v.host, port: v.port },
       username: v.user,
-      auth: v.auth,
+      auth,
       hostKey: { verify: askHostKey },
       term: { cols: term.cols, rows: term.rows, type: 'xterm-256color' },
       flow: 'manual',
@@ -476,6 +493,7 @@ for (const r of form.querySelectorAll<HTMLInputElement>('input[name=method]')) {
   r.addEventListener('change', () => {
     el('auth-key').hidden = r.value !== 'key' || !r.checked;
     el('auth-password').hidden = r.value !== 'password' || !r.checked;
+    el('auth-sk').hidden = r.value !== 'securityKey' || !r.checked;
   });
 }
 field('keyFile').addEventListener('change', () => {
@@ -513,6 +531,12 @@ async function init(): Promise<void> {
   field('user').value = d?.user ?? '';
   if (d?.privateKey) field('privateKey').value = d.privateKey;
   if (d?.password) field('password').value = d.password;
+  securityKeys = initSecurityKeyPanel({
+    user: () => field('user').value.trim(),
+    canAuthorize: d?.authorizeKeys === true,
+    onError: (text) => showBanner(text),
+  });
+  field('user').addEventListener('input', () => securityKeys?.refresh());
   if (d?.hostKey) {
     el('demo-note').textContent =
       `Demo target: the loopback sshd started by make demo. Its host key: ` +
