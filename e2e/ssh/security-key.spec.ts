@@ -16,63 +16,13 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import crypto from 'node:crypto';
-import type { CDPSession, Page } from '@playwright/test';
-import { test as base, expect, devkit, openManaPage, type Gateway } from '../fixtures';
-import type { Sshd } from './fixtures';
+import type { Page } from '@playwright/test';
+import { devkit, expect, openManaPage, type Gateway } from '../fixtures';
+import { overrideBits, skLog, skTest, type Authn, type SkSshd } from './security-key-fixtures';
 
-type SkSshd = Sshd & { authorizedKeysPath: string };
-interface SshdModule {
-  startSshd: (o?: Record<string, unknown>) => Promise<SkSshd>;
+const test = skTest(openManaPage);
+interface FingerprintModule {
   fingerprintOf: (line: string) => string;
-}
-
-interface Authn {
-  page: Page;
-  cdp: CDPSession;
-  authenticatorId: string;
-  origin: string;
-}
-
-const test = base.extend<{ skSshd: SkSshd; skGateway: Gateway; authn: Authn }>({
-  // A fresh sshd per test: its authorized_keys and log hold only what the test did.
-  skSshd: async ({}, use) => {
-    const { startSshd } = await devkit<SshdModule>('sshd.mjs');
-    const s = await startSshd({ password: true });
-    await use(s);
-    await s.stop();
-  },
-  skGateway: async ({ gatewayWith, site, skSshd }, use) => {
-    await use(
-      await gatewayWith({ targets: [skSshd.port], origins: [localhostOrigin(site.origin)] }),
-    );
-  },
-  authn: async ({ page, site }, use) => {
-    const origin = localhostOrigin(site.origin);
-    page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
-    await openManaPage(page, origin);
-    const cdp = await page.context().newCDPSession(page);
-    await cdp.send('WebAuthn.enable', { enableUI: false });
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'usb',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
-    await use({ page, cdp, authenticatorId, origin });
-    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
-    await cdp.detach();
-  },
-});
-
-/** The static server's origin with the host name localhost (same port, same server). */
-function localhostOrigin(origin: string): string {
-  const u = new URL(origin);
-  u.hostname = 'localhost';
-  return u.origin;
 }
 
 interface Credential {
@@ -179,17 +129,6 @@ function failure(r: Awaited<ReturnType<typeof login>>): Failure {
 const authorize = (sshd: SkSshd, line: string) =>
   appendFileSync(sshd.authorizedKeysPath, line + '\n');
 
-/**
- * sshd's log lines (LogLevel VERBOSE) about security-key logins: `Found` is "Accepted key ECDSA-SK
- * ... found at" (the key is in authorized_keys: sshd answers the query or checks a signature),
- * `Accepted` / `Failed` the verdict on a signed request.
- */
-function skLog(sshd: SkSshd, what: 'Found' | 'Accepted' | 'Failed'): string[] {
-  const lines = sshd.log().split('\n');
-  if (what === 'Found') return lines.filter((l) => l.startsWith('Accepted key ECDSA-SK '));
-  return lines.filter((l) => l.startsWith(`${what} publickey for `) && l.includes(' ECDSA-SK '));
-}
-
 async function signCount(authn: Authn): Promise<number> {
   const { credentials } = await authn.cdp.send('WebAuthn.getCredentials', {
     authenticatorId: authn.authenticatorId,
@@ -208,15 +147,6 @@ async function addCredential(authn: Authn, id: Buffer, key: crypto.KeyObject, co
       privateKey: key.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
       signCount: count,
     },
-  });
-}
-
-async function overrideBits(authn: Authn, bits: { sig?: boolean; uv?: boolean; up?: boolean }) {
-  await authn.cdp.send('WebAuthn.setResponseOverrideBits', {
-    authenticatorId: authn.authenticatorId,
-    isBogusSignature: bits.sig ?? false,
-    isBadUV: bits.uv ?? false,
-    isBadUP: bits.up ?? false,
   });
 }
 
@@ -291,7 +221,7 @@ test.describe('security key (WebAuthn) login, issue #24', () => {
     expect(r.code).toBe(0);
     expect(r.authMethod).toBe('security-key');
     expect(await signCount(authn)).toBe(enrolled + 1);
-    const { fingerprintOf } = await devkit<SshdModule>('sshd.mjs');
+    const { fingerprintOf } = await devkit<FingerprintModule>('sshd.mjs');
     const accepted = skLog(skSshd, 'Accepted');
     expect(accepted).toHaveLength(1);
     expect(accepted[0]).toContain(`Accepted publickey for ${skSshd.user} from 127.0.0.1`);
@@ -357,7 +287,7 @@ test.describe('security key (WebAuthn) login, issue #24', () => {
     expect(f.securityKeyError).toBe(false);
     expect(f.code).toBe('auth_failed');
     expect(f.methods).toEqual(expect.arrayContaining(['publickey', 'password']));
-    const { fingerprintOf } = await devkit<SshdModule>('sshd.mjs');
+    const { fingerprintOf } = await devkit<FingerprintModule>('sshd.mjs');
     const failed = skLog(skSshd, 'Failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toContain(`ECDSA-SK ${fingerprintOf(golden.keyLine)}`);
@@ -514,7 +444,7 @@ test('golden key through WebAuthn.addCredential: its line logs in, the blob is t
   };
   const r = await login(authn, skGateway, skSshd, credential);
   expect(r.ok, JSON.stringify(r)).toBe(true);
-  const { fingerprintOf } = await devkit<SshdModule>('sshd.mjs');
+  const { fingerprintOf } = await devkit<FingerprintModule>('sshd.mjs');
   expect(skLog(skSshd, 'Accepted')[0]).toContain(`ECDSA-SK ${fingerprintOf(golden.keyLine)}`);
 
   // The package's assembly of an assertion over fixed data, against the same assembly done here
