@@ -1,7 +1,7 @@
 // The session worker page (pages/worker.html): a real xterm.js terminal wired by ManaAttachAddon
 // to a RemoteSshSession of ManaWorkerClient (the SSH session runs in the SharedWorker). The specs
 // drive it through window.manaWorker with page.evaluate().
-import { ManaAttachAddon, ManaWorkerClient } from '@mana/websocket';
+import { ManaAttachAddon, ManaWorkerClient, enrollSecurityKey } from '@mana/websocket';
 import { Terminal } from '@xterm/xterm';
 
 const term = new Terminal({ cols: 80, rows: 24, scrollback: 1000 });
@@ -75,6 +75,28 @@ window.manaWorker = {
             },
           },
         ],
+        term: { cols: term.cols, rows: term.rows },
+      });
+      wire(v);
+      return { ok: true, sessionId: v.sessionId };
+    } catch (e) {
+      return { ok: false, ...describe(e) };
+    }
+  },
+  /** enrollSecurityKey() in this page: the authorized_keys line and the credential to store. */
+  async enrol(rpId, user) {
+    const e = await enrollSecurityKey({ rpId, user });
+    return { line: e.authorizedKeysLine, credential: e.credential };
+  },
+  /**
+   * Opens a shell whose auth is `auth` (e.g. `{ securityKey }`: the worker asks this page to sign,
+   * a worker has no navigator.credentials). Returns the outcome (errors by name, code, methods).
+   */
+  async openWith(connect, session, auth) {
+    try {
+      const v = await client.openSession(connect, {
+        ...session,
+        auth,
         term: { cols: term.cols, rows: term.rows },
       });
       wire(v);

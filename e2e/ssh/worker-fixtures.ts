@@ -40,6 +40,12 @@ export interface WorkerApi {
     s: Record<string, unknown>,
     kbd: { answer?: string; throws?: boolean; hang?: boolean },
   ): Promise<Outcome>;
+  enrol(rpId: string, user: string): Promise<{ line: string; credential: Record<string, unknown> }>;
+  openWith(
+    c: { url: string; token: string },
+    s: Record<string, unknown>,
+    auth: Record<string, unknown> | Record<string, unknown>[],
+  ): Promise<Outcome>;
   reattach(o?: Record<string, unknown>): Promise<Outcome>;
   attach(id: string, secret: string, o?: Record<string, unknown>): Promise<Outcome>;
   stored(): Record<string, { sessionId: string; secret: string }>;

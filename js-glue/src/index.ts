@@ -66,6 +66,7 @@ export {
 export { forgetHostKey, type KeyValueStorage, type KnownHostsOption } from './ssh/known-hosts.js';
 export {
   enrollSecurityKey,
+  signWithSecurityKey,
   SecurityKeyError,
   type EnrolledSecurityKey,
   type EnrollSecurityKeyOptions,

@@ -20,7 +20,7 @@ export const script = {
 const ports = [];
 
 async function open(_connect, session, ask) {
-  const methods = sessionAuth(session.auth, ask.keyboardInteractive);
+  const methods = sessionAuth(session.auth, ask);
   script.opens.push(methods.map((m) => Object.keys(m)[0]));
   if (script.failWith) throw script.failWith;
   if (ask.verifyHostKey !== undefined) {

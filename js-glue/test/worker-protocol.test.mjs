@@ -66,6 +66,37 @@ const valid = [
   { v: 1, type: 'hostkey-answer', req: 3, accept: true },
   { v: 1, type: 'kbd-answer', req: 4, answers: ['secret', ''] },
   { v: 1, type: 'kbd-answer', req: 4, answers: null },
+  {
+    v: 1,
+    type: 'open',
+    req: 6,
+    connect: { url: 'ws://x' },
+    session: {
+      ...valid0Session(),
+      auth: [
+        { securityKey: { credentialId: 'aWQ', publicKey: 'sk-ecdsa k', rpId: 'localhost' } },
+        {
+          securityKey: {
+            credentialId: 'aWQ',
+            publicKey: 'k',
+            rpId: 'r',
+            userVerification: 'required',
+            timeoutMs: 5000,
+          },
+        },
+      ],
+    },
+  },
+  { v: 1, type: 'sign-answer', req: 5, signature: new ArrayBuffer(300) },
+  { v: 1, type: 'sign-answer', req: 5, signature: null },
+  {
+    v: 1,
+    type: 'sign-answer',
+    req: 5,
+    signature: null,
+    code: 'presence_not_given',
+    message: 'no touch',
+  },
   { v: 1, type: 'input', sessionId: 's', data: new ArrayBuffer(4) },
   { v: 1, type: 'consume', sessionId: 's', n: 10 },
   { v: 1, type: 'resize', sessionId: 's', cols: 100, rows: 40 },
@@ -139,6 +170,40 @@ test('malformed page messages are WorkerProtocolErrors, never other exceptions',
       connect: { url: 'ws://x' },
       session: { ...valid[2].session, auth: [{ password: 'p' }, { keyboardInteractive: 'yes' }] },
     },
+    ...[
+      { credentialId: 'a', publicKey: 'k' }, // no rpId
+      { credentialId: 'a', publicKey: 'k', rpId: 'r', userVerification: 'always' },
+      { credentialId: 'a', publicKey: 'k', rpId: 'r', timeoutMs: 0 },
+      { credentialId: 'a'.repeat(1025), publicKey: 'k', rpId: 'r' },
+      { credentialId: 'a', publicKey: 'k', rpId: 'r'.repeat(254) },
+      'sk-ecdsa k',
+    ].map((securityKey) => ({
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: { ...valid[2].session, auth: { securityKey } },
+    })),
+    {
+      v: 1,
+      type: 'open',
+      req: 1,
+      connect: { url: 'ws://x' },
+      session: {
+        ...valid[2].session,
+        via: [
+          {
+            target: { host: 'b', port: 22 },
+            username: 'u',
+            auth: [{ securityKey: { credentialId: 'a', publicKey: 'k', rpId: 'r' } }],
+          },
+        ],
+      },
+    },
+    { v: 1, type: 'sign-answer', req: 1 }, // no signature
+    { v: 1, type: 'sign-answer', req: 1, signature: new Uint8Array(8) }, // a view, not a buffer
+    { v: 1, type: 'sign-answer', req: 1, signature: new ArrayBuffer(limits.maxSignatureBytes + 1) },
+    { v: 1, type: 'sign-answer', req: 1, signature: null, code: 'c'.repeat(65) },
     { v: 1, type: 'kbd-answer', req: 1, answers: 'secret' },
     { v: 1, type: 'kbd-answer', req: 1, answers: [5] },
     { v: 1, type: 'kbd-answer', req: 1 },
@@ -257,6 +322,8 @@ test('worker messages are validated on the page too', () => {
       info: { host: 'h', port: 22, algorithm: 'a', fingerprint: 'f', known: 'match' },
     },
     { v: 1, type: 'data', sessionId: 's', data: new ArrayBuffer(3), stream: 'stdout' },
+    { v: 1, type: 'sign', req: 3, open: 7, data: new ArrayBuffer(300) },
+    { v: 1, type: 'ready', mode: 'shared', inputRoom: true, via: true, securityKey: true },
     { v: 1, type: 'exit', sessionId: 's', code: 3 },
     { v: 1, type: 'detached', sessionId: 's', reason: 'taken-over' },
     { v: 1, type: 'session-ended', sessionId: 's', reason: 'detached-too-long' },
@@ -329,6 +396,9 @@ test('worker messages are validated on the page too', () => {
       prompts: Array(limits.maxKbdPrompts + 1).fill({ prompt: 'p', echo: false }),
     },
     { v: 1, type: 'kbd', req: 1, name: '', instruction: '', prompts: [] }, // no `open`
+    { v: 1, type: 'sign', req: 1, data: new ArrayBuffer(8) }, // no `open`
+    { v: 1, type: 'sign', req: 1, open: 1, data: new ArrayBuffer(limits.maxSignBytes + 1) },
+    { v: 1, type: 'sign', req: 1, open: 1, data: 'bytes' },
     {
       v: 1,
       type: 'error',

@@ -186,14 +186,14 @@ async function signChallenge(
   host: HandshakeHost,
   fail: (e: ManaError) => void,
 ): Promise<void> {
-  const key = methods.find(
-    (m): m is { securityKey: SecurityKeyCredential } => 'securityKey' in m,
-  )?.securityKey;
+  const method = methods.find(
+    (m): m is Extract<SshAuthMethod, { securityKey: SecurityKeyCredential }> => 'securityKey' in m,
+  );
   let signature: Uint8Array | null = null;
   host.diag('ssh_auth_sign', `${ev.data.length} bytes to sign`);
   try {
-    if (key === undefined) throw new Error('no securityKey method');
-    signature = await signWithSecurityKey(key, ev.data);
+    if (method === undefined) throw new Error('no securityKey method');
+    signature = await (method.sign ?? signWithSecurityKey)(method.securityKey, ev.data);
   } catch (e) {
     fail(
       e instanceof SecurityKeyError

@@ -24,8 +24,19 @@ export type SshAuthMethod =
   | { privateKey: string; passphrase?: string }
   | { keyboardInteractive: KeyboardInteractiveHandler }
   /** A security key or passkey through WebAuthn (enrollSecurityKey() made it): no private key
-   *  in the page; the browser asks the user to touch the key. */
-  | { securityKey: SecurityKeyCredential };
+   *  in the page; the browser asks the user to touch the key. `sign` replaces the default
+   *  signWithSecurityKey() (navigator.credentials.get() here), e.g. to sign in another realm. */
+  | { securityKey: SecurityKeyCredential; sign?: SecurityKeySigner };
+
+/**
+ * Signs `data` (the SSH to-be-signed bytes) with `credential` and returns the webauthn signature
+ * blob, as signWithSecurityKey() (the default, of the same shape) does; throws (a
+ * SecurityKeyError keeps its code) to refuse.
+ */
+export type SecurityKeySigner = (
+  credential: SecurityKeyCredential,
+  data: Uint8Array,
+) => Promise<Uint8Array>;
 
 export interface SshTermOptions {
   cols: number;

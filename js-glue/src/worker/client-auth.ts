@@ -1,9 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The auth of ManaWorkerClient.openSession as it crosses to the worker, and the page's answers to
-// the worker's keyboard-interactive rounds (worker/client.ts).
+// the worker's keyboard-interactive rounds and security-key signatures (worker/client.ts).
 import { invalidArgument } from '../errors.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
-import type { KeyboardInteractiveHandler, SshJumpHost, SshSessionOptions } from '../ssh/types.js';
+import {
+  SecurityKeyError,
+  signWithSecurityKey,
+  type SecurityKeyCredential,
+} from '../ssh/security-key.js';
+import type {
+  KeyboardInteractiveHandler,
+  SecurityKeySigner,
+  SshJumpHost,
+  SshSessionOptions,
+} from '../ssh/types.js';
 import {
   limits,
   type WireAuthMethod,
@@ -29,10 +39,15 @@ export function wireVia(via: SshJumpHost | SshJumpHost[]): {
   }
   const verifiers: (Verify | undefined)[] = [];
   const wire = hops.map((h, i): WireJumpHost => {
-    const { auth, kbd } = wireAuth(h.auth);
+    const { auth, kbd, securityKey } = wireAuth(h.auth);
     if (kbd !== undefined) {
       throw invalidArgument(
         `openSession: via[${i}]: keyboard-interactive on a bastion is not supported by the worker`,
+      );
+    }
+    if (securityKey !== undefined) {
+      throw invalidArgument(
+        `openSession: via[${i}]: a security key on a bastion is not supported by the worker`,
       );
     }
     if (h.knownHosts !== undefined) {
@@ -57,23 +72,34 @@ export function wireVia(via: SshJumpHost | SshJumpHost[]): {
   return { via: wire, verifiers };
 }
 
+/** The page's signer of a security key: the method's `sign`, else navigator.credentials here. */
+export interface PageSigner {
+  credential: SecurityKeyCredential;
+  sign: SecurityKeySigner;
+}
+
 /**
- * The auth of openSession as it crosses to the worker, and the handler of its first
- * keyboard-interactive method (which answers every round, as in-page). Throws invalid_argument as
- * in-page for a method that is none of the three, and for more than 8 methods.
+ * The auth of openSession as it crosses to the worker, the handler of its first
+ * keyboard-interactive method (which answers every round, as in-page) and the signer of its first
+ * securityKey method (which signs, as in-page). Throws invalid_argument as in-page for a method
+ * that is none of the four, and for more than 8 methods.
  */
 export function wireAuth(auth: SshSessionOptions['auth']): {
   auth: WireSessionOptions['auth'];
   kbd: KeyboardInteractiveHandler | undefined;
+  securityKey: PageSigner | undefined;
 } {
   const methods: unknown[] = Array.isArray(auth) ? auth : [auth];
   const bad = () =>
-    invalidArgument('openSession: auth needs {password}, {privateKey} or {keyboardInteractive}');
+    invalidArgument(
+      'openSession: auth needs {password}, {privateKey}, {keyboardInteractive} or {securityKey}',
+    );
   if (methods.length === 0) throw bad();
   if (methods.length > limits.maxAuthMethods) {
     throw invalidArgument(`openSession: at most ${limits.maxAuthMethods} auth methods`);
   }
   let kbd: KeyboardInteractiveHandler | undefined;
+  let securityKey: PageSigner | undefined;
   const wire = methods.map((x): WireAuthMethod => {
     if (typeof x !== 'object' || x === null) throw bad();
     const m = x as Partial<Record<string, unknown>>;
@@ -87,10 +113,48 @@ export function wireAuth(auth: SshSessionOptions['auth']): {
       kbd ??= m.keyboardInteractive as KeyboardInteractiveHandler;
       return { keyboardInteractive: true };
     }
+    if (typeof m.securityKey === 'object' && m.securityKey !== null) {
+      const credential = { ...(m.securityKey as SecurityKeyCredential) };
+      const sign = typeof m.sign === 'function' ? (m.sign as SecurityKeySigner) : undefined;
+      securityKey ??= { credential, sign: sign ?? signWithSecurityKey };
+      return { securityKey: credential };
+    }
     throw bad();
   });
   // One method travels as one method (what workers before keyboard-interactive understand).
-  return { auth: !Array.isArray(auth) && wire[0] !== undefined ? wire[0] : wire, kbd };
+  return {
+    auth: !Array.isArray(auth) && wire[0] !== undefined ? wire[0] : wire,
+    kbd,
+    securityKey,
+  };
+}
+
+/**
+ * The page's answer to a worker's `sign`: the signature blob, or null with the SecurityKeyError's
+ * code and message (any other failure: `security_key_unavailable`).
+ */
+export async function runSign(
+  signer: PageSigner | undefined,
+  msg: Extract<WorkerMessage, { type: 'sign' }>,
+): Promise<{ signature: Uint8Array | null; code?: string; message?: string }> {
+  if (signer === undefined) {
+    return {
+      signature: null,
+      code: 'security_key_unavailable',
+      message: 'no security key for this open',
+    };
+  }
+  try {
+    return { signature: await signer.sign(signer.credential, new Uint8Array(msg.data)) };
+  } catch (e) {
+    return e instanceof SecurityKeyError
+      ? { signature: null, code: e.code, message: e.message.slice(0, limits.maxText) }
+      : {
+          signature: null,
+          code: 'security_key_unavailable',
+          message: `the security key did not sign: ${String(e)}`.slice(0, limits.maxText),
+        };
+  }
 }
 
 /** A handler's answers if they are what the round asked for (as in-page), else null (cancel). */

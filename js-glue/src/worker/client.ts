@@ -21,6 +21,7 @@ import { fromFailure } from './failure.js';
 import {
   PROTOCOL_VERSION,
   parseWorkerMessage,
+  transferable,
   type PageMessage,
   type WireSessionOptions,
   type WorkerMessage,
@@ -32,7 +33,7 @@ import {
   type RemoteChannelOptions,
 } from './remote-connection.js';
 import { RemoteSshSession } from './view.js';
-import { runKbd, wireAuth, wireVia } from './client-auth.js';
+import { runKbd, runSign, wireAuth, wireVia, type PageSigner } from './client-auth.js';
 import { StoredSecrets } from './stored-secrets.js';
 
 export type WorkerMode = 'shared' | 'dedicated' | 'page';
@@ -120,6 +121,8 @@ export class ManaWorkerClient {
   >();
   /** The keyboard-interactive handler of each pending open, by its request number. */
   readonly #kbdHandlers = new Map<number, KeyboardInteractiveHandler>();
+  /** The security-key signer of each pending open, by its request number. */
+  readonly #signers = new Map<number, PageSigner>();
   /** Why recently ended sessions ended (bounded). */
   readonly #endedWhy = new Map<string, string>();
   #nextReq = 1;
@@ -127,6 +130,8 @@ export class ManaWorkerClient {
   #inputRoom = false;
   /** The worker runs `via` (a worker of before that would ignore it). */
   #via = false;
+  /** The worker asks this page to sign security keys (`sign`); an older worker refuses them. */
+  #securityKey = false;
   #releaseLock: (() => void) | undefined;
 
   private constructor(
@@ -238,7 +243,12 @@ export class ManaWorkerClient {
     connect: { url: string; token?: string } | RemoteConnection,
     options: WorkerSessionOptions,
   ): Promise<RemoteSshSession> {
-    const { auth, kbd } = wireAuth(options.auth);
+    const { auth, kbd, securityKey } = wireAuth(options.auth);
+    if (securityKey !== undefined && !this.#securityKey) {
+      throw invalidArgument(
+        'openSession: this session worker (an older release) cannot sign with a security key',
+      );
+    }
     const via = options.via !== undefined ? wireVia(options.via) : undefined;
     // Never dropped silently: an older worker would open the session to `target` directly.
     if (via !== undefined && !this.#via) {
@@ -263,6 +273,7 @@ export class ManaWorkerClient {
       this.#verifiers.set(req, { target: verify, hops: via?.verifiers ?? [] });
     }
     if (kbd) this.#kbdHandlers.set(req, kbd);
+    if (securityKey) this.#signers.set(req, securityKey);
     // On a RemoteConnection: the session shares that connection's WebSocket in the worker.
     const msg: PageMessage =
       connect instanceof RemoteConnection
@@ -279,6 +290,7 @@ export class ManaWorkerClient {
     } finally {
       this.#verifiers.delete(req);
       this.#kbdHandlers.delete(req);
+      this.#signers.delete(req);
     }
   }
 
@@ -490,6 +502,7 @@ export class ManaWorkerClient {
     if (msg.type === 'ready') {
       this.#inputRoom = msg.inputRoom === true;
       this.#via = msg.via === true;
+      this.#securityKey = msg.securityKey === true;
       this.#onReady?.();
       return;
     }
@@ -501,6 +514,18 @@ export class ManaWorkerClient {
       const req = msg.req;
       void runKbd(this.#kbdHandlers.get(msg.open), msg).then((answers) => {
         this.#send({ v: 1, type: 'kbd-answer', req, answers });
+      });
+      return;
+    }
+    if (msg.type === 'sign') {
+      const req = msg.req;
+      void runSign(this.#signers.get(msg.open), msg).then((a) => {
+        if (a.signature === null) {
+          this.#send({ v: 1, type: 'sign-answer', req, ...a, signature: null });
+          return;
+        }
+        const signature = transferable(a.signature);
+        this.#send({ v: 1, type: 'sign-answer', req, signature }, [signature]);
       });
       return;
     }

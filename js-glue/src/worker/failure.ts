@@ -18,6 +18,7 @@ import {
   type ManaErrorInit,
 } from '../errors.js';
 import { HostKeyError, SessionLostError, SshAuthError, SshError } from '../ssh/errors.js';
+import { SecurityKeyError } from '../ssh/security-key.js';
 import { limits, type WireFailure } from './protocol.js';
 
 /** Classes rebuilt from their name and ManaErrorInit alone. */
@@ -59,6 +60,8 @@ export function fromFailure(f: WireFailure): ManaError | undefined {
   switch (f.name) {
     case 'SshAuthError':
       return new SshAuthError(f.message, { ...ssh, methods: f.methods ?? [] });
+    case 'SecurityKeyError':
+      return new SecurityKeyError(f.message, { ...ssh, methods: f.methods ?? [] });
     case 'HostKeyError':
       return f.hostKey === undefined
         ? new SshError(f.message, ssh)

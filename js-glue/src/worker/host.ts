@@ -11,13 +11,15 @@
 //   - A page that goes away (its Web Lock is released, or it said `bye`) loses its views; a
 //     session without a view is ended after its grace (default 30 s) with `session-ended`.
 //   - The opening page answers the session's questions (worker/questions.ts): its host keys when
-//     it verifies them, each keyboard-interactive round when its auth has that method. Answers go
-//     into the session and nowhere else (never logged, never in a reply).
+//     it verifies them, each keyboard-interactive round when its auth has that method, and the
+//     security key's signature (a worker has no navigator.credentials). Answers go into the
+//     session and nowhere else (never logged, never in a reply).
 //   - A failed open is an `error` whose `failure` names the session's typed error (failure.ts).
 //   - Bounded: queued input per session, a read-only view's lag, the ended-session memory, the
 //     pending questions, the sessions per host.
 import type { HostKeyInfo } from '../ssh/errors.js';
-import type { KeyboardInteractiveHandler } from '../ssh/types.js';
+import { SecurityKeyError } from '../ssh/security-key.js';
+import type { KeyboardInteractiveHandler, SecurityKeySigner } from '../ssh/types.js';
 import { toFailure } from './failure.js';
 import type { HostedConnection, HostConnection } from './hosted-connection.js';
 import { HostConnections } from './host-connections.js';
@@ -25,6 +27,7 @@ import { HostedSession, type HostSession, type PageLink } from './hosted-session
 import {
   PROTOCOL_VERSION,
   WorkerProtocolError,
+  limits,
   parsePageMessage,
   type PageMessage,
   type SessionEndReason,
@@ -63,6 +66,11 @@ export interface PageAsk {
    * threw, the page went away, did not answer in time, or the round exceeds the message bounds.
    */
   keyboardInteractive: KeyboardInteractiveHandler;
+  /**
+   * The signer of the `securityKey` methods: asks the page (`sign`); throws SecurityKeyError with
+   * the page's code when it did not sign, went away or did not answer in time.
+   */
+  signSecurityKey: SecurityKeySigner;
 }
 
 export interface HostDeps {
@@ -99,6 +107,8 @@ export interface HostOptions {
    * own `timeoutMs`, default 30 s, covers the whole open and usually ends it first).
    */
   kbdTimeoutMs?: number;
+  /** Time a page has to answer a security key's `sign`, ms. Default 120 000. */
+  signTimeoutMs?: number;
 }
 
 /** Ended sessions remembered (so a page that comes back learns why). */
@@ -120,6 +130,7 @@ export class WorkerHost {
   readonly #maxLag: number;
   readonly #hostKeyTimeoutMs: number;
   readonly #kbdTimeoutMs: number;
+  readonly #signTimeoutMs: number;
   readonly #sessions = new Map<string, HostedSession>();
   readonly #ended = new Map<string, { reason: SessionEndReason; code?: string }>();
   readonly #questions: PageQuestions<PageState>;
@@ -135,6 +146,7 @@ export class WorkerHost {
     this.#maxLag = options.maxReadOnlyLag ?? 4 * 1024 * 1024;
     this.#hostKeyTimeoutMs = options.hostKeyTimeoutMs ?? 120_000;
     this.#kbdTimeoutMs = options.kbdTimeoutMs ?? 120_000;
+    this.#signTimeoutMs = options.signTimeoutMs ?? 120_000;
     this.#questions = new PageQuestions(MAX_QUESTIONS, deps.timers);
     this.#connections = new HostConnections<PageState>({
       connect: deps.connect?.bind(deps),
@@ -232,7 +244,14 @@ export class WorkerHost {
     switch (msg.type) {
       case 'hello':
         page.pageId = msg.pageId;
-        page.send({ v: 1, type: 'ready', mode: this.#deps.mode, inputRoom: true, via: true });
+        page.send({
+          v: 1,
+          type: 'ready',
+          mode: this.#deps.mode,
+          inputRoom: true,
+          via: true,
+          securityKey: true,
+        });
         if (msg.lock !== null && this.#deps.watchLock) {
           void this.#deps.watchLock(msg.lock).then(() => {
             this.#pageGone(page);
@@ -270,6 +289,11 @@ export class WorkerHost {
           this.#error(page, 'protocol', `no keyboard-interactive question ${msg.req}`, {
             req: msg.req,
           });
+        }
+        return;
+      case 'sign-answer':
+        if (!this.#questions.answer(page, 'sign', msg.req, msg)) {
+          this.#error(page, 'protocol', `no security-key question ${msg.req}`, { req: msg.req });
         }
         return;
       default:
@@ -329,6 +353,7 @@ export class WorkerHost {
           ? (info: HostKeyInfo, hop?: number) => this.#askHostKey(page, msg.req, info, hop)
           : undefined,
       keyboardInteractive: (prompts, info) => this.#askKbd(page, msg.req, prompts, info),
+      signSecurityKey: (_credential, data) => this.#askSign(page, msg.req, data),
     };
     const term = msg.session.term ?? { cols: 80, rows: 24 };
     const on = msg.connectionId !== undefined ? this.#connections.get(msg.connectionId) : undefined;
@@ -505,6 +530,36 @@ export class WorkerHost {
     );
     if (answers === null) throw new Error('keyboard-interactive: no answer from the page');
     return answers;
+  }
+
+  /** The security key's signature over `data` for the session opened by request `open`. */
+  async #askSign(page: PageState, open: number, data: Uint8Array): Promise<Uint8Array> {
+    const refused = (code: string, message: string) =>
+      new SecurityKeyError(message, { code, origin: 'local', methods: [] });
+    if (page.gone) throw refused('security_key_unavailable', 'the page that signs went away');
+    if (data.byteLength > limits.maxSignBytes) {
+      throw refused(
+        'security_key_unsupported',
+        'the data to sign exceeds the worker protocol bounds',
+      );
+    }
+    const a = await this.#questions.ask<Extract<PageMessage, { type: 'sign-answer' }> | null>(
+      page,
+      'sign',
+      this.#signTimeoutMs,
+      null,
+      (req) => {
+        const copy = new Uint8Array(data).buffer;
+        page.send({ v: 1, type: 'sign', req, open, data: copy }, [copy]);
+      },
+    );
+    if (a === null) {
+      throw refused('security_key_cancelled', 'no signature from the page (gone or timed out)');
+    }
+    if (a.signature === null) {
+      throw refused(a.code ?? 'security_key_cancelled', a.message ?? 'the page did not sign');
+    }
+    return new Uint8Array(a.signature);
   }
 
   #pageGone(page: PageState): void {

@@ -23,8 +23,9 @@ export function sessionOptions(s: WireSessionOptions, ask: PageAsk): SshSessionO
   return {
     target: s.target,
     username: s.username,
-    // Keyboard-interactive prompts go to the opening page (host.ts), as hostKey.verify does.
-    auth: sessionAuth(s.auth, ask.keyboardInteractive),
+    // Keyboard-interactive prompts and security-key signatures go to the opening page (host.ts),
+    // as hostKey.verify does.
+    auth: sessionAuth(s.auth, ask),
     flow: 'manual',
     knownHosts: 'memory',
     ...(s.term !== undefined

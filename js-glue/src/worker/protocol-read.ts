@@ -22,6 +22,10 @@ export const limits = {
   maxAuthMethods: 8,
   /** Prompts of one keyboard-interactive round (`kbd`) and answers of one `kbd-answer`. */
   maxKbdPrompts: 16,
+  /** Bytes a security key signs (`sign`: the session id and the USERAUTH_REQUEST, ~300). */
+  maxSignBytes: 16 * 1024,
+  /** Bytes of a webauthn signature blob (`sign-answer`: clientDataJSON and origin inside). */
+  maxSignatureBytes: 16 * 1024,
   /** Grace a page may ask for, ms (the browser keeps a worker ~30 s after its last page). */
   minGraceMs: 100,
   maxGraceMs: 5 * 60 * 1000,

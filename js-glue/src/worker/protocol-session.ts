@@ -2,17 +2,21 @@
 // The SSH session options of an `open` as they cross to the worker (worker/protocol.ts), and their
 // checks: shape and bounds (the names of algorithms are checked by the worker's openSession).
 import type { SshAlgorithms } from '../ssh/algorithms.js';
+import type { SecurityKeyCredential } from '../ssh/security-key.js';
 import type { SshTermOptions } from '../ssh/types.js';
 import { bool, fail, int, limits, optional, rec, str, type Rec } from './protocol-read.js';
 
 /**
  * An SshAuthMethod as it crosses to the worker: keyboard-interactive is a marker, its handler stays
- * in the page, which the worker asks each round (`kbd` / `kbd-answer`).
+ * in the page, which the worker asks each round (`kbd` / `kbd-answer`); a security key's
+ * credential (no secret in it) crosses, and the worker asks the page to sign (`sign` /
+ * `sign-answer`: a worker has no navigator.credentials).
  */
 export type WireAuthMethod =
   | { password: string }
   | { privateKey: string; passphrase?: string }
-  | { keyboardInteractive: true };
+  | { keyboardInteractive: true }
+  | { securityKey: SecurityKeyCredential };
 
 /** The part of SshSessionOptions that crosses to the worker. */
 export interface WireSessionOptions {
@@ -40,7 +44,7 @@ export interface WireSessionOptions {
 export interface WireJumpHost {
   target: { host: string; port: number };
   username: string;
-  auth: Exclude<WireAuthMethod, { keyboardInteractive: true }>[];
+  auth: Exclude<WireAuthMethod, { keyboardInteractive: true } | { securityKey: unknown }>[];
   algorithms?: SshAlgorithms | 'default' | 'legacy';
   ciphers?: string;
   keepaliveMs?: number;
@@ -82,7 +86,27 @@ function parseAuthMethod(v: unknown): WireAuthMethod {
     return out;
   }
   if (a.keyboardInteractive === true) return { keyboardInteractive: true };
-  return fail('auth: password, privateKey or keyboardInteractive: true expected');
+  if (a.securityKey !== undefined) return { securityKey: parseSecurityKey(a.securityKey) };
+  return fail('auth: password, privateKey, keyboardInteractive: true or securityKey expected');
+}
+
+function parseSecurityKey(v: unknown): SecurityKeyCredential {
+  const c = rec(v, 'securityKey');
+  const out: SecurityKeyCredential = {
+    credentialId: str(c, 'credentialId', 1024),
+    publicKey: str(c, 'publicKey', limits.maxText),
+    rpId: str(c, 'rpId', 253),
+  };
+  const uv = optional(c, 'userVerification', (r, k) => str(r, k, 16));
+  if (uv !== undefined) {
+    if (uv !== 'required' && uv !== 'preferred' && uv !== 'discouraged') {
+      fail('securityKey.userVerification: required, preferred or discouraged expected');
+    }
+    out.userVerification = uv;
+  }
+  const timeout = optional(c, 'timeoutMs', (r, k) => int(r, k, 1, 600_000));
+  if (timeout !== undefined) out.timeoutMs = timeout;
+  return out;
 }
 
 /** One method stays one method, a list stays a list (1..maxAuthMethods), as in SshSessionOptions. */
@@ -127,7 +151,9 @@ function parseJumpHost(v: unknown): WireJumpHost {
     auth: methods.map((m) =>
       'keyboardInteractive' in m
         ? fail('via.auth: keyboard-interactive on a bastion is not supported by the worker')
-        : m,
+        : 'securityKey' in m
+          ? fail('via.auth: a security key on a bastion is not supported by the worker')
+          : m,
     ),
   };
   const algorithms = optional(h, 'algorithms', parseAlgorithms);

@@ -81,6 +81,18 @@ export type PageMessage =
    * echoed back), or null: the page's handler threw or there is none (the attempt is cancelled).
    */
   | { v: 1; type: 'kbd-answer'; req: number; answers: string[] | null }
+  /**
+   * The webauthn signature blob for security-key question `req`, or null with the page's
+   * SecurityKeyError code (`security_key_cancelled`, ...) and message: the attempt is cancelled.
+   */
+  | {
+      v: 1;
+      type: 'sign-answer';
+      req: number;
+      signature: ArrayBuffer | null;
+      code?: string;
+      message?: string;
+    }
   | { v: 1; type: 'input'; sessionId: string; data: ArrayBuffer }
   | { v: 1; type: 'consume'; sessionId: string; n: number }
   | { v: 1; type: 'resize'; sessionId: string; cols: number; rows: number }
@@ -140,6 +152,8 @@ export type WorkerMessage =
        * field and open the session to `target` directly, so the page refuses `via` without it.
        */
       via?: boolean;
+      /** The worker asks the page to sign `securityKey` methods (`sign`); older workers refuse them. */
+      securityKey?: boolean;
     }
   | { v: 1; type: 'opened'; req: number; sessionId: string; secret: string }
   | {
@@ -173,6 +187,11 @@ export type WorkerMessage =
       instruction: string;
       prompts: KeyboardInteractivePrompt[];
     }
+  /**
+   * The session being opened by request `open` needs its security key's signature over `data`
+   * (the page runs signWithSecurityKey, or the method's `sign`, and answers `sign-answer` `req`).
+   */
+  | { v: 1; type: 'sign'; req: number; open: number; data: ArrayBuffer }
   | { v: 1; type: 'data'; sessionId: string; data: ArrayBuffer; stream: 'stdout' | 'stderr' }
   | { v: 1; type: 'writable'; sessionId: string; room: number }
   | { v: 1; type: 'exit'; sessionId: string; code?: number; signal?: string }
@@ -270,6 +289,19 @@ export function parsePageMessage(raw: unknown): PageMessage {
             ? null
             : strings(m.answers, 'answers', limits.maxKbdPrompts, limits.maxSecretText),
       };
+    case 'sign-answer': {
+      const out: PageMessage = {
+        v,
+        type,
+        req: int(m, 'req', 0, Number.MAX_SAFE_INTEGER),
+        signature: m.signature === null ? null : buffer(m, 'signature', limits.maxSignatureBytes),
+      };
+      const code = optional(m, 'code', (r, k) => str(r, k, 64));
+      if (code !== undefined) out.code = code;
+      const message = optional(m, 'message', (r, k) => str(r, k));
+      if (message !== undefined) out.message = message;
+      return out;
+    }
     case 'input':
       return {
         v,
@@ -319,6 +351,7 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
       const out: WorkerMessage = { v, type, mode };
       if (m.inputRoom === true) out.inputRoom = true;
       if (m.via === true) out.via = true;
+      if (m.securityKey === true) out.securityKey = true;
       return out;
     }
     case 'opened':
@@ -364,6 +397,14 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
         }),
       };
     }
+    case 'sign':
+      return {
+        v,
+        type,
+        req: req(),
+        open: int(m, 'open', 0, Number.MAX_SAFE_INTEGER),
+        data: buffer(m, 'data', limits.maxSignBytes),
+      };
     case 'data': {
       const stream = m.stream === 'stderr' ? 'stderr' : 'stdout';
       return { v, type, sessionId: sid(), data: buffer(m, 'data', 64 * 1024 * 1024), stream };

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The questions the worker host asks a page while it opens a session for it: whether to trust a
-// host key (`hostkey` / `hostkey-answer`) and the answers of a keyboard-interactive round (`kbd` /
-// `kbd-answer`). Bounded: at most `max` pending questions in the host, each answered, timed out or
+// host key (`hostkey` / `hostkey-answer`), the answers of a keyboard-interactive round (`kbd` /
+// `kbd-answer`) and a security key's signature (`sign` / `sign-answer`). Bounded: at most `max` pending questions in the host, each answered, timed out or
 // cancelled (its page went away) exactly once; a question over the bounds is never sent.
-import type { KeyboardInteractiveHandler, SshAuthMethod } from '../ssh/types.js';
+import type { KeyboardInteractiveHandler, SecurityKeySigner, SshAuthMethod } from '../ssh/types.js';
 import { limits, type WireAuthMethod, type WireSessionOptions } from './protocol.js';
 
-export type QuestionKind = 'hostkey' | 'kbd';
+export type QuestionKind = 'hostkey' | 'kbd' | 'sign';
 
 interface Pending<P> {
   page: P;
@@ -92,11 +92,20 @@ export function kbdRoundFits(
   );
 }
 
-/** The wire auth of an `open` as the SshSession's methods: `keyboardInteractive` asks the page. */
+/**
+ * The wire auth of an `open` as the SshSession's methods: `keyboardInteractive` and a security
+ * key's signature ask the page.
+ */
 export function sessionAuth(
   auth: WireSessionOptions['auth'],
-  keyboardInteractive: KeyboardInteractiveHandler,
+  ask: { keyboardInteractive: KeyboardInteractiveHandler; signSecurityKey: SecurityKeySigner },
 ): SshAuthMethod[] {
   const list: WireAuthMethod[] = Array.isArray(auth) ? auth : [auth];
-  return list.map((m) => ('keyboardInteractive' in m ? { keyboardInteractive } : m));
+  return list.map((m) =>
+    'keyboardInteractive' in m
+      ? { keyboardInteractive: ask.keyboardInteractive }
+      : 'securityKey' in m
+        ? { securityKey: m.securityKey, sign: ask.signSecurityKey }
+        : m,
+  );
 }
