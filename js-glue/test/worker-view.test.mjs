@@ -112,3 +112,31 @@ test('dispose detaches (the secret is kept); session-ended is SessionLostError (
   assert.deepEqual(l2.forgotten, [['s2', true]]);
   assert.equal(b.state, 'closed');
 });
+
+test("the worker's refusal of an input ends the view with its reason, never silently", () => {
+  const l = link();
+  const view = new RemoteSshSession({ ...l, inputRoom: true }, 's1', false, '');
+  const closes = [];
+  view.onClose((e) => closes.push(e));
+  assert.equal(view.write(new TextEncoder().encode('ls\r')), 3);
+  view._receive({
+    v: 1,
+    type: 'error',
+    sessionId: 's1',
+    code: 'limit',
+    message: 'input queue full: bytes dropped',
+  });
+  assert.equal(closes.length, 1);
+  assert.ok(closes[0].error instanceof lib.WorkerRequestError, String(closes[0].error));
+  assert.equal(closes[0].error.code, 'limit');
+  assert.match(closes[0].error.message, /input queue full/);
+  assert.equal(view.error, closes[0].error);
+  assert.equal(view.state, 'closed');
+  // Detached from the worker, the secret kept: the session can be attached again.
+  assert.deepEqual(l.sent.at(-1), { v: 1, type: 'detach', sessionId: 's1' });
+  assert.deepEqual(l.forgotten, [['s1', false]]);
+  assert.equal(view.write(new Uint8Array(1)), 0, 'a closed view takes nothing');
+  // A second refusal (already closed) changes nothing.
+  view._receive({ v: 1, type: 'error', sessionId: 's1', code: 'not-attached', message: 'x' });
+  assert.equal(closes.length, 1);
+});

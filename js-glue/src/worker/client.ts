@@ -16,8 +16,9 @@
 import { SessionLostError } from '../ssh/errors.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
 import type { KeyboardInteractiveHandler, SshSessionOptions } from '../ssh/types.js';
-import { ManaError, invalidArgument, nameErrorClasses } from '../errors.js';
+import { invalidArgument } from '../errors.js';
 import { fromFailure } from './failure.js';
+import { WorkerRequestError } from './request-error.js';
 import {
   PROTOCOL_VERSION,
   parseWorkerMessage,
@@ -76,9 +77,7 @@ export interface WorkerSessionOptions extends SshSessionOptions {
   stream?: boolean;
 }
 
-/** The worker refused an attach (`bad-secret`, `busy`, ...) or a request failed. */
-export class WorkerRequestError extends ManaError {}
-nameErrorClasses({ WorkerRequestError });
+export { WorkerRequestError };
 
 interface Pending {
   resolve: (m: WorkerMessage) => void;

@@ -21,15 +21,18 @@ import {
 import { InvalidStateError } from '../errors.js';
 import type { SessionLostError } from '../ssh/errors.js';
 import type { ChannelCloseEvent } from '../channel.js';
+import type { WorkerRequestError } from './request-error.js';
 import type { DetachReason, RemoteSshSession } from './view.js';
 
 /** A channel's or connection's end as a RemoteChannel / RemoteConnection reports it. */
 export interface RemoteCloseEvent extends ChannelCloseEvent {
   /**
    * Set when the worker ended it rather than the target closing it: SessionLostError
-   * `detached_too_long` (no view for its grace) or `session_lost` (the connection failed or ended).
+   * `detached_too_long` (no view for its grace) or `session_lost` (the connection failed or ended);
+   * WorkerRequestError when the worker refused a message of this view (e.g. `limit`: written
+   * bytes it could not queue), which ends this view only.
    */
-  error?: SessionLostError;
+  error?: SessionLostError | WorkerRequestError;
 }
 
 export interface RemoteChannelOptions {

@@ -14,6 +14,7 @@ import { InvalidStateError, invalidArgument } from '../errors.js';
 import { SessionLostError } from '../ssh/errors.js';
 import type { SshCloseEvent, SshExitEvent } from '../ssh/types.js';
 import { limits, type PageMessage, type WorkerMessage } from './protocol.js';
+import { WorkerRequestError } from './request-error.js';
 
 const encoder = new TextEncoder();
 
@@ -62,7 +63,7 @@ export class RemoteSshSession implements DisposableLike {
   #state: RemoteSessionState = 'open';
   /** Input bytes the worker's queue has room for (it returns room in `writable` messages). */
   #room: number = limits.maxInputBytes;
-  #closeError: SessionLostError | undefined;
+  #closeError: SessionLostError | WorkerRequestError | undefined;
 
   /** Output of the remote process. */
   readonly onData: EventRegistration<Uint8Array> = (l) => this.#subscribe(this.#data, l);
@@ -102,7 +103,7 @@ export class RemoteSshSession implements DisposableLike {
     return this.#flow;
   }
 
-  get error(): SessionLostError | undefined {
+  get error(): SessionLostError | WorkerRequestError | undefined {
     return this.#closeError;
   }
 
@@ -234,6 +235,25 @@ export class RemoteSshSession implements DisposableLike {
         this.#closeError = error;
         this.#link.forget(this.sessionId, true);
         this.#close.fire(error === undefined ? {} : { error });
+        this.#clear();
+        return;
+      }
+      case 'error': {
+        // The worker refused a message of this view that has no reply of its own: an `input`
+        // (bytes write() had taken are not queued), a consume over what was sent, a message after
+        // the worker dropped the view. What the session got is no longer what the application
+        // wrote, so the view ends with the worker's reason, never silently; it detaches (the
+        // session stays for its grace and can be attached again with the kept secret).
+        if (this.#state !== 'open') return;
+        const error = new WorkerRequestError(
+          `the session worker refused this view's message: ${msg.message}`,
+          { code: msg.code, origin: 'remote' },
+        );
+        this.#link.send({ v: 1, type: 'detach', sessionId: this.sessionId });
+        this.#state = 'closed';
+        this.#closeError = error;
+        this.#link.forget(this.sessionId, false);
+        this.#close.fire({ error });
         this.#clear();
         return;
       }
