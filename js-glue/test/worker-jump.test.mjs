@@ -22,7 +22,7 @@ const skip = sshBuilt ? false : 'mana-ssh.wasm is not in the package (MANA_WASM_
 const workerUrl = import.meta.resolve('./worker-conn-host.mjs');
 
 describe('SSH through a jump host (via) in the session worker', { skip }, () => {
-  let a, b, gw, storage;
+  let a, b, k, gw, storage;
   const start = () => lib.ManaWorkerClient.start({ mode: 'page', workerUrl, storage });
   const connect = () => ({
     url: gw.url,
@@ -33,7 +33,13 @@ describe('SSH through a jump host (via) in the session worker', { skip }, () => 
   before(async () => {
     b = await startSshd();
     a = await startSshd({ extraConfig: `PermitOpen 127.0.0.1:${b.port}` });
-    gw = await startGateway([a.port]);
+    // A second bastion that logs in with keyboard-interactive (PAM asks "Password:").
+    k = await startSshd({
+      password: true,
+      kbdInteractive: true,
+      extraConfig: `PermitOpen 127.0.0.1:${b.port}`,
+    });
+    gw = await startGateway([a.port, k.port]);
     useGateway(gw);
     storage = memoryStorage();
   });
@@ -43,6 +49,7 @@ describe('SSH through a jump host (via) in the session worker', { skip }, () => 
     await gw?.stop();
     await a?.stop();
     await b?.stop();
+    await k?.stop();
   });
 
   const bastion = (extra) => ({
@@ -156,10 +163,54 @@ describe('SSH through a jump host (via) in the session worker', { skip }, () => 
     pageB.dispose();
   });
 
+  test("keyboard-interactive on the bastion: its rounds reach the bastion's handler (hop 0)", async () => {
+    const client = await start();
+    const rounds = [];
+    let targetAsked = 0;
+    const before = logins(b);
+    const s = await client.openSession(connect(), {
+      target: { host: '127.0.0.1', port: b.port },
+      username: b.user,
+      auth: [
+        { privateKey: b.userKey.privateKey },
+        {
+          keyboardInteractive: async () => {
+            targetAsked++;
+            return ['x'];
+          },
+        },
+      ],
+      via: {
+        target: { host: '127.0.0.1', port: k.port },
+        username: k.user,
+        auth: {
+          keyboardInteractive: async (prompts, info) => {
+            rounds.push({ prompts: prompts.map((p) => p.prompt), name: info.name });
+            return prompts.map(() => k.password);
+          },
+        },
+      },
+      command: 'echo "kbd-$((6*7))"',
+      stream: true,
+    });
+    s.setFlow('auto');
+    const out = collect(s);
+    await out.closedP();
+    assert.equal(out.stdout, 'kbd-42\n');
+    assert.ok(rounds.length >= 1, JSON.stringify(rounds));
+    assert.match(rounds[0].prompts[0], /password/i);
+    assert.equal(targetAsked, 0, "the target's handler is not asked for the bastion's rounds");
+    assert.match(k.log(), /Accepted keyboard-interactive\/pam for /);
+    assert.equal(logins(b), before + 1);
+    client.dispose();
+  });
+
   test('what the worker cannot run is refused up front (invalid_argument)', async () => {
     const client = await start();
-    const kbd = bastion({ auth: { keyboardInteractive: async () => ['x'] } });
-    await assert.rejects(client.openSession(connect(), viaA({ via: kbd, command: 'true' })), {
+    const sk = bastion({
+      auth: { securityKey: { credentialId: 'aWQ', publicKey: 'k', rpId: 'localhost' } },
+    });
+    await assert.rejects(client.openSession(connect(), viaA({ via: sk, command: 'true' })), {
       code: 'invalid_argument',
     });
     const five = Array.from({ length: 5 }, () => bastion());

@@ -270,11 +270,11 @@ test('client: bad auth is invalid_argument before anything is sent; other typed 
     assert.ok(e instanceof lib.InvalidStateError, String(e));
     assert.equal(e.code, 'invalid_argument');
   }
-  // A bastion the worker cannot run (keyboard-interactive) is refused, never dropped.
+  // A bastion the worker cannot run (a security key) is refused, never dropped.
   const via = {
     target: { host: 'bastion', port: 22 },
     username: 'u',
-    auth: { keyboardInteractive: async () => ['x'] },
+    auth: { securityKey: { credentialId: 'aWQ', publicKey: 'k', rpId: 'localhost' } },
   };
   const viaErr = await client.openSession(connect, { ...base, auth: { password: 'p' }, via }).then(
     () => assert.fail('must not open'),

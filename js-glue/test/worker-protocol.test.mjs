@@ -87,6 +87,23 @@ const valid = [
       ],
     },
   },
+  {
+    v: 1,
+    type: 'open',
+    req: 7,
+    connect: { url: 'ws://x' },
+    session: {
+      ...valid0Session(),
+      via: [
+        {
+          target: { host: 'bastion', port: 22 },
+          username: 'u',
+          auth: [{ password: 'p' }, { keyboardInteractive: true }],
+          verifyHostKey: true,
+        },
+      ],
+    },
+  },
   { v: 1, type: 'sign-answer', req: 5, signature: new ArrayBuffer(300) },
   { v: 1, type: 'sign-answer', req: 5, signature: null },
   {
@@ -340,6 +357,7 @@ test('worker messages are validated on the page too', () => {
         { prompt: 'Code: ', echo: true },
       ],
     },
+    { v: 1, type: 'kbd', req: 3, open: 1, hop: 3, name: '', instruction: '', prompts: [] },
     {
       v: 1,
       type: 'error',
@@ -396,6 +414,7 @@ test('worker messages are validated on the page too', () => {
       prompts: Array(limits.maxKbdPrompts + 1).fill({ prompt: 'p', echo: false }),
     },
     { v: 1, type: 'kbd', req: 1, name: '', instruction: '', prompts: [] }, // no `open`
+    { v: 1, type: 'kbd', req: 1, open: 1, hop: 4, name: '', instruction: '', prompts: [] },
     { v: 1, type: 'sign', req: 1, data: new ArrayBuffer(8) }, // no `open`
     { v: 1, type: 'sign', req: 1, open: 1, data: new ArrayBuffer(limits.maxSignBytes + 1) },
     { v: 1, type: 'sign', req: 1, open: 1, data: 'bytes' },

@@ -25,26 +25,25 @@ import {
 type Verify = (info: HostKeyInfo) => boolean | Promise<boolean>;
 
 /**
- * `via` as it crosses to the worker, and each bastion's hostKey.verify (by hop; it stays in the
- * page). Refuses what the worker cannot run: a keyboard-interactive bastion, a `knownHosts` of
- * its own (the worker keeps host keys in memory), more than 4 bastions.
+ * `via` as it crosses to the worker, and each bastion's hostKey.verify and keyboard-interactive
+ * handler (by hop; they stay in the page). Refuses what the worker cannot run: a security key on
+ * a bastion, a `knownHosts` of its own (the worker keeps host keys in memory), more than 4
+ * bastions.
  */
 export function wireVia(via: SshJumpHost | SshJumpHost[]): {
   via: WireJumpHost[];
   verifiers: (Verify | undefined)[];
+  kbd: (KeyboardInteractiveHandler | undefined)[];
 } {
   const hops = Array.isArray(via) ? via : [via];
   if (hops.length === 0 || hops.length > 4) {
     throw invalidArgument('openSession: via takes 1..4 jump hosts');
   }
   const verifiers: (Verify | undefined)[] = [];
+  const handlers: (KeyboardInteractiveHandler | undefined)[] = [];
   const wire = hops.map((h, i): WireJumpHost => {
     const { auth, kbd, securityKey } = wireAuth(h.auth);
-    if (kbd !== undefined) {
-      throw invalidArgument(
-        `openSession: via[${i}]: keyboard-interactive on a bastion is not supported by the worker`,
-      );
-    }
+    handlers.push(kbd);
     if (securityKey !== undefined) {
       throw invalidArgument(
         `openSession: via[${i}]: a security key on a bastion is not supported by the worker`,
@@ -69,7 +68,7 @@ export function wireVia(via: SshJumpHost | SshJumpHost[]): {
     verifiers.push(verify);
     return out;
   });
-  return { via: wire, verifiers };
+  return { via: wire, verifiers, kbd: handlers };
 }
 
 /** The page's signer of a security key: the method's `sign`, else navigator.credentials here. */
@@ -176,4 +175,62 @@ export async function runKbd(
   } catch {
     return null;
   }
+}
+
+/**
+ * What this page answers for one open (by the open's request number): host keys and
+ * keyboard-interactive rounds of the target and of each bastion (by hop), and the signatures of
+ * the target's security key.
+ */
+export interface OpenAnswers {
+  verify: { target: Verify | undefined; hops: (Verify | undefined)[] };
+  kbd: {
+    target: KeyboardInteractiveHandler | undefined;
+    hops: (KeyboardInteractiveHandler | undefined)[];
+  };
+  signer: PageSigner | undefined;
+}
+
+/**
+ * openSession's SSH options as the `open` message carries them, and what this page answers for
+ * the open. Throws invalid_argument, before anything is sent, for what the worker (the features
+ * of its `ready`) cannot run: never dropped silently (an older worker would open the session to
+ * `target` directly, or without a signer).
+ */
+export function wireSession(
+  options: SshSessionOptions,
+  worker: { via: boolean; securityKey: boolean },
+): { session: WireSessionOptions; answers: OpenAnswers } {
+  const { auth, kbd, securityKey } = wireAuth(options.auth);
+  if (securityKey !== undefined && !worker.securityKey) {
+    throw invalidArgument(
+      'openSession: this session worker (an older release) cannot sign with a security key',
+    );
+  }
+  const via = options.via !== undefined ? wireVia(options.via) : undefined;
+  if (via !== undefined && !worker.via) {
+    throw invalidArgument('openSession: this session worker (an older release) has no `via`');
+  }
+  const session: WireSessionOptions = {
+    target: options.target,
+    username: options.username,
+    auth,
+  };
+  if (options.term) session.term = options.term;
+  if (options.command !== undefined) session.command = options.command;
+  if (options.keepaliveMs !== undefined) session.keepaliveMs = options.keepaliveMs;
+  if (options.timeoutMs !== undefined) session.timeoutMs = options.timeoutMs;
+  if (options.ciphers !== undefined) session.ciphers = options.ciphers;
+  if (options.algorithms !== undefined) session.algorithms = options.algorithms;
+  if (via !== undefined) session.via = via.via;
+  const verify = options.hostKey?.verify;
+  if (verify) session.verifyHostKey = true;
+  return {
+    session,
+    answers: {
+      verify: { target: verify, hops: via?.verifiers ?? [] },
+      kbd: { target: kbd, hops: via?.kbd ?? [] },
+      signer: securityKey,
+    },
+  };
 }

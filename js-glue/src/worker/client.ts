@@ -15,8 +15,7 @@
 // survives a reload) with its id; reattach() reads it back.
 import { SessionLostError } from '../ssh/errors.js';
 import type { HostKeyInfo } from '../ssh/errors.js';
-import type { KeyboardInteractiveHandler, SshSessionOptions } from '../ssh/types.js';
-import { invalidArgument } from '../errors.js';
+import type { SshSessionOptions } from '../ssh/types.js';
 import { fromFailure } from './failure.js';
 import { WorkerRequestError } from './request-error.js';
 import {
@@ -24,7 +23,6 @@ import {
   parseWorkerMessage,
   transferable,
   type PageMessage,
-  type WireSessionOptions,
   type WorkerMessage,
 } from './protocol.js';
 import {
@@ -34,12 +32,10 @@ import {
   type RemoteChannelOptions,
 } from './remote-connection.js';
 import { RemoteSshSession } from './view.js';
-import { runKbd, runSign, wireAuth, wireVia, type PageSigner } from './client-auth.js';
+import { runKbd, runSign, wireSession, type OpenAnswers } from './client-auth.js';
 import { StoredSecrets } from './stored-secrets.js';
 
 export type WorkerMode = 'shared' | 'dedicated' | 'page';
-
-type Verify = (info: HostKeyInfo) => boolean | Promise<boolean>;
 
 /** The worker's fixed name: pages of one release share one worker. */
 export const WORKER_NAME = `mana-websocket-session-worker-v${PROTOCOL_VERSION}`;
@@ -113,15 +109,8 @@ export class ManaWorkerClient {
   readonly #pending = new Map<number, Pending>();
   readonly #views = new Map<string, RemoteSshSession>();
   readonly #connections = new Map<string, RemoteConnection>();
-  /** The hostKey.verify of each pending open (the target's, and its bastions' by hop). */
-  readonly #verifiers = new Map<
-    number,
-    { target: Verify | undefined; hops: (Verify | undefined)[] }
-  >();
-  /** The keyboard-interactive handler of each pending open, by its request number. */
-  readonly #kbdHandlers = new Map<number, KeyboardInteractiveHandler>();
-  /** The security-key signer of each pending open, by its request number. */
-  readonly #signers = new Map<number, PageSigner>();
+  /** What this page answers for each pending open (host keys, prompts, signatures). */
+  readonly #answers = new Map<number, OpenAnswers>();
   /** Why recently ended sessions ended (bounded). */
   readonly #endedWhy = new Map<string, string>();
   #nextReq = 1;
@@ -242,37 +231,12 @@ export class ManaWorkerClient {
     connect: { url: string; token?: string } | RemoteConnection,
     options: WorkerSessionOptions,
   ): Promise<RemoteSshSession> {
-    const { auth, kbd, securityKey } = wireAuth(options.auth);
-    if (securityKey !== undefined && !this.#securityKey) {
-      throw invalidArgument(
-        'openSession: this session worker (an older release) cannot sign with a security key',
-      );
-    }
-    const via = options.via !== undefined ? wireVia(options.via) : undefined;
-    // Never dropped silently: an older worker would open the session to `target` directly.
-    if (via !== undefined && !this.#via) {
-      throw invalidArgument('openSession: this session worker (an older release) has no `via`');
-    }
-    const session: WireSessionOptions = {
-      target: options.target,
-      username: options.username,
-      auth,
-    };
-    if (options.term) session.term = options.term;
-    if (options.command !== undefined) session.command = options.command;
-    if (options.keepaliveMs !== undefined) session.keepaliveMs = options.keepaliveMs;
-    if (options.timeoutMs !== undefined) session.timeoutMs = options.timeoutMs;
-    if (options.ciphers !== undefined) session.ciphers = options.ciphers;
-    if (options.algorithms !== undefined) session.algorithms = options.algorithms;
-    if (via !== undefined) session.via = via.via;
-    const verify = options.hostKey?.verify;
-    if (verify) session.verifyHostKey = true;
+    const { session, answers } = wireSession(options, {
+      via: this.#via,
+      securityKey: this.#securityKey,
+    });
     const req = this.#nextReq++;
-    if (verify || via?.verifiers.some((v) => v !== undefined)) {
-      this.#verifiers.set(req, { target: verify, hops: via?.verifiers ?? [] });
-    }
-    if (kbd) this.#kbdHandlers.set(req, kbd);
-    if (securityKey) this.#signers.set(req, securityKey);
+    this.#answers.set(req, answers);
     // On a RemoteConnection: the session shares that connection's WebSocket in the worker.
     const msg: PageMessage =
       connect instanceof RemoteConnection
@@ -287,9 +251,7 @@ export class ManaWorkerClient {
       this.#secrets.remember(options.key ?? 'default', r.sessionId, r.secret);
       return this.#view(r.sessionId, false, '', 0);
     } finally {
-      this.#verifiers.delete(req);
-      this.#kbdHandlers.delete(req);
-      this.#signers.delete(req);
+      this.#answers.delete(req);
     }
   }
 
@@ -511,14 +473,16 @@ export class ManaWorkerClient {
     }
     if (msg.type === 'kbd') {
       const req = msg.req;
-      void runKbd(this.#kbdHandlers.get(msg.open), msg).then((answers) => {
+      const kbd = this.#answers.get(msg.open)?.kbd;
+      const handler = msg.hop !== undefined ? kbd?.hops[msg.hop] : kbd?.target;
+      void runKbd(handler, msg).then((answers) => {
         this.#send({ v: 1, type: 'kbd-answer', req, answers });
       });
       return;
     }
     if (msg.type === 'sign') {
       const req = msg.req;
-      void runSign(this.#signers.get(msg.open), msg).then((a) => {
+      void runSign(this.#answers.get(msg.open)?.signer, msg).then((a) => {
         if (a.signature === null) {
           this.#send({ v: 1, type: 'sign-answer', req, ...a, signature: null });
           return;
@@ -586,7 +550,9 @@ export class ManaWorkerClient {
     // The question belongs to open request `open` (its own hostKey.verify answers, the target's
     // or bastion `hop`'s; none: refused). A worker of before that does not say asks any
     // registered verifier of this page.
-    const v = open !== undefined ? this.#verifiers.get(open) : [...this.#verifiers.values()][0];
+    const answers = [...this.#answers.values()];
+    const v = (open !== undefined ? this.#answers.get(open) : answers.find((a) => a.verify.target))
+      ?.verify;
     const verify = hop !== undefined ? v?.hops[hop] : v?.target;
     try {
       accept = verify !== undefined && (await verify(info));

@@ -61,11 +61,16 @@ export interface PageAsk {
    */
   verifyHostKey: ((info: HostKeyInfo, hop?: number) => Promise<boolean>) | undefined;
   /**
-   * The handler of the `keyboardInteractive` methods (protocol.ts WireAuthMethod): asks the page;
-   * throws (so the attempt is cancelled: SshAuthError `auth_cancelled`) when the page's handler
-   * threw, the page went away, did not answer in time, or the round exceeds the message bounds.
+   * The handler of the `keyboardInteractive` methods (protocol.ts WireAuthMethod) of the target
+   * (`hop` undefined) or of bastion `via[hop]`: asks the page; throws (so the attempt is
+   * cancelled: SshAuthError `auth_cancelled`) when the page's handler threw, the page went away,
+   * did not answer in time, or the round exceeds the message bounds.
    */
-  keyboardInteractive: KeyboardInteractiveHandler;
+  keyboardInteractive: (
+    prompts: Parameters<KeyboardInteractiveHandler>[0],
+    info: Parameters<KeyboardInteractiveHandler>[1],
+    hop?: number,
+  ) => Promise<string[]>;
   /**
    * The signer of the `securityKey` methods: asks the page (`sign`); throws SecurityKeyError with
    * the page's code when it did not sign, went away or did not answer in time.
@@ -352,7 +357,7 @@ export class WorkerHost {
         msg.session.verifyHostKey === true || msg.session.via?.some((h) => h.verifyHostKey)
           ? (info: HostKeyInfo, hop?: number) => this.#askHostKey(page, msg.req, info, hop)
           : undefined,
-      keyboardInteractive: (prompts, info) => this.#askKbd(page, msg.req, prompts, info),
+      keyboardInteractive: (prompts, info, hop) => this.#askKbd(page, msg.req, prompts, info, hop),
       signSecurityKey: (_credential, data) => this.#askSign(page, msg.req, data),
     };
     const term = msg.session.term ?? { cols: 80, rows: 24 };
@@ -506,6 +511,7 @@ export class WorkerHost {
     open: number,
     prompts: { prompt: string; echo: boolean }[],
     info: { name: string; instruction: string },
+    hop: number | undefined,
   ): Promise<string[]> {
     if (page.gone) throw new Error('keyboard-interactive: the page went away');
     if (!kbdRoundFits(prompts, info)) {
@@ -522,6 +528,7 @@ export class WorkerHost {
           type: 'kbd',
           req,
           open,
+          ...(hop !== undefined ? { hop } : {}),
           name: info.name,
           instruction: info.instruction,
           prompts: prompts.map((p) => ({ prompt: p.prompt, echo: p.echo })),

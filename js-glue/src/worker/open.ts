@@ -56,7 +56,11 @@ function jumpHost(h: WireJumpHost, hop: number, ask: PageAsk): SshJumpHost {
   return {
     target: h.target,
     username: h.username,
-    auth: h.auth,
+    // This bastion's keyboard-interactive rounds go to the page with its `hop`.
+    auth: sessionAuth(h.auth, {
+      keyboardInteractive: (prompts, info) => ask.keyboardInteractive(prompts, info, hop),
+      signSecurityKey: ask.signSecurityKey,
+    }),
     knownHosts: 'memory',
     ...(h.verifyHostKey === true && verify !== undefined
       ? { hostKey: { verify: (info) => verify(info, hop) } }

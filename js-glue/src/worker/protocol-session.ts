@@ -40,11 +40,14 @@ export interface WireSessionOptions {
   via?: WireJumpHost[];
 }
 
-/** One bastion of `via` as it crosses to the worker (no keyboard-interactive: not yet). */
+/**
+ * One bastion of `via` as it crosses to the worker: keyboard-interactive is a marker (the worker
+ * asks the page with the bastion's `hop`); no security key (not yet).
+ */
 export interface WireJumpHost {
   target: { host: string; port: number };
   username: string;
-  auth: Exclude<WireAuthMethod, { keyboardInteractive: true } | { securityKey: unknown }>[];
+  auth: Exclude<WireAuthMethod, { securityKey: unknown }>[];
   algorithms?: SshAlgorithms | 'default' | 'legacy';
   ciphers?: string;
   keepaliveMs?: number;
@@ -149,11 +152,9 @@ function parseJumpHost(v: unknown): WireJumpHost {
     target: parseTarget(h.target, 'via.target'),
     username: str(h, 'username', 255),
     auth: methods.map((m) =>
-      'keyboardInteractive' in m
-        ? fail('via.auth: keyboard-interactive on a bastion is not supported by the worker')
-        : 'securityKey' in m
-          ? fail('via.auth: a security key on a bastion is not supported by the worker')
-          : m,
+      'securityKey' in m
+        ? fail('via.auth: a security key on a bastion is not supported by the worker')
+        : m,
     ),
   };
   const algorithms = optional(h, 'algorithms', parseAlgorithms);

@@ -176,13 +176,15 @@ export type WorkerMessage =
   | { v: 1; type: 'hostkey'; req: number; info: HostKeyInfo; open?: number; hop?: number }
   /**
    * One keyboard-interactive round of the session being opened by request `open` (the page runs
-   * that request's handler and answers with `kbd-answer` `req`).
+   * that request's handler and answers with `kbd-answer` `req`); `hop`: of its bastion `via[hop]`
+   * (that bastion's handler), absent: of the target.
    */
   | {
       v: 1;
       type: 'kbd';
       req: number;
       open: number;
+      hop?: number;
       name: string;
       instruction: string;
       prompts: KeyboardInteractivePrompt[];
@@ -384,7 +386,7 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
       if (!Array.isArray(ps) || ps.length > limits.maxKbdPrompts) {
         fail(`prompts: not a list of <= ${limits.maxKbdPrompts} prompts`);
       }
-      return {
+      const out: WorkerMessage = {
         v,
         type,
         req: req(),
@@ -396,6 +398,9 @@ export function parseWorkerMessage(raw: unknown): WorkerMessage {
           return { prompt: str(r, 'prompt'), echo: bool(r, 'echo') };
         }),
       };
+      const hop = optional(m, 'hop', (r, k) => int(r, k, 0, maxJumpHosts - 1));
+      if (hop !== undefined) out.hop = hop;
+      return out;
     }
     case 'sign':
       return {
