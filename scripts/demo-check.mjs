@@ -9,7 +9,7 @@
 //
 // playwright-core comes from e2e/node_modules or web-demo/node_modules (tools/devkit/browser.mjs).
 // The browser is /usr/bin/chromium ($CHROMIUM), headless, --no-sandbox when running as root.
-import { loadPlaywright } from '../tools/devkit/browser.mjs';
+import { addVirtualAuthenticator, loadPlaywright } from '../tools/devkit/browser.mjs';
 
 export async function runCheck({ url, hostFingerprint, sshdLog, onBrowser, log }) {
   const { chromium } = loadPlaywright();
@@ -169,18 +169,7 @@ export async function runCheck({ url, hostFingerprint, sshdLog, onBrowser, log }
     page = await context.newPage();
     page.on('console', (m) => consoleLines.push(`[console.${m.type()}] ${m.text()}`));
     page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable', { enableUI: false });
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'usb',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    await addVirtualAuthenticator(await context.newCDPSession(page));
     await page.goto(local.href);
     await page.waitForSelector('body[data-ready="1"]', { timeout: 10000 });
     await page.check('input[name=method][value=securityKey]');

@@ -221,6 +221,21 @@ function startServer({ port, gatewayPort, material, target, user, authorizedKeys
     res.end(body);
   };
   const json = (res, code, obj) => send(res, code, 'application/json', JSON.stringify(obj));
+  // Same-origin fetch from the page only: a POST with our custom header (a cross-site form cannot
+  // set it, and a cross-site fetch with it needs a CORS preflight we never answer). Answers the
+  // refusal itself (405 / 403) and returns false.
+  const sameOriginPost = (req, res) => {
+    if (req.method !== 'POST' || req.headers['x-mana-demo'] !== '1') {
+      json(res, 405, { error: 'POST with x-mana-demo: 1' });
+      return false;
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !origins.has(origin)) {
+      json(res, 403, { error: 'origin not allowed' });
+      return false;
+    }
+    return true;
+  };
   const hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   const srv = http.createServer((req, res) => {
     // DNS rebinding: a foreign site whose name resolves to 127.0.0.1 sends its own Host.
@@ -245,16 +260,7 @@ function startServer({ port, gatewayPort, material, target, user, authorizedKeys
       return;
     }
     if (url.pathname === '/api/authorized-key') {
-      // The same same-origin rule as /api/token (below).
-      const origin = req.headers.origin;
-      if (req.method !== 'POST' || req.headers['x-mana-demo'] !== '1') {
-        json(res, 405, { error: 'POST with x-mana-demo: 1' });
-        return;
-      }
-      if (origin !== undefined && !origins.has(origin)) {
-        json(res, 403, { error: 'origin not allowed' });
-        return;
-      }
+      if (!sameOriginPost(req, res)) return;
       readSmallBody(req, 2048).then(
         (body) => {
           const line = body.trim();
@@ -283,17 +289,7 @@ function startServer({ port, gatewayPort, material, target, user, authorizedKeys
       return;
     }
     if (url.pathname === '/api/token') {
-      // Same-origin fetch from the page only: a POST with our custom header (a cross-site form
-      // cannot set it, and a cross-site fetch with it needs a CORS preflight we never answer).
-      const origin = req.headers.origin;
-      if (req.method !== 'POST' || req.headers['x-mana-demo'] !== '1') {
-        json(res, 405, { error: 'POST with x-mana-demo: 1' });
-        return;
-      }
-      if (origin !== undefined && !origins.has(origin)) {
-        json(res, 403, { error: 'origin not allowed' });
-        return;
-      }
+      if (!sameOriginPost(req, res)) return;
       const now = Math.floor(Date.now() / 1000);
       const token = mintJwt(material.secret, {
         sub: 'demo',

@@ -6,8 +6,9 @@
 //                    only what the test did
 //   skGateway (test) mana-gateway allowing skSshd and the static site at http://localhost
 //   authn     (test) `page` opened by the spec's `openAt` on the localhost origin (an IP address is
-//                    not a valid rpId), with Chromium's virtual authenticator (CDP WebAuthn: ctap2,
-//                    resident keys, user verification on and verified, automatic presence)
+//                    not a valid rpId), with Chromium's virtual authenticator (tools/devkit/
+//                    browser.mjs: ctap2, resident keys, user verification on and verified,
+//                    automatic presence)
 import type { CDPSession, Page } from '@playwright/test';
 import { test as base, devkit, type Gateway } from '../fixtures';
 import type { Sshd } from './fixtures';
@@ -15,6 +16,10 @@ import type { Sshd } from './fixtures';
 export type SkSshd = Sshd & { authorizedKeysPath: string };
 interface SshdModule {
   startSshd: (o?: Record<string, unknown>) => Promise<SkSshd>;
+}
+interface BrowserModule {
+  /** tools/devkit/browser.mjs: CDP WebAuthn.enable + addVirtualAuthenticator; its id. */
+  addVirtualAuthenticator: (cdp: CDPSession) => Promise<string>;
 }
 
 export interface Authn {
@@ -50,17 +55,8 @@ export function skTest(openAt: (page: Page, origin: string) => Promise<unknown>)
       page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
       await openAt(page, origin);
       const cdp = await page.context().newCDPSession(page);
-      await cdp.send('WebAuthn.enable', { enableUI: false });
-      const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-        options: {
-          protocol: 'ctap2',
-          transport: 'usb',
-          hasResidentKey: true,
-          hasUserVerification: true,
-          isUserVerified: true,
-          automaticPresenceSimulation: true,
-        },
-      });
+      const { addVirtualAuthenticator } = await devkit<BrowserModule>('browser.mjs');
+      const authenticatorId = await addVirtualAuthenticator(cdp);
       await use({ page, cdp, authenticatorId, origin });
       await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
       await cdp.detach();

@@ -16,7 +16,9 @@ import { reloadWorkerPage, termMatches, typeIn } from './worker-fixtures';
 
 const test = skTest((page, origin) => openManaPage(page, origin, '/worker.html'));
 
-async function enrolAndAuthorize(page: Page, sshd: SkSshd) {
+/** Starts the page's ManaWorkerClient (a SharedWorker), enrols a key, authorizes it at sshd. */
+async function startAndEnrol(page: Page, sshd: SkSshd) {
+  expect(await page.evaluate(() => window.manaWorker.start())).toBe('shared');
   const e = await page.evaluate((user) => window.manaWorker.enrol('localhost', user), sshd.user);
   appendFileSync(sshd.authorizedKeysPath, e.line + '\n');
   return e.credential;
@@ -40,8 +42,7 @@ test('the worker asks the page to sign: ECDSA-SK login in the SharedWorker; a re
   skGateway,
 }) => {
   const { page } = authn;
-  expect(await page.evaluate(() => window.manaWorker.start())).toBe('shared');
-  const credential = await enrolAndAuthorize(page, skSshd);
+  const credential = await startAndEnrol(page, skSshd);
   const r = await openWithKey(page, skGateway, skSshd, credential);
   expect(r, JSON.stringify(r)).toMatchObject({ ok: true });
   await termMatches(page, /[$#] ?$/m);
@@ -63,8 +64,7 @@ test("presence not given: the page's SecurityKeyError ends the worker's open; ss
   skGateway,
 }) => {
   const { page } = authn;
-  expect(await page.evaluate(() => window.manaWorker.start())).toBe('shared');
-  const credential = await enrolAndAuthorize(page, skSshd);
+  const credential = await startAndEnrol(page, skSshd);
   await overrideBits(authn, { up: true });
   const r = await openWithKey(page, skGateway, skSshd, credential);
   expect(r, JSON.stringify(r)).toMatchObject({

@@ -22,3 +22,24 @@ export function loadPlaywright() {
   }
   throw new Error('playwright-core is not installed: run `make e2e-deps` or `make demo-deps`');
 }
+
+/**
+ * Chromium's virtual authenticator on the page of `cdp` (a CDPSession), for security-key tests
+ * (CDP WebAuthn): CTAP2 over USB, resident keys, user verification on and given, presence given
+ * automatically (no dialog). Returns its authenticatorId. Shared by scripts/demo-check.mjs and
+ * e2e/ssh/security-key-fixtures.ts.
+ */
+export async function addVirtualAuthenticator(cdp) {
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'usb',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return authenticatorId;
+}
