@@ -36,12 +36,13 @@ openssl_configure_opts=(
   no-asm no-threads no-shared no-dso no-engine no-module no-apps no-tests no-docs no-async
   no-sock no-dgram no-ui-console no-afalgeng no-secure-memory no-autoload-config no-legacy no-pic
   no-err
-  # Algorithms and protocols SSH does not use (EC, ECX, DH, RSA, AES, SHA-1/2/3, MD5, HMAC and
-  # ChaCha20/Poly1305 stay).
+  # Algorithms and protocols SSH does not use (EC, ECX, DH, RSA, AES, SHA-1/2/3, MD5 and HMAC
+  # stay; libssh2 has its own chacha20-poly1305, so OpenSSL's ChaCha20 and Poly1305 go).
   no-dsa no-des no-rc2 no-rc4 no-bf no-cast no-idea no-seed no-camellia no-aria
   no-sm2 no-sm3 no-sm4 no-whirlpool no-md4 no-mdc2 no-rmd160 no-gost no-siphash no-siv no-ocb
   no-scrypt no-argon2 no-ml-dsa no-ml-kem no-slh-dsa no-ec2m
   no-cms no-ts no-ocsp no-ct no-cmp no-srp no-http no-quic no-srtp no-psk no-comp
+  no-chacha no-poly1305 no-blake2 no-cmac no-rfc3779 no-filenames no-multiblock
 )
 openssl_cflags="-Os"
 libssh2_cmake_opts=(
