@@ -1120,7 +1120,9 @@ async function main() {
       for (const where of flag('--worker-only') ? ['worker'] : ['page', 'worker']) {
         const { context: c, page: p } = await newPage();
         try {
-          const f = await floodLatency(p, where, { ...wa, token: mintToken() }, floodKeys);
+          const f = await floodLatency(p, where, { ...wa, token: mintToken() }, floodKeys, () =>
+            gateway.metric('mana_payload_bytes_total{direction="to_client"}'),
+          );
           wa.dims = f.dims; // the worker's terminal gets the in-page run's fitted size
           const rendered = f.samples.map((x) => x.rendered);
           const parsed = f.samples.map((x) => x.parsed);
@@ -1129,11 +1131,13 @@ async function main() {
           }
           add(`flood_${where}_keystroke_buffer_p95`, 'ms', percentile(parsed, 95));
           add(`flood_${where}_terminal`, 'MB/s', f.floodMBps);
+          add(`flood_${where}_session`, 'MB/s', f.sessionMBps);
           add(`flood_${where}_keys_lost`, 'keys', f.misses);
           log(
             `round ${r}: flood (${where}) keystroke->glyph ${f.samples.length} keys ` +
               `p50 ${percentile(rendered, 50).toFixed(1)} p95 ${percentile(rendered, 95).toFixed(1)} ms ` +
-              `(buffer p95 ${percentile(parsed, 95).toFixed(1)}), flood ${f.floodMBps.toFixed(1)} MB/s` +
+              `(buffer p95 ${percentile(parsed, 95).toFixed(1)}), flood ${f.floodMBps.toFixed(1)} MB/s ` +
+              `through the terminal, ${f.sessionMBps.toFixed(1)} MB/s to the session` +
               (f.misses ? `, ${f.misses} keys not seen` : ''),
           );
         } finally {

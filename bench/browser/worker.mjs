@@ -5,12 +5,13 @@
 // page (build/web-demo: window.manaDemo.term is its xterm.js terminal, window.manaDemo.lib the
 // bundled @mana/websocket) whose page server serves the npm build's dist/ at /pkg/.
 
-/** One pass of the flood: 100 MB of `.` lines (no letters: the keys' echo is found in the stream). */
+import { fileURLToPath } from 'node:url';
+
+/** One pass of the flood: 100 MB of `.` lines (flood.py shows each key on the last row). */
 export const FLOOD_BYTES = 100_000_000;
-const FLOOD_LINE = '.'.repeat(79);
+const FLOOD_PY = fileURLToPath(new URL('./flood.py', import.meta.url));
 /** Passes are repeated so the flood outlasts the keys; ^C ends it. */
-const floodCommand = (passes) =>
-  `for i in $(seq ${passes}); do yes ${FLOOD_LINE} | head -c ${FLOOD_BYTES}; done\r`;
+const floodCommand = (passes) => `python3 ${FLOOD_PY} ${passes} ${FLOOD_BYTES}\r`;
 
 /** page.js (window.manaBench) in a Playwright page on the demo page. */
 async function ensureBench(page) {
@@ -68,7 +69,10 @@ async function loginInWorker(page, a) {
   if (mode !== 'shared') throw new Error(`session worker mode ${mode}, not shared`);
 }
 
-/** Records, per expected key, keydown -> parsed (the write holding its echo) -> rendered. */
+/**
+ * Records, per expected key (`{ch, n}`), keydown -> parsed (the write after which the first row
+ * reads "key <ch> #<n>", flood.py's answer) -> rendered (the next onRender).
+ */
 function instrument() {
   const term = window.manaDemo.term;
   const st = { expect: null, samples: [], bytes: 0, t0: 0, tLast: 0 };
@@ -86,21 +90,15 @@ function instrument() {
     if (st.bytes === 0) st.t0 = performance.now();
     st.bytes += n;
     st.tLast = performance.now();
-    const x = st.expect;
-    if (x && x.down !== undefined && x.seen === undefined) {
-      const has =
-        typeof data === 'string' ? data.includes(x.ch) : data.indexOf(x.ch.charCodeAt(0)) >= 0;
-      if (has) {
-        x.seen = performance.now();
-        write(data, () => {
-          x.parsed = performance.now();
-          cb?.();
-        });
-        return;
-      }
-    }
     write(data, cb);
   };
+  term.onWriteParsed(() => {
+    const x = st.expect;
+    if (!x || x.down === undefined || x.parsed !== undefined) return;
+    const b = term.buffer.active;
+    const row = b.getLine(b.baseY)?.translateToString(true) ?? '';
+    if (row === `key ${x.ch} #${x.n}`) x.parsed = performance.now();
+  });
   term.onRender(() => {
     const x = st.expect;
     if (x && x.parsed !== undefined) {
@@ -115,9 +113,12 @@ function instrument() {
 
 /**
  * Keystroke -> glyph while the flood runs in the same terminal. `where` is 'page' (the demo's
- * in-page session) or 'worker' (the session worker). Returns {samples, floodMBps, keys}.
+ * in-page session) or 'worker' (the session worker). `sent()` reads the gateway's payload bytes
+ * sent to clients. Returns {samples, floodMBps (through the page's terminal), sessionMBps (what
+ * the session received: a worker whose page lags sends it frames of the screen instead of every
+ * byte), misses, dims}.
  */
-export async function floodLatency(page, where, a, keys) {
+export async function floodLatency(page, where, a, keys, sent) {
   if (where === 'page') await loginInPage(page, a.fingerprint);
   else await loginInWorker(page, a);
   await page.waitForFunction(() => /[$#] ?$/m.test(window.manaDemo.text()), null, {
@@ -125,23 +126,30 @@ export async function floodLatency(page, where, a, keys) {
   });
   await page.evaluate(instrument);
   await page.locator('#terminal').click();
+  const base = await sent();
   await page.evaluate((cmd) => window.manaDemo.term.input(cmd, true), floodCommand(20));
-  // The flood runs once more than a few MB went through the terminal.
-  await page.waitForFunction(() => window.benchFlood.bytes > 4e6, null, {
-    timeout: 20000,
-    polling: 50,
-  });
+  // The flood runs once more than a few MB went to the session (a worker whose page lags sends
+  // it frames of the screen, so the bytes through the terminal say little).
+  const floodBy = Date.now() + 20000;
+  while ((await sent()) - base < 4e6) {
+    if (Date.now() > floodBy) throw new Error(`flood latency (${where}): no flood within 20 s`);
+    await page.waitForTimeout(50);
+  }
   const start = await page.evaluate(() => ({
     b: window.benchFlood.bytes,
     t: performance.now(),
   }));
+  const sent0 = { b: await sent(), t: Date.now() };
   const samples = [];
   let misses = 0;
   for (let i = 0; i < keys; i++) {
     const ch = String.fromCharCode(97 + (i % 26));
-    await page.evaluate((ch) => {
-      window.benchFlood.expect = { ch };
-    }, ch);
+    await page.evaluate(
+      ([ch, n]) => {
+        window.benchFlood.expect = { ch, n };
+      },
+      [ch, i + 1],
+    );
     await page.keyboard.press(ch);
     try {
       await page.waitForFunction(() => window.benchFlood.samples.length >= 1, null, {
@@ -160,6 +168,7 @@ export async function floodLatency(page, where, a, keys) {
     b: window.benchFlood.bytes,
     t: performance.now(),
   }));
+  const sent1 = { b: await sent(), t: Date.now() };
   const stillFlooding = await page.evaluate(
     () => performance.now() - window.benchFlood.tLast < 500,
   );
@@ -181,6 +190,7 @@ export async function floodLatency(page, where, a, keys) {
   return {
     samples,
     floodMBps: (end.b - start.b) / 1e6 / ((end.t - start.t) / 1000),
+    sessionMBps: (sent1.b - sent0.b) / 1e6 / ((sent1.t - sent0.t) / 1000),
     misses,
     dims,
   };
@@ -192,7 +202,11 @@ export async function floodLatency(page, where, a, keys) {
  * until the worker answered (`start`), and the ms since the navigation began (`sinceNav`).
  */
 export async function reattachTimes(page, a, n) {
-  await loginInWorker(page, { ...a, storeKey: 'bench-reattach', graceMs: 30000 });
+  await loginInWorker(page, {
+    ...a,
+    storeKey: 'bench-reattach',
+    graceMs: 30000,
+  });
   await page.waitForFunction(() => /[$#] ?$/m.test(window.manaDemo.text()), null, {
     timeout: 20000,
   });

@@ -7,7 +7,8 @@ import { Terminal } from '@xterm/xterm';
 const term = new Terminal({ cols: 80, rows: 24, scrollback: 1000 });
 term.open(document.getElementById('terminal'));
 
-const state = { events: [], hostKeys: [], kbdRounds: [] };
+// resets: output chunks that start with RIS (a restored screen, or a frame of a lagging page).
+const state = { events: [], hostKeys: [], kbdRounds: [], resets: 0 };
 let client;
 let view;
 let addon;
@@ -19,6 +20,9 @@ function wire(v) {
   });
   v.onDetached((reason) => {
     state.events.push({ type: 'detached', reason });
+  });
+  v.onData((d) => {
+    if (d[0] === 0x1b && d[1] === 0x63) state.resets++;
   });
   // One view on the terminal at a time; a read-only view gets no keystrokes and sends no resize.
   addon?.dispose();

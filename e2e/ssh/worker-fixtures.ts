@@ -32,6 +32,8 @@ export interface WorkerApi {
       prompts: { prompt: string; echo: boolean }[];
       info: { name: string; instruction: string };
     }[];
+    /** Output chunks that started with RIS: restored screens and frames. */
+    resets: number;
   };
   start(o?: Record<string, unknown>): Promise<string>;
   open(c: { url: string; token: string }, s: Record<string, unknown>): Promise<string>;

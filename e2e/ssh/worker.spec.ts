@@ -7,6 +7,8 @@
 //  - a forged attach secret is refused (and the right one without takeOver is `busy`);
 //  - a session left detached past its grace ends: reattach gets SessionLostError
 //    `detached_too_long`, the gateway closes the session;
+//  - a flood the page cannot keep up with: the page gets frames of the screen, ends with the exact
+//    screen and scrollback, and the session is live again afterwards;
 //  - the dedicated-Worker fallback works, and a reload there is SessionLostError.
 import { expect, test } from './fixtures';
 import {
@@ -60,6 +62,41 @@ test('reload keeps the shell: same $X, no new WebSocket, no new SSH authenticati
     .toContain('close');
   await expect.poll(() => gw.metric('mana_sessions_active')).toBe(0);
   expect(await page.evaluate(() => window.manaWorker.stored())).toEqual({});
+});
+
+test('a flood the page cannot keep up with: frames, then the exact end screen and scrollback', async ({
+  page,
+  site,
+  sshd,
+  gatewayWith,
+}) => {
+  const gw = await gatewayWith({ targets: [sshd.port] });
+  expect(await openWorkerPage(page, site.origin)).toBe('shared');
+  await openShell(page, gw, sshd, 30_000);
+  const toClient = () => gw.metric('mana_payload_bytes_total{direction="to_client"}');
+  const before = await toClient();
+  // 400 000 lines, 5.2 MB: far more than the page's xterm parses while it arrives.
+  await typeIn(page, 'seq -f "flood-%06g" 1 400000; echo "done-$((6*7))"\r');
+  await termMatches(page, /^done-42$/m, 60_000);
+  // A frame while output came had the viewport only; the last one has the scrollback too.
+  const end = await termMatches(page, /^flood-399100$[\s\S]*^done-42$/m, 10_000);
+  expect(await toClient()).toBeGreaterThan(before + 5_200_000);
+  // The page was sent frames (each starts with RIS), not the whole stream...
+  const resets = await page.evaluate(() => window.manaWorker.state.resets);
+  expect(resets).toBeGreaterThan(0);
+  // ...and the last one carried the screen and the worker's scrollback (1 000 lines) exactly.
+  const lines = end.split('\n');
+  const last = lines.indexOf('flood-400000');
+  expect(last).toBeGreaterThan(900);
+  for (let i = 1; i <= 900; i++)
+    expect(lines[last - i]).toBe(`flood-${String(400000 - i).padStart(6, '0')}`);
+  expect(end).not.toContain('flood-000001');
+  // Live again: a command's output arrives as a stream, without a reset.
+  await typeIn(page, 'echo "after-$((6*7))"\r');
+  await termMatches(page, /^after-42$/m);
+  expect(await page.evaluate(() => window.manaWorker.state.resets)).toBe(resets);
+  await typeIn(page, 'exit\r');
+  await expect.poll(() => gw.metric('mana_sessions_active')).toBe(0);
 });
 
 test('attach: a forged secret is refused, the right one is busy without takeOver', async ({

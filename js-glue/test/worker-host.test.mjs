@@ -103,6 +103,70 @@ test('output is transferred, credit follows the page; input and resize reach the
   page.close();
 });
 
+test('a lagging page gets frames of the screen, the model credits meanwhile, then live again', async () => {
+  // frameLagBytes 48: the second line no longer fits, so the page gets frames from then on.
+  const { host, opened } = setup({ frameLagBytes: 48, frameIntervalMs: 0 });
+  const page = new TestPage(host);
+  const { sessionId } = await openOn(page);
+  const s = opened[0].session;
+  const first = `${'a'.repeat(40)}\r\n`; // 42 bytes
+  s.emit(first);
+  const live = await page.type('data');
+  assert.equal(text(live.data), first, 'a page that keeps up gets the stream');
+  for (let i = 0; i < 50; i++) s.emit(`flood ${String(i).padStart(2, '0')}\r\n`);
+  await tick(30);
+  // Nothing but the first line was posted, and the screen model, not the page, credited every
+  // byte once it parsed it (it stands for the page from now on).
+  assert.equal(page.received.filter((m) => m.type === 'data').length, 0);
+  const total = 42 + 50 * 10;
+  assert.equal(s.consumed, total, 'the model credits what it parsed');
+  page.send({ v: 1, type: 'consume', sessionId, n: 42 });
+  // The page parsed its backlog: the first frame, RIS + the viewport (10 rows), no scrollback.
+  const f1 = await page.type('data');
+  const t1 = text(f1.data);
+  assert.ok(t1.startsWith('\x1bc'), 'a frame starts with RIS');
+  assert.match(t1, /flood 49/);
+  assert.match(t1, /flood 41/);
+  assert.doesNotMatch(t1, /flood 30/, 'a frame while output comes is the viewport only');
+  page.send({ v: 1, type: 'consume', sessionId, n: f1.data.byteLength });
+  // Nothing new since: the last frame carries the scrollback, and the view is live again.
+  const f2 = await page.type('data');
+  const t2 = text(f2.data);
+  assert.ok(t2.startsWith('\x1bc'));
+  assert.match(t2, /a{40}/, 'the last frame has the scrollback');
+  assert.match(t2, /flood 00[\s\S]*flood 49/);
+  s.emit('after\r\n');
+  const back = await page.type('data');
+  assert.equal(text(back.data), 'after\r\n', 'live again after the last frame');
+  assert.equal(s.consumed, total, 'live output waits for the page again');
+  page.send({ v: 1, type: 'consume', sessionId, n: f2.data.byteLength + 7 });
+  await tick(20);
+  assert.equal(s.consumed, total + 7);
+  page.close();
+});
+
+test('frames follow the page: the next one only after the page parsed the one before', async () => {
+  const { host, opened } = setup({ frameLagBytes: 8, frameIntervalMs: 0 });
+  const page = new TestPage(host);
+  const { sessionId } = await openOn(page);
+  const s = opened[0].session;
+  for (let i = 0; i < 20; i++) s.emit(`line ${i}\r\n`);
+  const live = await page.type('data');
+  page.send({ v: 1, type: 'consume', sessionId, n: live.data.byteLength });
+  const f1 = await page.type('data');
+  assert.match(text(f1.data), /line 19/);
+  // More output while the page has not parsed the frame: no second frame yet.
+  s.emit('line 20\r\n');
+  await assert.rejects(page.type('data', 100), 'no frame while one is outstanding');
+  page.send({ v: 1, type: 'consume', sessionId, n: f1.data.byteLength - 1 });
+  await assert.rejects(page.type('data', 100), 'nor while a part of it is');
+  page.send({ v: 1, type: 'consume', sessionId, n: 1 });
+  const f2 = await page.type('data');
+  assert.match(text(f2.data), /line 20/);
+  assert.doesNotMatch(text(f2.data), /line 5\r/, 'output came since the last frame: viewport');
+  page.close();
+});
+
 test('attach needs the secret; one controlling view, takeOver, one read-only view', async () => {
   const { host, opened } = setup();
   const a = new TestPage(host, 'a');

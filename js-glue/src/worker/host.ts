@@ -38,6 +38,9 @@ import {
 } from './protocol.js';
 import { PageQuestions, kbdRoundFits } from './questions.js';
 import { DEFAULT_SCROLLBACK, type ScreenModel } from './screen.js';
+import type { HostOptions } from './host-options.js';
+
+export type { HostOptions } from './host-options.js';
 import { newSecret, newSessionId, secretsEqual } from './secret.js';
 
 /** A page's port as the host sees it (a MessagePort, or a dedicated worker's global scope). */
@@ -94,28 +97,6 @@ export interface HostDeps {
   timers?: { set: typeof setTimeout; clear: typeof clearTimeout };
 }
 
-export interface HostOptions {
-  /** Grace of a session without a view, ms. Default 30 000. */
-  graceMs?: number;
-  /** Sessions (and channels) one host keeps. Default 64. */
-  maxSessions?: number;
-  /** Connections one host keeps. Default 16. */
-  maxConnections?: number;
-  /** Input queued per session, bytes. Default 1 MiB. */
-  maxInputBytes?: number;
-  /** Bytes a read-only view may lag before it is dropped. Default 4 MiB. */
-  maxReadOnlyLag?: number;
-  /** Time a page has to answer a host-key question, ms. Default 120 000. */
-  hostKeyTimeoutMs?: number;
-  /**
-   * Time a page has to answer a keyboard-interactive round, ms. Default 120 000 (the session's
-   * own `timeoutMs`, default 30 s, covers the whole open and usually ends it first).
-   */
-  kbdTimeoutMs?: number;
-  /** Time a page has to answer a security key's `sign`, ms. Default 120 000. */
-  signTimeoutMs?: number;
-}
-
 /** Ended sessions remembered (so a page that comes back learns why). */
 const ENDED_MEMORY = 256;
 const MAX_QUESTIONS = 16;
@@ -133,6 +114,8 @@ export class WorkerHost {
   readonly #connections: HostConnections<PageState>;
   readonly #maxInput: number;
   readonly #maxLag: number;
+  readonly #frameLag: number;
+  readonly #frameInterval: number;
   readonly #hostKeyTimeoutMs: number;
   readonly #kbdTimeoutMs: number;
   readonly #signTimeoutMs: number;
@@ -149,6 +132,8 @@ export class WorkerHost {
     this.#maxSessions = options.maxSessions ?? 64;
     this.#maxInput = options.maxInputBytes ?? 1024 * 1024;
     this.#maxLag = options.maxReadOnlyLag ?? 4 * 1024 * 1024;
+    this.#frameLag = options.frameLagBytes ?? 16 * 1024;
+    this.#frameInterval = options.frameIntervalMs ?? 16;
     this.#hostKeyTimeoutMs = options.hostKeyTimeoutMs ?? 120_000;
     this.#kbdTimeoutMs = options.kbdTimeoutMs ?? 120_000;
     this.#signTimeoutMs = options.signTimeoutMs ?? 120_000;
@@ -419,6 +404,8 @@ export class WorkerHost {
       graceMs: graceMs ?? this.#graceMs,
       maxInputBytes: this.#maxInput,
       maxReadOnlyLag: this.#maxLag,
+      frameLagBytes: this.#frameLag,
+      frameIntervalMs: this.#frameInterval,
       ...(this.#deps.timers ? { timers: this.#deps.timers } : {}),
       ended: (reason, code) => {
         this.#sessions.delete(id);

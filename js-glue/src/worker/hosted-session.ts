@@ -2,13 +2,30 @@
 // One SSH session kept by the worker host (host.ts): the session, its screen model, the views
 // attached to it (at most one controlling view and one read-only view) and its credit.
 //
-// Credit: the SshSession runs in flow 'manual'. Output goes to the screen model and, transferred,
-// to the attached views; the session is credited (consume) only when the controlling view's page
-// reports its xterm parsed the bytes. While no controlling view is attached nothing is consumed
-// (pause reason `detached`): libssh2 stops reading the SSH channel at the session's high-water
-// mark, so mana credit stops, the gateway stops reading from sshd and TCP backpressure holds sshd.
-// A view that reattaches gets the serialized screen instead of the withheld bytes, which are then
+// Credit: the SshSession runs in flow 'manual' and is credited (consume) only for bytes its
+// controlling view stands for. While no controlling view is attached nothing is consumed (pause
+// reason `detached`): libssh2 stops reading the SSH channel at the session's high-water mark, so
+// mana credit stops, the gateway stops reading from sshd and TCP backpressure holds sshd. A view
+// that reattaches gets the serialized screen instead of the withheld bytes, which are then
 // credited at once.
+//
+// A terminal session (with a screen model) feeds each view in one of two modes:
+//   - live: output is transferred as it comes; the controlling view's page credits it once its
+//     xterm parsed it (consume);
+//   - frames: a page that has more than `frameLagBytes` of live output unparsed stops getting the
+//     stream (mosh's idea: the screen, not the history, is what must be current). It gets frames
+//     instead: RIS and the serialized viewport of the screen model, each sent once the page parsed
+//     the one before (at most one per `frameIntervalMs`). While the controlling view is in frames
+//     the screen model stands for it: output is credited once the model parsed it, so a flood runs
+//     at the worker's pace and the page's main thread stays free for keys. When the model has
+//     nothing new since the last frame, a last frame with the scrollback goes out and the view is
+//     live again.
+// Rules (checked by the code):
+//   1. A byte is credited at most once, in order: `#credited` only grows, up to `#written`.
+//   2. A frame is posted only when its view has nothing outstanding, and at most one is being
+//      serialized per view; it stands for every byte written to the model before it was taken.
+//   3. A view in frames gets no live output; its page's buffer holds at most `frameLagBytes` of
+//      live output plus one frame.
 //
 // A stream session (`screen` null: an exec's output, a download) has no screen model: every
 // output byte the controlling view has not consumed is kept (`#pending`, bounded by the session's
@@ -20,6 +37,9 @@ import type { SshCloseEvent, SshExitEvent } from '../ssh/types.js';
 import type { SessionEndReason, WorkerMessage } from './protocol.js';
 import type { ScreenModel } from './screen.js';
 import { GraceTimer, type Timers } from './grace.js';
+import { frameBuffer, newView, takeParsed, type PageLink, type View } from './view-state.js';
+
+export type { PageLink } from './view-state.js';
 
 /** What the host needs of an SshSession (tests substitute their own). */
 export interface HostSession {
@@ -38,18 +58,6 @@ export interface HostSession {
   channelStats?(): CoreChannelStats | null;
 }
 
-/** A page's end of the channel to the host. */
-export interface PageLink {
-  readonly pageId: string;
-  send(msg: WorkerMessage, transfer?: Transferable[]): void;
-}
-
-interface View {
-  link: PageLink;
-  /** Bytes posted to the view and not yet reported parsed. */
-  outstanding: number;
-}
-
 /** Session-level pause reasons of a hosted session. */
 export type HostedPauseReason = 'detached';
 
@@ -64,8 +72,12 @@ export interface HostedSessionOptions {
   graceMs: number;
   /** Input bytes queued while the session does not accept them. */
   maxInputBytes: number;
-  /** Bytes a read-only view may lag behind before it is dropped. */
+  /** Stream session: bytes a read-only view may lag behind before it is dropped. */
   maxReadOnlyLag: number;
+  /** Terminal session: live bytes a view may have unparsed before it gets frames instead. */
+  frameLagBytes: number;
+  /** Terminal session: least time between two frames of a view, ms (0: as soon as parsed). */
+  frameIntervalMs: number;
   /** The session ended (once). */
   ended: (reason: SessionEndReason, code?: string, message?: string) => void;
   timers?: Timers;
@@ -80,13 +92,15 @@ export class HostedSession {
   /** Stream session: output not consumed by the controlling view, oldest first. */
   #pending: { data: Uint8Array; stream: 'stdout' | 'stderr' }[] = [];
   #pendingBytes = 0;
-  /** Output bytes the controlling views consumed (or the screen stood for) so far. */
-  #consumedTotal = 0;
+  /** Output bytes credited to the session so far (consumed, or stood for by the screen). */
+  #credited = 0;
+  /** Terminal session: output bytes written to the screen model, and parsed by it. */
+  #written = 0;
+  #parsed = 0;
   #control: View | undefined;
   #readOnly: View | undefined;
   /** Output that arrived while a view was being attached (the screen is being serialized). */
   #held: { data: Uint8Array; stream: 'stdout' | 'stderr' }[] | undefined;
-  #heldBytes = 0;
   #input: Uint8Array[] = [];
   #inputBytes = 0;
   readonly #grace: GraceTimer;
@@ -139,7 +153,7 @@ export class HostedSession {
 
   /** The opening page becomes the controlling view at once (nothing to replay yet). */
   attachOpener(link: PageLink): void {
-    this.#control = { link, outstanding: 0 };
+    this.#control = newView(link);
   }
 
   isControl(link: PageLink): boolean {
@@ -165,29 +179,28 @@ export class HostedSession {
    */
   async attach(link: PageLink, req: number, readOnly: boolean): Promise<void> {
     this.#grace.cancel();
-    const view: View = { link, outstanding: 0 };
+    const view = newView(link);
     if (this.#screen === null) {
       this.#attachStream(link, req, readOnly, view);
       return;
     }
     this.#place(view, readOnly);
     this.#held ??= [];
+    // Output is held (not written to the model) until the screen was sent: it stands for
+    // exactly the bytes written so far.
+    const offset = this.#written;
     const screen = await this.#screen.serialize();
     if (this.#ended) return;
     if (!this.isViewer(link)) return; // detached again while the screen was serialized
     const held = this.#held ?? [];
-    const heldBytes = this.#heldBytes;
     this.#held = undefined;
-    this.#heldBytes = 0;
-    // The screen stands for every byte withheld so far (not the held ones, which follow it).
-    const covered = readOnly ? 0 : Math.max(0, this.#session.unconsumed - heldBytes);
-    this.#consumedTotal += covered;
-    const offset = this.#consumedTotal;
+    view.framePos = offset;
     // Order on the view's port: `attached`, the held output, then whatever the credit below lets
     // the engine read: consume() pumps the engine, which may deliver output synchronously.
     link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen, offset });
     for (const h of held) this.#output(h.data, h.stream);
-    if (covered > 0 && !this.#ended) this.#session.consume(covered);
+    // The screen stands for every byte withheld so far (not the held ones, which follow it).
+    if (!readOnly) this.#creditTo(offset);
   }
 
   /** Stream session: `attached` at the consumed offset, then every byte not consumed yet. */
@@ -207,7 +220,7 @@ export class HostedSession {
 
   #attachStream(link: PageLink, req: number, readOnly: boolean, view: View): void {
     this.#place(view, readOnly);
-    const offset = this.#consumedTotal;
+    const offset = this.#credited;
     link.send({ v: 1, type: 'attached', req, sessionId: this.id, readOnly, screen: '', offset });
     for (const p of this.#pending) this.#post(view, new Uint8Array(p.data).buffer, p.stream);
   }
@@ -224,11 +237,17 @@ export class HostedSession {
     const view = this.#control?.link === link ? this.#control : this.#readOnly;
     if (view?.link !== link || n > view.outstanding) return false;
     view.outstanding -= n;
-    if (view === this.#control && n > 0) {
-      this.#session.consume(n);
-      this.#consumedTotal += n;
-      if (this.#screen === null) this.#dropPending(n);
+    if (this.#screen === null) {
+      if (view === this.#control && n > 0) {
+        this.#session.consume(n);
+        this.#credited += n;
+        this.#dropPending(n);
+      }
+      return true;
     }
+    const pos = takeParsed(view, n);
+    if (view === this.#control && pos >= 0) this.#creditTo(pos);
+    this.#kick(view);
     return true;
   }
 
@@ -268,26 +287,99 @@ export class HostedSession {
     if (this.#ended || data.length === 0) return;
     if (this.#held !== undefined) {
       this.#held.push({ data, stream });
-      this.#heldBytes += data.length;
       return;
     }
-    if (this.#screen !== null) {
-      this.#screen.write(data);
-    } else {
+    if (this.#screen === null) {
       this.#pending.push({ data, stream });
       this.#pendingBytes += data.length;
+      for (const view of [this.#control, this.#readOnly]) {
+        // The replay queue keeps `data`; each view gets its own buffer, moved.
+        if (view !== undefined) this.#post(view, new Uint8Array(data).buffer, stream);
+      }
+      return;
     }
+    this.#written += data.length;
+    const end = this.#written;
+    this.#screen.write(data, () => {
+      this.#parsedTo(end);
+    });
     for (const view of [this.#control, this.#readOnly]) {
-      if (view === undefined) continue;
-      // The screen model (or the replay queue) keeps `data`; each view gets its own buffer, moved.
-      this.#post(view, new Uint8Array(data).buffer, stream);
+      if (view !== undefined) this.#feed(view, data, end, stream);
     }
+  }
+
+  /** Terminal session: live output to `view`, or frames once its page lags (see the header). */
+  #feed(view: View, data: Uint8Array, end: number, stream: 'stdout' | 'stderr'): void {
+    if (!view.frames && view.live + data.length > this.#o.frameLagBytes) {
+      view.frames = true;
+      // The screen model stands for the controlling view from now on: what it parsed is credited.
+      if (view === this.#control) this.#creditTo(this.#parsed);
+    }
+    if (view.frames) {
+      this.#kick(view);
+      return;
+    }
+    // The screen model keeps `data`; each view gets its own buffer, moved.
+    view.marks.push({ left: data.length, end, frame: false });
+    view.live += data.length;
+    this.#post(view, new Uint8Array(data).buffer, stream);
+  }
+
+  /** The screen model parsed the output up to `end`. */
+  #parsedTo(end: number): void {
+    this.#parsed = end;
+    if (this.#control?.frames === true) this.#creditTo(end);
+  }
+
+  /** Credits the session up to output position `pos` (rule 1). */
+  #creditTo(pos: number): void {
+    const n = Math.min(pos, this.#written) - this.#credited;
+    if (n <= 0 || this.#ended) return;
+    this.#credited += n;
+    this.#session.consume(n);
+  }
+
+  /** Sends `view` its next frame if it is in frames mode and may get one now (rule 2). */
+  #kick(view: View): void {
+    if (!view.frames || view.busy || view.outstanding > 0 || this.#ended) return;
+    view.busy = true;
+    void this.#frame(view);
+  }
+
+  async #frame(view: View): Promise<void> {
+    const screen = this.#screen;
+    if (screen === null) return;
+    const pos = this.#written;
+    // Nothing new since the last frame: the last one, with the scrollback, and live again.
+    const last = pos === view.framePos;
+    const text = await screen.serialize(last ? undefined : 0);
+    if (this.#ended || (view !== this.#control && view !== this.#readOnly)) return;
+    const buf = frameBuffer(text);
+    view.framePos = pos;
+    view.marks.push({ left: buf.byteLength, end: pos, frame: true });
+    if (last && this.#written === pos) view.frames = false;
+    this.#post(view, buf, 'stdout');
+    const again = () => {
+      view.busy = false;
+      this.#kick(view);
+    };
+    if (this.#o.frameIntervalMs <= 0) {
+      again();
+      return;
+    }
+    // Called unbound: a browser's setTimeout throws `Illegal invocation` with another `this`.
+    const set = this.#o.timers?.set ?? setTimeout;
+    set(again, this.#o.frameIntervalMs);
   }
 
   #post(view: View, buf: ArrayBuffer, stream: 'stdout' | 'stderr'): void {
     view.outstanding += buf.byteLength;
     view.link.send({ v: 1, type: 'data', sessionId: this.id, data: buf, stream }, [buf]);
-    if (view === this.#readOnly && view.outstanding > this.#o.maxReadOnlyLag) {
+    if (
+      this.#screen === null &&
+      view === this.#readOnly &&
+      view.outstanding > this.#o.maxReadOnlyLag
+    ) {
       this.#readOnly = undefined;
       view.link.send({ v: 1, type: 'detached', sessionId: this.id, reason: 'overrun' });
       if (this.#control === undefined) this.#startGrace();

@@ -2,7 +2,8 @@
 // The worker's screen model of one terminal session: a headless xterm (@xterm/headless) that
 // parses the same bytes the page's terminal gets, serialized by @xterm/addon-serialize into the
 // escape sequences that redraw the screen and the scrollback (bounded, default 1 000 lines) for a
-// page that reattaches (the way VS Code restores terminals after a window reload).
+// page that reattaches (the way VS Code restores terminals after a window reload), and into the
+// frames a lagging page gets instead of the stream (hosted-session.ts).
 import * as headlessNs from '@xterm/headless';
 import * as serializeNs from '@xterm/addon-serialize';
 
@@ -19,10 +20,14 @@ const serialize: SerializeModule =
 
 /** What the host needs of a screen model (tests substitute their own). */
 export interface ScreenModel {
-  write(data: Uint8Array): void;
+  /** Parses `data`; `parsed` runs once it is (after every byte written before it). */
+  write(data: Uint8Array, parsed?: () => void): void;
   resize(cols: number, rows: number): void;
-  /** Resolves once every byte written so far is parsed, with the screen as escape sequences. */
-  serialize(): Promise<string>;
+  /**
+   * Resolves once every byte written so far is parsed, with the screen as escape sequences: the
+   * viewport and at most `scrollback` lines above it (default: the model's whole scrollback).
+   */
+  serialize(scrollback?: number): Promise<string>;
   dispose(): void;
 }
 
@@ -35,13 +40,13 @@ export function headlessScreen(cols: number, rows: number, scrollback: number): 
   term.loadAddon(addon);
   let disposed = false;
   return {
-    write(data) {
-      if (!disposed) term.write(data);
+    write(data, parsed) {
+      if (!disposed) term.write(data, parsed);
     },
     resize(c, r) {
       if (!disposed) term.resize(c, r);
     },
-    serialize() {
+    serialize(lines = scrollback) {
       return new Promise((resolve) => {
         if (disposed) {
           resolve('');
@@ -49,7 +54,7 @@ export function headlessScreen(cols: number, rows: number, scrollback: number): 
         }
         // The callback of an empty write runs after everything written before it was parsed.
         term.write('', () => {
-          resolve(disposed ? '' : addon.serialize({ scrollback }));
+          resolve(disposed ? '' : addon.serialize({ scrollback: Math.min(lines, scrollback) }));
         });
       });
     },

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // RemoteSshSession: a page's view of an SSH session that runs in the session worker. It has the
 // shape ManaAttachAddon needs (onData / write / consume / resize / dispose, flow 'manual'), so
-// `term.loadAddon(new ManaAttachAddon(view))` works as with an in-page SshSession: credit goes to
-// the worker only after the page's xterm parsed the bytes (the addon's write callback).
+// `term.loadAddon(new ManaAttachAddon(view))` works as with an in-page SshSession: consume() goes
+// to the worker after the page's xterm parsed the bytes (the addon's write callback). A terminal
+// view whose page lags gets frames of the worker's screen instead of the stream (RIS, then the
+// serialized screen, as ordinary output: hosted-session.ts); nothing here tells them apart.
 //
 // After a reattach the first onData chunk is the serialized screen of the worker's screen model
 // (a terminal reset, ESC c, then escape sequences that redraw the screen and the scrollback); it
