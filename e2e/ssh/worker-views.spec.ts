@@ -11,7 +11,10 @@
 //    reattaches, the output made meanwhile is on the screen;
 //  - without `extendedLifetime` (the option stubbed out: a browser that ignores it; and Chromium
 //    started with the Blink feature off) the client picks a dedicated worker, the shell works and
-//    a reload is SessionLostError.
+//    a reload is SessionLostError;
+//  - Chromium under the enterprise policy SharedWorkerExtendedLifetimeEnabled=false: the option is
+//    still read (a shared worker), the worker dies with the page, a reload is SessionLostError.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Page } from '@playwright/test';
 import { openManaPage } from '../fixtures';
 import { expect, test, type Sshd } from './fixtures';
@@ -300,5 +303,49 @@ test('Chromium without the extendedLifetime feature: a dedicated worker, a reloa
     await dedicatedFallback(page, site.origin, sshd, gw);
   } finally {
     await browser.close();
+  }
+});
+
+test('the enterprise policy SharedWorkerExtendedLifetimeEnabled=false: the shell works, a reload is SessionLostError', async ({
+  playwright,
+  site,
+  sshd,
+  gatewayWith,
+}) => {
+  test.slow(); // a second browser launch
+  // Chromium on Linux reads managed policies from this directory at start; the file is removed
+  // at the end (the browser of the other tests started before it and keeps its policies).
+  const dir = '/etc/chromium/policies/managed';
+  const file = `${dir}/mana-e2e-no-extended-lifetime.json`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, JSON.stringify({ SharedWorkerExtendedLifetimeEnabled: false }));
+  } catch (e) {
+    throw new Error(`writing ${file} needs root (make test runs as root): ${String(e)}`);
+  }
+  let browser;
+  try {
+    browser = await playwright.chromium.launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    });
+    const page = await browser.newPage();
+    const gw = await gatewayWith({ targets: [sshd.port] });
+    // The browser still reads the option (no page can see the policy), so the client picks a
+    // SharedWorker; the worker just does not outlive the page.
+    expect(await openWorkerPage(page, site.origin)).toBe('shared');
+    await openShell(page, gw, sshd, 30_000);
+    await typeIn(page, 'echo "policy-$((6*7))"\r');
+    await termMatches(page, /^policy-42$/m);
+    expect(Object.keys(await page.evaluate(() => window.manaWorker.stored()))).toEqual(['default']);
+    expect(await reloadWorkerPage(page)).toBe('shared');
+    const re = await page.evaluate(() => window.manaWorker.reattach());
+    expect(re).toMatchObject({ ok: false, name: 'SessionLostError' });
+    expect(await page.evaluate(() => window.manaWorker.stored())).toEqual({});
+    // The worker died with the page: its WebSocket is a dropped transport at the gateway.
+    await expect.poll(() => gw.metric('mana_sessions_detached'), { timeout: 10_000 }).toBe(1);
+  } finally {
+    await browser?.close();
+    rmSync(file, { force: true });
   }
 });
