@@ -7,7 +7,7 @@
 
 import { fileURLToPath } from 'node:url';
 
-/** One pass of the flood: 100 MB of `.` lines (flood.py shows each key on the last row). */
+/** One pass of the flood: 100 MB of `.` lines (flood.py shows each key on the first row). */
 export const FLOOD_BYTES = 100_000_000;
 const FLOOD_PY = fileURLToPath(new URL('./flood.py', import.meta.url));
 /** Passes are repeated so the flood outlasts the keys; ^C ends it. */

@@ -39,9 +39,9 @@ import {
 import { PageQuestions, kbdRoundFits } from './questions.js';
 import { DEFAULT_SCROLLBACK, type ScreenModel } from './screen.js';
 import type { HostOptions } from './host-options.js';
+import { newSecret, newSessionId, secretsEqual } from './secret.js';
 
 export type { HostOptions } from './host-options.js';
-import { newSecret, newSessionId, secretsEqual } from './secret.js';
 
 /** A page's port as the host sees it (a MessagePort, or a dedicated worker's global scope). */
 export interface HostPort {

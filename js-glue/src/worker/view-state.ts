@@ -68,6 +68,6 @@ export function takeParsed(view: View, n: number): number {
 
 /** A frame's bytes: RIS (the page's terminal starts over) and the serialized screen. */
 export function frameBuffer(screen: string): ArrayBuffer {
-  const bytes = encoder.encode(`\x1bc${screen}`);
-  return bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+  // encode() returns a view on a fresh buffer of exactly its length: it can be transferred.
+  return encoder.encode(`\x1bc${screen}`).buffer;
 }
